@@ -1,0 +1,312 @@
+//! Accounts: who may sign in, how they are reached, and what they may do.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+
+/// An email address, trimmed and lower-cased so uniqueness is case-insensitive.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let v = raw.trim().to_lowercase();
+        let bad = || Invalid::new("email", "a valid email address such as name@example.org");
+        if v.len() > Self::MAX_LEN || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = v.split_once('@').ok_or_else(bad)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && !domain.contains('@');
+        if local.is_empty() || !domain_ok {
+            return Err(bad());
+        }
+        Ok(Self(v))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let domain = self.0.split_once('@').map(|(_, d)| d).unwrap_or("");
+        write!(f, "Email(…@{domain})")
+    }
+}
+
+/// A password as typed. Never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const LEN: RangeInclusive<usize> = 10..=128;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let n = raw.chars().count();
+        if Self::LEN.contains(&n) {
+            return Ok(Self(raw.to_owned()));
+        }
+        let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
+        Err(Invalid::new("password", format!("{lo} to {hi} characters")))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// A person's full name as written in their passport, in any script.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FullName(String);
+
+impl FullName {
+    pub const LEN: RangeInclusive<usize> = 2..=200;
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
+        let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = v.chars().count();
+        if Self::LEN.contains(&n) && !v.chars().any(char::is_control) {
+            return Ok(Self(v));
+        }
+        let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
+        Err(Invalid::new(field, format!("{lo} to {hi} characters")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for FullName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FullName(…)")
+    }
+}
+
+/// A phone number: digits with an optional leading `+`, spaces and dashes dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    const DIGITS: RangeInclusive<usize> = 7..=15;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let v: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
+        let digits = v.strip_prefix('+').unwrap_or(&v);
+        if Self::DIGITS.contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self(v));
+        }
+        let (lo, hi) = (Self::DIGITS.start(), Self::DIGITS.end());
+        Err(Invalid::new(
+            "phone",
+            format!("{lo} to {hi} digits, optionally starting with +"),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Phone(…)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Ar,
+    Ru,
+    En,
+}
+
+impl Language {
+    pub const ALL: [Language; 3] = [Language::Ar, Language::Ru, Language::En];
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.code() == raw)
+            .ok_or_else(|| Invalid::new("preferred_language", "one of ar, ru, en"))
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Ar => "ar",
+            Self::Ru => "ru",
+            Self::En => "en",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Citizen,
+    Officer,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "citizen" => Some(Self::Citizen),
+            "officer" => Some(Self::Officer),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    /// Roles an admin may give a staff account.
+    pub fn parse_staff(raw: &str) -> Result<Self, Invalid> {
+        match Self::parse(raw) {
+            Some(r) if r.is_staff() => Ok(r),
+            _ => Err(Invalid::new("role", "officer or admin")),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Citizen => "citizen",
+            Self::Officer => "officer",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn is_staff(self) -> bool {
+        matches!(self, Self::Officer | Self::Admin)
+    }
+
+    /// Whether this role may do what `needed` may: an admin does everything an officer does.
+    pub fn satisfies(self, needed: Role) -> bool {
+        match needed {
+            Role::Citizen => self == Role::Citizen,
+            Role::Officer => self.is_staff(),
+            Role::Admin => self == Role::Admin,
+        }
+    }
+}
+
+/// Failed logins allowed for one email within [`LOCKOUT_WINDOW_MINUTES`] before refusing.
+pub const MAX_LOGIN_FAILURES: i64 = 5;
+pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
+pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
+pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 48;
+pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 15 * 60;
+pub const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        assert_eq!(
+            Email::parse("  Amal.Haddad@Example.ORG ").unwrap().as_str(),
+            "amal.haddad@example.org"
+        );
+    }
+
+    #[test]
+    fn email_without_at_or_domain_dot_is_refused() {
+        for bad in [
+            "amal",
+            "amal@",
+            "@example.org",
+            "amal@example",
+            "a b@example.org",
+            "amal@.org",
+            "amal@x..org",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn email_debug_hides_the_local_part() {
+        let e = Email::parse("amal@example.org").unwrap();
+        assert_eq!(format!("{e:?}"), "Email(…@example.org)");
+    }
+
+    #[test]
+    fn password_length_bounds_are_10_and_128_characters() {
+        assert!(Password::parse(&"a".repeat(9)).is_err());
+        assert!(Password::parse(&"a".repeat(10)).is_ok());
+        assert!(Password::parse(&"a".repeat(128)).is_ok());
+        assert!(Password::parse(&"a".repeat(129)).is_err());
+        // characters, not bytes: ten Arabic letters are twenty bytes
+        assert!(Password::parse(&"ب".repeat(10)).is_ok());
+        assert!(Password::parse(&"ب".repeat(65)).is_ok());
+    }
+
+    #[test]
+    fn password_debug_never_shows_it() {
+        assert_eq!(
+            format!("{:?}", Password::parse("supersecret1").unwrap()),
+            "Password(…)"
+        );
+    }
+
+    #[test]
+    fn language_codes_round_trip_and_others_are_refused() {
+        for l in Language::ALL {
+            assert_eq!(Language::parse(l.code()).unwrap(), l);
+        }
+        assert!(Language::parse("fr").is_err());
+        assert!(Language::parse("AR").is_err());
+    }
+
+    #[test]
+    fn admin_satisfies_officer_but_not_the_reverse() {
+        assert!(Role::Admin.satisfies(Role::Officer));
+        assert!(Role::Admin.satisfies(Role::Admin));
+        assert!(Role::Officer.satisfies(Role::Officer));
+        assert!(!Role::Officer.satisfies(Role::Admin));
+        assert!(!Role::Citizen.satisfies(Role::Officer));
+        assert!(!Role::Officer.satisfies(Role::Citizen));
+    }
+
+    #[test]
+    fn staff_roles_exclude_citizen() {
+        assert!(Role::parse_staff("citizen").is_err());
+        assert_eq!(Role::parse_staff("officer").unwrap(), Role::Officer);
+        assert_eq!(Role::parse_staff("admin").unwrap(), Role::Admin);
+    }
+
+    #[test]
+    fn names_collapse_whitespace_and_phone_drops_separators() {
+        assert_eq!(
+            FullName::parse("full_name", "  Amal   Haddad ")
+                .unwrap()
+                .as_str(),
+            "Amal Haddad"
+        );
+        assert!(FullName::parse("full_name", "A").is_err());
+        assert_eq!(
+            Phone::parse("+7 (916) 123-45-67").unwrap().as_str(),
+            "+79161234567"
+        );
+        assert!(Phone::parse("call me").is_err());
+    }
+}

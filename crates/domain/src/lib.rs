@@ -1,0 +1,8 @@
+//! Mawid's pure types and rules: no I/O; time, ids and limits arrive as arguments.
+
+pub mod account;
+pub mod clock;
+pub mod error;
+
+pub use clock::{Clock, SystemClock};
+pub use error::Invalid;

@@ -1,0 +1,176 @@
+//! Access tokens and the extractors that authenticate and authorise a request by themselves.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mawid_domain::account::{Role, ACCESS_TOKEN_TTL_SECONDS};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+const ISSUER: &str = "mawid";
+const AUDIENCE: &str = "mawid-api";
+/// Clock skew tolerated between server processes; jsonwebtoken's default is 60 s.
+const LEEWAY_SECONDS: u64 = 5;
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("MAWID_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")]
+pub struct WeakSecret;
+
+impl JwtKeys {
+    /// jsonwebtoken accepts any key length; the 32-byte floor is ours to enforce.
+    pub fn new(secret: &[u8]) -> Result<Self, WeakSecret> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(WeakSecret);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    pub fn issue(&self, user_id: Uuid, role: Role, now: DateTime<Utc>) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user_id,
+            role,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + ACCESS_TOKEN_TTL_SECONDS,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// Any signed-in account.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let raw = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthenticated {
+            code: "unauthenticated",
+            detail: "a bearer token is required",
+        })?;
+    let token = raw
+        .strip_prefix("Bearer ")
+        .or_else(|| raw.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthenticated {
+            code: "unauthenticated",
+            detail: "use Authorization: Bearer <token>",
+        })?;
+    let claims = state
+        .jwt
+        .verify(token.trim())
+        .ok_or(ApiError::Unauthenticated {
+            code: "invalid_token",
+            detail: "the access token is invalid or expired",
+        })?;
+    Ok(Authenticated {
+        user_id: claims.sub,
+        role: claims.role,
+    })
+}
+
+fn require(req: &HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
+    let who = authenticate(req)?;
+    if who.role.satisfies(role) {
+        Ok(who)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name(pub Authenticated);
+
+        impl $name {
+            pub fn id(&self) -> Uuid {
+                self.0.user_id
+            }
+        }
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(require(req, $role).map($name))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A citizen account; staff are refused with 403.
+    Citizen,
+    Role::Citizen
+);
+role_extractor!(
+    /// An officer or an admin.
+    Staff,
+    Role::Officer
+);
+role_extractor!(
+    /// An admin only.
+    Admin,
+    Role::Admin
+);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}

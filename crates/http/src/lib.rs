@@ -1,0 +1,69 @@
+//! The HTTP face of Mawid: app factory, routes per resource, DTOs, extractors and problem+json.
+
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod routes;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App};
+use mawid_domain::Clock;
+use mawid_persistence::PgPool;
+
+pub use auth::JwtKeys;
+pub use crypto::Passwords;
+pub use error::ApiError;
+
+/// Largest request body accepted (product.md: over 1 MiB is a 413).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The contract as served at `/openapi.yaml`; a test keeps it in step with the routes.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub jwt: Arc<JwtKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Arc<Passwords>,
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
+/// The whole application, used by the server binary and by the tests alike.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BODY_LIMIT)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
+        .configure(routes::ops::routes)
+        .service(web::scope("/api/v1").configure(routes::api))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+        }))
+}

@@ -1,0 +1,34 @@
+//! Liveness, readiness and the served contract, outside `/api/v1`.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::{AppState, OPENAPI_YAML};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/openapi.yaml").get(openapi));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    mawid_persistence::ping(&state.pool).await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::Unavailable {
+            code: "database_unavailable",
+            detail: "the database is not reachable",
+        }
+    })?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(OPENAPI_YAML)
+}

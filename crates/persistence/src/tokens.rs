@@ -1,0 +1,170 @@
+//! Refresh tokens (rotated, in families) and single-use tokens; only hashes are stored.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl Purpose {
+    fn code(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn insert_one_time(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+    user_id: Uuid,
+    purpose: Purpose,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash)
+        .bind(user_id)
+        .bind(purpose.code())
+        .bind(expires_at)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Marks the token used and returns its user, or `None` when unknown, used or expired.
+/// One UPDATE, so two concurrent uses cannot both succeed.
+#[tracing::instrument(skip_all)]
+pub async fn consume_one_time(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar::<_, Uuid>(
+        "UPDATE one_time_tokens SET used_at = $3
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+         RETURNING user_id",
+    )
+    .bind(hash)
+    .bind(purpose.code())
+    .bind(now)
+    .fetch_optional(ex)
+    .await?)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn insert_refresh(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+    user_id: Uuid,
+    family_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash)
+        .bind(user_id)
+        .bind(family_id)
+        .bind(expires_at)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Locks the token row so two concurrent refreshes with one token cannot both rotate it.
+#[tracing::instrument(skip_all)]
+pub async fn lock_refresh(
+    conn: &mut PgConnection,
+    hash: &str,
+) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(sqlx::query_as::<_, RefreshRow>(
+        "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn mark_refresh_used(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
+        .bind(hash)
+        .bind(at)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke_family(
+    ex: impl PgExecutor<'_>,
+    family_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn revoke_all_for_user(
+    ex: impl PgExecutor<'_>,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the family of `hash` when it belongs to `user_id`; returns whether it did.
+#[tracing::instrument(skip_all)]
+pub async fn revoke_family_of(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $3
+         WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)
+           AND revoked_at IS NULL",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .bind(at)
+    .execute(ex)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}

@@ -1,0 +1,164 @@
+//! The Mawid server: configuration, tracing, migrations, wiring and the run loop.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_web::HttpServer;
+use anyhow::Context;
+use mawid_domain::account::{Email, FullName, Language, Password, Role};
+use mawid_domain::{Clock, SystemClock};
+use mawid_http::{AppState, JwtKeys, Passwords};
+use mawid_notify::{Worker, WorkerSettings};
+use mawid_persistence::users::{self, NewUser};
+use mawid_persistence::{PgPool, PoolSettings, MIGRATOR};
+
+use crate::config::Config;
+
+const USAGE: &str =
+    "usage: mawid [serve|migrate]  (configuration comes from the environment; see README.md)";
+
+fn main() -> ExitCode {
+    let cmd = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if !matches!(cmd.as_str(), "serve" | "migrate" | "seed") {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mawid: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(config.log_json);
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cmd.as_str() {
+            "migrate" => migrate_only(&config).await,
+            "seed" => seed(&config).await,
+            _ => serve(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mawid: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<PgPool> {
+    let pool = mawid_persistence::connect(&config.database_url, &PoolSettings::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the database at {}",
+                config.database_url_redacted()
+            )
+        })?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations failed")?;
+    Ok(pool)
+}
+
+async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    connect(config).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn seed(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    mawid_persistence::sample::load(&pool).await.context("loading the sample data failed")?;
+    tracing::info!("sample data loaded");
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let pool = connect(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let passwords = Arc::new(Passwords::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
+    bootstrap_admin(&config, &pool, &passwords).await?;
+
+    let state = AppState {
+        pool: pool.clone(),
+        jwt: Arc::new(JwtKeys::new(&config.jwt_secret)?),
+        clock: clock.clone(),
+        passwords,
+    };
+
+    let mailer = config.mailer()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = Worker {
+        pool: pool.clone(),
+        mailer,
+        clock,
+        settings: WorkerSettings::default(),
+    };
+    let worker = actix_web::rt::spawn(worker.run(stop_rx));
+
+    let server = HttpServer::new(move || mawid_http::app(state.clone()))
+        .bind(&config.bind)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, "listening");
+    }
+    // HttpServer stops on SIGTERM/SIGINT after in-flight requests finish; then the mail worker
+    // finishes its current message.
+    server.run().await?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bootstrap_admin(
+    config: &Config,
+    pool: &PgPool,
+    passwords: &Passwords,
+) -> anyhow::Result<()> {
+    let Some((email, password)) = &config.bootstrap_admin else {
+        return Ok(());
+    };
+    if users::admin_exists(pool).await? {
+        return Ok(());
+    }
+    let email = Email::parse(email).context("MAWID_BOOTSTRAP_ADMIN_EMAIL")?;
+    let password = Password::parse(password).context("MAWID_BOOTSTRAP_ADMIN_PASSWORD")?;
+    let hash = passwords
+        .hash(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    users::insert(
+        pool,
+        NewUser {
+            email: &email,
+            password_hash: &hash,
+            full_name: &FullName::parse("full_name", "Mawid administrator")?,
+            language: Language::En,
+            phone: None,
+            role: Role::Admin,
+            verified_at: Some(SystemClock.now()),
+        },
+    )
+    .await?;
+    tracing::info!("bootstrap admin created");
+    Ok(())
+}

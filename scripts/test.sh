@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite. With DATABASE_URL unset it starts a throwaway PostgreSQL from the
+# machine's own binaries, runs every test (each on its own fresh database) and removes it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/pg.sh
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  tmp=$(mktemp -d /tmp/mawid-test-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres: "$tmp"
+  port=$(free_port)
+  cleanup() { pg_stop "$tmp/data"; rm -rf "$tmp"; }
+  trap cleanup EXIT
+  # Durability is the production server's job; a throwaway test cluster skips fsync for speed.
+  pg_start "$tmp/data" "$port" "-c fsync=off -c full_page_writes=off -c max_connections=200"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "test PostgreSQL on port $port"
+fi
+
+cargo test --workspace --all-targets "$@"
