@@ -57,13 +57,15 @@ CREATE TABLE notifications (
     kind            text NOT NULL,
     payload         jsonb NOT NULL,
     status          text NOT NULL DEFAULT 'pending'
-                    CONSTRAINT notifications_status_check CHECK (status IN ('pending', 'sent', 'failed')),
+                    CONSTRAINT notifications_status_check CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     locked_until    timestamptz,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    sent_at         timestamptz
+    sent_at         timestamptz,
+    -- Set for mail that must go out at most once per fact (e.g. one reminder per appointment slot).
+    dedupe_key      text CONSTRAINT notifications_dedupe_key UNIQUE
 );
 CREATE INDEX notifications_due_idx ON notifications (next_attempt_at) WHERE status = 'pending';
 
