@@ -1,0 +1,71 @@
+//! Outside dev mode the server refuses to start, with one clear line, on unsafe configuration.
+
+use std::process::Command;
+
+fn mawid(env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mawid"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "off");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+/// Nothing listens on port 1 of loopback.
+const DEAD_DB: &str = "postgres://postgres@127.0.0.1:1/postgres";
+
+#[test]
+fn missing_jwt_secret_is_refused_in_one_line() {
+    let (code, err) = mawid(&[("DATABASE_URL", DEAD_DB)]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("MAWID_JWT_SECRET is not set"), "{err}");
+}
+
+#[test]
+fn short_jwt_secret_is_refused_in_one_line() {
+    let (code, err) = mawid(&[
+        ("DATABASE_URL", DEAD_DB),
+        ("MAWID_JWT_SECRET", &SECRET[..31]),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("at least 32 bytes"), "{err}");
+}
+
+#[test]
+fn unreachable_database_is_refused_in_one_line() {
+    let (code, err) = mawid(&[("DATABASE_URL", DEAD_DB), ("MAWID_JWT_SECRET", SECRET)]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot reach the database at postgres://postgres:***@127.0.0.1:1/postgres"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_database_url_is_refused() {
+    let (code, err) = mawid(&[("MAWID_JWT_SECRET", SECRET)]);
+    assert_eq!(code, 1);
+    assert!(err.contains("DATABASE_URL is not set"), "{err}");
+}
+
+#[test]
+fn unknown_subcommand_prints_usage() {
+    let (code, err) = mawid(&[]);
+    assert_eq!(code, 1, "no configuration at all is an error too: {err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_mawid"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: mawid"));
+}
