@@ -28,7 +28,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "PostgreSQL: $data (port $port, kept between runs; stop it with: scripts/pg-stop.sh)"
 fi
 
-cargo build --bin mawid
+cargo build -p mawid-server --bin mawid
 ./target/debug/mawid migrate
 ./target/debug/mawid seed
 cat <<TXT

@@ -69,3 +69,46 @@ fn unknown_subcommand_prints_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: mawid"));
 }
+
+/// Runs `mawid migrate` and `mawid seed` on a fresh database of the server in DATABASE_URL
+/// (set by scripts/test.sh), through the same connection code the server uses to serve.
+#[test]
+fn migrate_and_seed_succeed_on_a_live_database() {
+    let Ok(base) = std::env::var("DATABASE_URL") else {
+        panic!("DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets it)");
+    };
+    let name = format!("mawid_startup_{}", std::process::id());
+    let admin = |sql: String| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        });
+    };
+    admin(format!("DROP DATABASE IF EXISTS {name}"));
+    admin(format!("CREATE DATABASE {name}"));
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("unexpected DATABASE_URL shape"),
+    };
+    for cmd in ["migrate", "seed"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mawid"))
+            .arg(cmd)
+            .env_clear()
+            .env("DATABASE_URL", &url)
+            .env("MAWID_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mawid {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    admin(format!("DROP DATABASE {name}"));
+}
