@@ -1,0 +1,251 @@
+//! `mawid-bench`: seeds 100,000 appointments across 10 offices on a fresh database, then prints
+//! in one run: availability latency for a 60-day window, HTTP booking throughput and latency with
+//! 32 concurrent clients, and pgbench's throughput for the same booking transaction run directly
+//! on the same database, with the ratio of the two. Run it through `scripts/bench.sh`.
+
+mod pgbench;
+mod seed;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, NaiveTime, TimeZone, Weekday};
+use mawid_domain::account::Role;
+use mawid_domain::{Clock, SystemClock};
+use mawid_http::{AppState, JwtKeys, Passwords};
+use rand::Rng;
+
+pub const OFFICES: usize = 10;
+pub const APPOINTMENTS: i64 = 100_000;
+pub const CITIZENS: i64 = 140_000;
+pub const CAPACITY: i32 = 20;
+const CLIENTS: usize = 32;
+const AVAILABILITY_REQUESTS: usize = 300;
+const BOOKING_SECONDS: u64 = 15;
+
+fn main() -> anyhow::Result<()> {
+    let admin_url =
+        std::env::var("DATABASE_URL").context("DATABASE_URL must point at a PostgreSQL server")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let (db_url, offices) = rt.block_on(seed::fresh_database(&admin_url))?;
+    println!("seeded {APPOINTMENTS} appointments across {OFFICES} offices ({CITIZENS} citizens, capacity {CAPACITY})");
+
+    let secret: [u8; 32] = rand::random();
+    let pool = rt.block_on(mawid_persistence::connect(
+        &db_url,
+        &mawid_persistence::PoolSettings::default(),
+    ))?;
+    let state = AppState {
+        pool: pool.clone(),
+        jwt: Arc::new(JwtKeys::new(&secret)?),
+        clock: Arc::new(SystemClock),
+        passwords: Arc::new(Passwords::new(2)),
+    };
+    let port = serve(state.clone())?;
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+
+    let avail = actix_web::rt::System::new().block_on(availability(&base, &offices))?;
+    println!(
+        "availability (60-day window, {} sequential requests): p50 {:.2} ms, p99 {:.2} ms  [target p99 <= 10 ms]",
+        avail.len(),
+        percentile(&avail, 50.0),
+        percentile(&avail, 99.0)
+    );
+
+    let booking = actix_web::rt::System::new().block_on(bookings(&base, &offices, &state))?;
+    let http_tps = booking.created as f64 / booking.elapsed.as_secs_f64();
+    println!(
+        "HTTP booking ({CLIENTS} clients, {}s): {} created, {} slot_full, {} other; {:.0} bookings/s; p50 {:.2} ms, p99 {:.2} ms",
+        BOOKING_SECONDS,
+        booking.created,
+        booking.full,
+        booking.other,
+        http_tps,
+        percentile(&booking.latencies, 50.0),
+        percentile(&booking.latencies, 99.0)
+    );
+
+    let pg_tps = pgbench::run(&db_url, CLIENTS, BOOKING_SECONDS)?;
+    println!("pgbench (same booking transaction, {CLIENTS} clients, {BOOKING_SECONDS}s): {pg_tps:.0} transactions/s");
+    println!(
+        "ratio HTTP / pgbench: {:.2}  [target >= 0.50]",
+        http_tps / pg_tps
+    );
+    let _ = state;
+    Ok(())
+}
+
+/// Starts the real app on an ephemeral port in its own thread and returns the port.
+fn serve(state: AppState) -> anyhow::Result<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || mawid_http::app(state.clone()))
+                .workers(2)
+                .bind("127.0.0.1:0")
+                .expect("bind an ephemeral port");
+            let _ = tx.send(server.addrs()[0].port());
+            server.run().await
+        })
+    });
+    Ok(rx.recv_timeout(Duration::from_secs(10))?)
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[idx]
+}
+
+fn first_bookable_day(tz: chrono_tz::Tz) -> NaiveDate {
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemClock.now().with_timezone(&tz);
+    now.date_naive() + ChronoDuration::days(2)
+}
+
+async fn availability(base: &str, offices: &[seed::Office]) -> anyhow::Result<Vec<f64>> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let mut lat = Vec::with_capacity(AVAILABILITY_REQUESTS);
+    for i in 0..AVAILABILITY_REQUESTS + 10 {
+        let o = &offices[i % offices.len()];
+        let from = first_bookable_day(o.tz) - ChronoDuration::days(1);
+        let to = from + ChronoDuration::days(59);
+        let url = format!(
+            "{base}/offices/{}/availability?service_id={}&from={from}&to={to}",
+            o.id, o.service_id
+        );
+        let t0 = Instant::now();
+        let mut res = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let body = res
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "availability {}: {}",
+            res.status(),
+            String::from_utf8_lossy(&body)
+        );
+        if i >= 10 {
+            lat.push(ms); // the first ten warm the caches
+        }
+    }
+    Ok(lat)
+}
+
+struct BookingRun {
+    created: usize,
+    full: usize,
+    other: usize,
+    latencies: Vec<f64>,
+    elapsed: Duration,
+}
+
+/// A random on-grid start: a weekday in the window, a 15-minute slot inside 09:00–13:00 or 14:00–15:00.
+fn random_start(o: &seed::Office, rng: &mut impl Rng) -> String {
+    let first = first_bookable_day(o.tz);
+    loop {
+        let day = first + ChronoDuration::days(rng.gen_range(0..55));
+        if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            continue;
+        }
+        let idx: u32 = rng.gen_range(0..20);
+        let (h, m) = if idx < 16 {
+            (9 + idx / 4, (idx % 4) * 15)
+        } else {
+            (14, (idx - 16) * 15)
+        };
+        let local = day.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("valid time"));
+        if let chrono::LocalResult::Single(t) = o.tz.from_local_datetime(&local) {
+            return t.to_rfc3339();
+        }
+    }
+}
+
+async fn bookings(
+    base: &str,
+    offices: &[seed::Office],
+    state: &AppState,
+) -> anyhow::Result<BookingRun> {
+    // Citizens past the seeded ones hold no booking yet; each books once, so the fair-use limits
+    // never interfere with the measurement.
+    let next_citizen = Arc::new(AtomicUsize::new(seed::SEEDED_CITIZENS as usize + 1));
+    let deadline = Instant::now() + Duration::from_secs(BOOKING_SECONDS);
+    let started = Instant::now();
+    let tasks = (0..CLIENTS).map(|_| {
+        let next = next_citizen.clone();
+        let base = base.to_owned();
+        async move {
+            let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+            let mut rng = rand::thread_rng();
+            let (mut created, mut full, mut other, mut lat) = (0, 0, 0, Vec::new());
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, Ordering::Relaxed) as i64;
+                if n > CITIZENS {
+                    break;
+                }
+                #[allow(clippy::disallowed_methods)]
+                let token = state.jwt.issue(seed::citizen_id(n), Role::Citizen, SystemClock.now()).expect("token");
+                let o = &offices[rng.gen_range(0..offices.len())];
+                let body = serde_json::json!({ "office_id": o.id, "service_id": o.service_id, "start": random_start(o, &mut rng) });
+                let t0 = Instant::now();
+                let res = client
+                    .post(format!("{base}/appointments"))
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .send_json(&body)
+                    .await;
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                match res.map(|mut r| (r.status().as_u16(), r.body())) {
+                    Ok((201, _)) => created += 1,
+                    Ok((409, _)) => full += 1,
+                    Ok((status, body)) => {
+                        if other < 3 {
+                            eprintln!("unexpected {status}: {:?}", body.await.ok());
+                        }
+                        other += 1
+                    }
+                    Err(e) => {
+                        if other < 3 {
+                            eprintln!("request failed: {e}");
+                        }
+                        other += 1
+                    }
+                }
+            }
+            (created, full, other, lat)
+        }
+    });
+    let results = futures_util::future::join_all(tasks).await;
+    let elapsed = started.elapsed();
+    let mut run = BookingRun {
+        created: 0,
+        full: 0,
+        other: 0,
+        latencies: Vec::new(),
+        elapsed,
+    };
+    for (c, f, o, l) in results {
+        run.created += c;
+        run.full += f;
+        run.other += o;
+        run.latencies.extend(l);
+    }
+    Ok(run)
+}

@@ -1,0 +1,92 @@
+//! pgbench running the booking transaction's statements directly, as the server sends them:
+//! user, citizen lock, office, service, schedule, closures, fair-use counts, desk claim, read
+//! back, confirmation and reminder rows. Its throughput is the ceiling HTTP booking is held to.
+
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::seed::{sql_id, SEEDED_CITIZENS, SERVICE_ID};
+use crate::{CAPACITY, CITIZENS, OFFICES};
+
+fn pgbench_binary() -> String {
+    let from_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|d| std::path::Path::new(d).join("pgbench").exists());
+    match from_config {
+        Some(dir) => format!("{dir}/pgbench"),
+        None => "pgbench".into(),
+    }
+}
+
+fn script() -> String {
+    let citizen = sql_id("8000", ":c");
+    let office = sql_id("9000", ":o");
+    let svc = format!("'{SERVICE_ID}'::uuid");
+    // The slot's local start, converted with the office's zone as the server does.
+    let slot = format!(
+        "(((current_date + :day)::timestamp + CASE WHEN :idx < 16 THEN time '09:00' + :idx * interval '15 minutes'
+               ELSE time '14:00' + (:idx - 16) * interval '15 minutes' END) AT TIME ZONE (SELECT timezone FROM offices WHERE id = {office}))"
+    );
+    let appt = "md5('pgb' || :r)::uuid";
+    format!(
+        r#"\set o random(1, {OFFICES})
+\set c random({first}, {CITIZENS})
+\set day random(2, 56)
+\set idx random(0, 19)
+\set r random(1, 9000000000000000)
+BEGIN;
+SELECT id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at, created_at FROM users WHERE id = {citizen};
+SELECT pg_advisory_xact_lock(1, hashtext({citizen}::text));
+SELECT * FROM offices WHERE id = {office};
+SELECT * FROM services WHERE id = {svc};
+SELECT * FROM schedules WHERE office_id = {office} AND service_id = {svc};
+SELECT day FROM closures WHERE office_id = {office} AND day BETWEEN current_date + :day AND current_date + :day;
+SELECT count(*) FILTER (WHERE citizen_id = {citizen}), count(*) FILTER (WHERE citizen_id = {citizen} AND service_id = {svc}), count(*) FILTER (WHERE service_id = {svc} AND passport_number = NULL) FROM appointments WHERE status = 'booked' AND slot_start > now() AND (citizen_id = {citizen} OR (service_id = {svc} AND passport_number = NULL));
+INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at) SELECT {appt}, 'PGB-' || :r, {citizen}, {office}, {svc}, {slot}, {slot} + interval '15 minutes', d, 'Bench Citizen', 'self', NULL, 'booked', 0, now(), now() FROM generate_series(1, {CAPACITY}) d WHERE NOT EXISTS (SELECT 1 FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.desk_no = d AND x.status <> 'cancelled') AND (SELECT count(*) FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.status <> 'cancelled') < {CAPACITY} ORDER BY d LIMIT 1 ON CONFLICT DO NOTHING RETURNING id;
+SELECT a.*, o.code, o.timezone FROM appointments a JOIN offices o ON o.id = a.office_id WHERE a.id = {appt};
+INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_booked', jsonb_build_object('full_name', 'Bench Citizen', 'appointment_id', {appt}, 'reference', 'PGB-' || :r, 'sequence', 0, 'start', now(), 'end', now(), 'timezone', 'Europe/Moscow', 'office', jsonb_build_object('code', 'MOW', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'address', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x')), 'service', jsonb_build_object('code', 'bench-visit', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'required_documents', '[]'::jsonb, 'fee_amount', '0.00', 'fee_currency', 'USD'), 'applicant_name', 'Bench Citizen'), now(), now() WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt});
+INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_reminder', '{{}}'::jsonb, now() + interval '1 day', now(), 'reminder:' || {appt} WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt}) ON CONFLICT DO NOTHING;
+COMMIT;
+"#,
+        first = SEEDED_CITIZENS + 1,
+    )
+}
+
+/// Runs the script for `seconds` with `clients` connections; returns transactions per second.
+pub fn run(db_url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    let path = std::env::temp_dir().join(format!("mawid-bench-{}.sql", std::process::id()));
+    std::fs::write(&path, script())?;
+    let out = Command::new(pgbench_binary())
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(&path)
+        .arg(db_url)
+        .output()
+        .context("running pgbench (PostgreSQL's client tools)")?;
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "pgbench failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no tps in pgbench output: {stdout}"))
+}

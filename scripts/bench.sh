@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The booking benchmark: seeds 100,000 appointments across 10 offices on a fresh database and
+# prints availability latency, HTTP booking throughput/latency with 32 clients, pgbench's
+# throughput for the same transaction, and their ratio. Uses a throwaway PostgreSQL unless
+# DATABASE_URL is set (the benchmark creates and drops its own `mawid_bench` database there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/pg.sh
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  tmp=$(mktemp -d /tmp/mawid-bench-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres: "$tmp"
+  port=$(free_port)
+  cleanup() { pg_stop "$tmp/data"; rm -rf "$tmp"; }
+  trap cleanup EXIT
+  # A durable cluster (fsync on, synchronous_commit on), as production runs.
+  pg_start "$tmp/data" "$port" "-c max_connections=100 -c shared_buffers=256MB"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+fi
+
+cargo build --release -p mawid-bench
+RUST_LOG=${RUST_LOG:-error} ./target/release/mawid-bench
