@@ -62,6 +62,7 @@ impl TestApp {
             jwt: Arc::new(JwtKeys::new(JWT_SECRET).unwrap()),
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),
+            tracking: Default::default(),
         };
         let mail_dir =
             std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
