@@ -63,7 +63,9 @@ impl DocumentRequestRow {
 
     pub fn timezone(&self) -> Tz {
         // Office zones are validated before they are stored; Moscow is where most offices are.
-        self.office_timezone.parse().unwrap_or(chrono_tz::Europe::Moscow)
+        self.office_timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Moscow)
     }
 
     /// An instant as RFC 3339 with the office's offset, as the API shows every instant.
@@ -84,7 +86,8 @@ impl DocumentRequestRow {
     }
 }
 
-const SELECT: &str = "SELECT d.id, d.tracking_number, d.citizen_id, d.office_id, d.service_id, d.appointment_id,
+const SELECT: &str =
+    "SELECT d.id, d.tracking_number, d.citizen_id, d.office_id, d.service_id, d.appointment_id,
         d.applicant_full_name, d.applicant_date_of_birth, d.applicant_passport, d.status,
         d.status_changed_at, d.created_at,
         o.code AS office_code, o.name_ar AS office_name_ar, o.name_ru AS office_name_ru,
@@ -206,9 +209,10 @@ pub async fn appointment_belongs_to_citizen(
     office_id: Uuid,
     service_id: Uuid,
 ) -> Result<bool, StoreError> {
-    let table_exists = sqlx::query_scalar::<_, bool>("SELECT to_regclass('appointments') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await?;
+    let table_exists =
+        sqlx::query_scalar::<_, bool>("SELECT to_regclass('appointments') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
     if !table_exists {
         return Ok(false);
     }
@@ -237,7 +241,10 @@ struct Insert<'a> {
     now: DateTime<Utc>,
 }
 
-async fn insert(conn: &mut PgConnection, i: Insert<'_>) -> Result<DocumentRequestRow, DocumentError> {
+async fn insert(
+    conn: &mut PgConnection,
+    i: Insert<'_>,
+) -> Result<DocumentRequestRow, DocumentError> {
     let (code, tz) = check_catalogue(conn, i.office_id, i.service_id).await?;
     let number = next_tracking_number(conn, i.office_id, &code, tz, i.now).await?;
     let id = Uuid::new_v4();
@@ -270,16 +277,27 @@ async fn insert(conn: &mut PgConnection, i: Insert<'_>) -> Result<DocumentReques
         i.now,
     )
     .await?;
-    by_id(&mut *conn, id).await?.ok_or(StoreError::NotFound.into())
+    by_id(&mut *conn, id)
+        .await?
+        .ok_or(StoreError::NotFound.into())
 }
 
 /// A citizen's own request, checked against the catalogue and (if given) their appointment.
 #[tracing::instrument(skip_all)]
-pub async fn create(pool: &PgPool, n: NewDocumentRequest<'_>) -> Result<DocumentRequestRow, DocumentError> {
+pub async fn create(
+    pool: &PgPool,
+    n: NewDocumentRequest<'_>,
+) -> Result<DocumentRequestRow, DocumentError> {
     let mut tx = pool.begin().await?;
     if let Some(appointment_id) = n.appointment_id {
-        let own = appointment_belongs_to_citizen(&mut tx, appointment_id, n.citizen_id, n.office_id, n.service_id)
-            .await?;
+        let own = appointment_belongs_to_citizen(
+            &mut tx,
+            appointment_id,
+            n.citizen_id,
+            n.office_id,
+            n.service_id,
+        )
+        .await?;
         if !own {
             return Err(Refusal::UnknownAppointment.into());
         }
@@ -363,7 +381,10 @@ async fn by_appointment(
 
 /// Any request, for staff.
 #[tracing::instrument(skip_all)]
-pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DocumentRequestRow>, StoreError> {
+pub async fn by_id(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<DocumentRequestRow>, StoreError> {
     Ok(
         sqlx::query_as::<_, DocumentRequestRow>(&format!("{SELECT} WHERE d.id = $1"))
             .bind(id)
@@ -407,10 +428,12 @@ pub async fn list_own(
     citizen_id: Uuid,
     page: &Page,
 ) -> Result<(Vec<DocumentRequestRow>, i64), StoreError> {
-    let total = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM document_requests WHERE citizen_id = $1")
-        .bind(citizen_id)
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM document_requests WHERE citizen_id = $1",
+    )
+    .bind(citizen_id)
+    .fetch_one(pool)
+    .await?;
     let rows = sqlx::query_as::<_, DocumentRequestRow>(&format!(
         "{SELECT} WHERE d.citizen_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2 OFFSET $3"
     ))
@@ -541,7 +564,10 @@ struct Recipient {
 /// and, for staff, the audit row and the citizen's email. A citizen only reaches their own
 /// request; anyone else's is `NotFound`.
 #[tracing::instrument(skip_all)]
-pub async fn transition(pool: &PgPool, t: Transition<'_>) -> Result<DocumentRequestRow, DocumentError> {
+pub async fn transition(
+    pool: &PgPool,
+    t: Transition<'_>,
+) -> Result<DocumentRequestRow, DocumentError> {
     let mut tx = pool.begin().await?;
     let owner_filter = match t.actor {
         Actor::Citizen => "AND citizen_id = $2",
@@ -555,7 +581,8 @@ pub async fn transition(pool: &PgPool, t: Transition<'_>) -> Result<DocumentRequ
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::NotFound)?;
-    let from = DocumentStatus::parse("status", &current).map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
+    let from = DocumentStatus::parse("status", &current)
+        .map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
     let to = from.transition(t.to, t.actor).map_err(Refusal::from)?;
 
     sqlx::query("UPDATE document_requests SET status = $2, status_changed_at = $3 WHERE id = $1")
@@ -576,7 +603,9 @@ pub async fn transition(pool: &PgPool, t: Transition<'_>) -> Result<DocumentRequ
         t.now,
     )
     .await?;
-    let row = by_id(&mut *tx, t.request_id).await?.ok_or(StoreError::NotFound)?;
+    let row = by_id(&mut *tx, t.request_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
 
     if t.actor == Actor::Staff {
         audit::record(
@@ -607,7 +636,13 @@ pub async fn transition(pool: &PgPool, t: Transition<'_>) -> Result<DocumentRequ
                 recipient: &citizen.email,
                 language: Language::parse(&citizen.preferred_language).unwrap_or(Language::En),
                 kind: "document_status_changed",
-                payload: status_changed_payload(&row, &citizen.full_name, from, t.public_note, t.now),
+                payload: status_changed_payload(
+                    &row,
+                    &citizen.full_name,
+                    from,
+                    t.public_note,
+                    t.now,
+                ),
                 due_at: t.now,
             },
         )
@@ -680,7 +715,8 @@ pub async fn count_track_lookup(
     now: DateTime<Utc>,
 ) -> Result<(i64, DateTime<Utc>), StoreError> {
     let secs = window.num_seconds().max(1);
-    let start = DateTime::<Utc>::from_timestamp(now.timestamp().div_euclid(secs) * secs, 0).unwrap_or(now);
+    let start =
+        DateTime::<Utc>::from_timestamp(now.timestamp().div_euclid(secs) * secs, 0).unwrap_or(now);
     let hits = sqlx::query_scalar::<_, i32>(
         "INSERT INTO track_rate_limits AS t (client, window_start, hits) VALUES ($1, $2, 1)
          ON CONFLICT (client, window_start) DO UPDATE SET hits = t.hits + 1

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use mawid_domain::document::{Actor, Applicant, DocumentStatus, Refusal};
 use mawid_domain::Invalid;
 use mawid_persistence::document_requests::{
-    self as store, DocumentError, DocumentRequestRow, EventRow, NewDocumentRequest, Page, QueueFilter,
-    Transition,
+    self as store, DocumentError, DocumentRequestRow, EventRow, NewDocumentRequest, Page,
+    QueueFilter, Transition,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,12 +17,16 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/document-requests").post(create).get(list_own))
-        .service(web::resource("/document-requests/{id}").get(get_own))
-        .service(web::resource("/document-requests/{id}/cancel").post(cancel))
-        .service(web::resource("/admin/document-requests").get(queue))
-        .service(web::resource("/admin/document-requests/{id}").get(staff_detail))
-        .service(web::resource("/admin/document-requests/{id}/transition").post(transition));
+    cfg.service(
+        web::resource("/document-requests")
+            .post(create)
+            .get(list_own),
+    )
+    .service(web::resource("/document-requests/{id}").get(get_own))
+    .service(web::resource("/document-requests/{id}/cancel").post(cancel))
+    .service(web::resource("/admin/document-requests").get(queue))
+    .service(web::resource("/admin/document-requests/{id}").get(staff_detail))
+    .service(web::resource("/admin/document-requests/{id}/transition").post(transition));
 }
 
 impl From<DocumentError> for ApiError {
@@ -247,7 +251,12 @@ async fn create(
     // accepted; the office is not known to be valid yet.
     let today = (now + Duration::hours(14)).date_naive();
     let a = &body.applicant;
-    let applicant = Applicant::parse(&a.full_name, &a.date_of_birth, a.passport_number.as_deref(), today)?;
+    let applicant = Applicant::parse(
+        &a.full_name,
+        &a.date_of_birth,
+        a.passport_number.as_deref(),
+        today,
+    )?;
     let row = store::create(
         &state.pool,
         NewDocumentRequest {
@@ -395,7 +404,8 @@ async fn staff_view_with_history(
             internal_note: e.internal_note,
         })
         .collect();
-    let mut v = serde_json::to_value(StaffRequestView::new(row, state.now())).map_err(ApiError::internal)?;
+    let mut v = serde_json::to_value(StaffRequestView::new(row, state.now()))
+        .map_err(ApiError::internal)?;
     v["history"] = json!(history);
     Ok(v)
 }
@@ -405,7 +415,9 @@ async fn staff_detail(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = store::by_id(&state.pool, *id).await?.ok_or(ApiError::NotFound)?;
+    let row = store::by_id(&state.pool, *id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(staff_view_with_history(&state, &row).await?))
 }
 
@@ -421,7 +433,10 @@ fn note(field: &str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
     match raw.map(str::trim).filter(|n| !n.is_empty()) {
         None => Ok(None),
         Some(n) if n.chars().count() <= MAX_NOTE_CHARS => Ok(Some(n.to_owned())),
-        Some(_) => Err(Invalid::new(field, format!("at most {MAX_NOTE_CHARS} characters"))),
+        Some(_) => Err(Invalid::new(
+            field,
+            format!("at most {MAX_NOTE_CHARS} characters"),
+        )),
     }
 }
 
@@ -436,7 +451,8 @@ async fn transition(
     let public_note = v.check(note("public_note", body.public_note.as_deref()));
     let internal_note = v.check(note("internal_note", body.internal_note.as_deref()));
     v.finish()?;
-    let (Some(to), Some(public_note), Some(internal_note)) = (to, public_note, internal_note) else {
+    let (Some(to), Some(public_note), Some(internal_note)) = (to, public_note, internal_note)
+    else {
         unreachable!("finish() returned Ok, so every field parsed");
     };
     let row = store::transition(

@@ -78,13 +78,18 @@ async fn track(
         .date_of_birth
         .as_deref()
         .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        .ok_or_else(|| Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD"))?;
+        .ok_or_else(|| {
+            Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD")
+        })?;
     // A malformed number, an unknown one and a wrong date of birth are one answer.
     let number = TrackingNumber::parse(&number).ok_or(ApiError::NotFound)?;
     let found = store::track(&state.pool, &number, date_of_birth)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let tz: Tz = found.office_timezone.parse().unwrap_or(chrono_tz::Europe::Moscow);
+    let tz: Tz = found
+        .office_timezone
+        .parse()
+        .unwrap_or(chrono_tz::Europe::Moscow);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TrackView {
