@@ -999,3 +999,58 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Po
     let r = track_from(&w.app, &first.tracking_number, DOB, "198.51.100.3:1").await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: Pool) {
+    use mawid_persistence::document_requests::{open_for_appointment, OpenFromAppointment};
+    let w = world(pool).await;
+    let citizen_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'amal@example.org'")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    let appointment_id = Uuid::new_v4();
+    let now = {
+        use mawid_domain::Clock;
+        w.app.clock.now()
+    };
+    let check_in = || async {
+        let mut tx = w.app.pool.begin().await.unwrap();
+        let row = open_for_appointment(
+            &mut tx,
+            OpenFromAppointment {
+                citizen_id,
+                office_id: w.office,
+                service_id: w.passport,
+                appointment_id,
+                applicant_full_name: "Amal Haddad".into(),
+                applicant_date_of_birth: Some(chrono::NaiveDate::from_ymd_opt(1990, 4, 5).unwrap()),
+                applicant_passport: None,
+                actor_id: citizen_id,
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        row
+    };
+    let rows = join_all((0..4).map(|_| check_in())).await;
+    assert!(
+        rows.iter().all(|r| r.id == rows[0].id),
+        "one request for one appointment"
+    );
+    assert_eq!(
+        count(&w.app, "SELECT count(*) FROM document_requests").await,
+        1
+    );
+    // the losers' increments were rolled back with their savepoints
+    let next = w.submit().await;
+    assert!(
+        next["tracking_number"]
+            .as_str()
+            .unwrap()
+            .ends_with("-000002"),
+        "{next}"
+    );
+}
