@@ -569,18 +569,22 @@ pub async fn transition(
     t: Transition<'_>,
 ) -> Result<DocumentRequestRow, DocumentError> {
     let mut tx = pool.begin().await?;
-    let owner_filter = match t.actor {
-        Actor::Citizen => "AND citizen_id = $2",
-        Actor::Staff => "AND $2::uuid IS NOT NULL",
+    // A citizen's lock is scoped to their own requests, so anyone else's is `NotFound`.
+    let lock = match t.actor {
+        Actor::Citizen => sqlx::query_scalar::<_, String>(
+            "SELECT status FROM document_requests WHERE id = $1 AND citizen_id = $2 FOR UPDATE",
+        )
+        .bind(t.request_id)
+        .bind(t.actor_id),
+        Actor::Staff => sqlx::query_scalar::<_, String>(
+            "SELECT status FROM document_requests WHERE id = $1 FOR UPDATE",
+        )
+        .bind(t.request_id),
     };
-    let current = sqlx::query_scalar::<_, String>(&format!(
-        "SELECT status FROM document_requests WHERE id = $1 {owner_filter} FOR UPDATE"
-    ))
-    .bind(t.request_id)
-    .bind(t.actor_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
+    let current = lock
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let from = DocumentStatus::parse("status", &current)
         .map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
     let to = from.transition(t.to, t.actor).map_err(Refusal::from)?;
