@@ -995,6 +995,28 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Po
             .ends_with("-000002"),
         "{next}"
     );
+    // a service withdrawn after booking still opens the request of an appointment checked in
+    sqlx::query("UPDATE services SET active = false WHERE id = $1")
+        .bind(w.passport)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let mut tx = w.app.pool.begin().await.unwrap();
+    let other = open_for_appointment(
+        &mut tx,
+        OpenFromAppointment {
+            appointment_id: Uuid::new_v4(),
+            ..open()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        other.tracking_number.ends_with("-000003"),
+        "{}",
+        other.tracking_number
+    );
     // without a date of birth on file, public tracking cannot match it
     let r = track_from(&w.app, &first.tracking_number, DOB, "198.51.100.3:1").await;
     assert_problem(&r, StatusCode::NOT_FOUND, "not_found");

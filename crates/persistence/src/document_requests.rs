@@ -141,19 +141,23 @@ struct Catalogue {
     documentary: Option<bool>,
 }
 
-/// The office's code and the service's flag, refusing unknown or inactive ones.
+/// The office's code and zone, refusing an unknown office or a service that opens no request.
+/// New requests need an active office and service; `only_active = false` serves check-in, where
+/// the appointment was booked while they were.
 async fn check_catalogue(
     conn: &mut PgConnection,
     office_id: Uuid,
     service_id: Uuid,
+    only_active: bool,
 ) -> Result<(String, Tz), DocumentError> {
     let c = sqlx::query_as::<_, Catalogue>(
-        "SELECT (SELECT code FROM offices WHERE id = $1 AND active) AS office_code,
-                (SELECT timezone FROM offices WHERE id = $1 AND active) AS office_timezone,
-                (SELECT creates_document_request FROM services WHERE id = $2 AND active) AS documentary",
+        "SELECT (SELECT code FROM offices WHERE id = $1 AND (active OR NOT $3)) AS office_code,
+                (SELECT timezone FROM offices WHERE id = $1 AND (active OR NOT $3)) AS office_timezone,
+                (SELECT creates_document_request FROM services WHERE id = $2 AND (active OR NOT $3)) AS documentary",
     )
     .bind(office_id)
     .bind(service_id)
+    .bind(only_active)
     .fetch_one(&mut *conn)
     .await?;
     let (Some(code), Some(tz)) = (c.office_code, c.office_timezone) else {
@@ -238,6 +242,7 @@ struct Insert<'a> {
     passport: Option<&'a str>,
     actor_id: Uuid,
     actor: Actor,
+    only_active: bool,
     now: DateTime<Utc>,
 }
 
@@ -245,7 +250,7 @@ async fn insert(
     conn: &mut PgConnection,
     i: Insert<'_>,
 ) -> Result<DocumentRequestRow, DocumentError> {
-    let (code, tz) = check_catalogue(conn, i.office_id, i.service_id).await?;
+    let (code, tz) = check_catalogue(conn, i.office_id, i.service_id, i.only_active).await?;
     let number = next_tracking_number(conn, i.office_id, &code, tz, i.now).await?;
     let id = Uuid::new_v4();
     sqlx::query(
@@ -314,6 +319,7 @@ pub async fn create(
             passport: n.applicant.passport_number.as_ref().map(|p| p.as_str()),
             actor_id: n.citizen_id,
             actor: Actor::Citizen,
+            only_active: true,
             now: n.now,
         },
     )
@@ -348,6 +354,7 @@ pub async fn open_for_appointment(
             passport: o.applicant_passport.as_deref(),
             actor_id: o.actor_id,
             actor: Actor::Staff,
+            only_active: false,
             now: o.now,
         },
     )
