@@ -62,6 +62,7 @@ impl TestApp {
             jwt: Arc::new(JwtKeys::new(JWT_SECRET).unwrap()),
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),
+            tracking: Default::default(),
         };
         let mail_dir =
             std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
@@ -282,4 +283,58 @@ pub fn assert_problem(resp: &Resp, status: StatusCode, code: &str) {
         body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
         "{body}"
     );
+}
+
+// ---- document requests -------------------------------------------------------------------
+
+impl TestApp {
+    /// An office inserted directly (the catalogue endpoints live on another branch).
+    pub async fn insert_office(&self, code: &str, timezone: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone)
+             VALUES ($1, $2, 'القنصلية', 'Консульство', 'Consulate', 'العنوان', 'Адрес', 'Address', $3)",
+        )
+        .bind(id)
+        .bind(code)
+        .bind(timezone)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    /// A service inserted directly; `documentary` sets `creates_document_request`.
+    pub async fn insert_service(
+        &self,
+        code: &str,
+        documentary: bool,
+        target_days_per_status: i32,
+    ) -> uuid::Uuid {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes,
+                creates_document_request, target_days_per_status)
+             VALUES ($1, $2, 'خدمة', 'Услуга', 'Service', 30, $3, $4)",
+        )
+        .bind(id)
+        .bind(code)
+        .bind(documentary)
+        .bind(target_days_per_status)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    /// Like [`TestApp::verified_citizen`], with the account's preferred language.
+    pub async fn verified_citizen_in(&self, email: &str, language: &str) -> String {
+        self.register(email, language).await;
+        let token = self.last_token_for(email).await;
+        let (status, body, _) = self
+            .post("/api/v1/auth/verify-email", None, json!({ "token": token }))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        self.access_token(email, PASSWORD).await
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod document;
 pub mod error;
 
 pub use clock::{Clock, SystemClock};

@@ -30,6 +30,28 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<Passwords>,
+    pub tracking: TrackingSettings,
+}
+
+/// The public tracking endpoint's rate limit and how it tells clients apart.
+#[derive(Debug, Clone)]
+pub struct TrackingSettings {
+    /// Lookups one client address may make per window.
+    pub max_lookups: i64,
+    pub window: chrono::Duration,
+    /// Take the client address from the right-most `X-Forwarded-For` entry. Only behind a
+    /// reverse proxy that sets it: otherwise any client could pick its own address.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self {
+            max_lookups: 10,
+            window: chrono::Duration::minutes(10),
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! PostgreSQL repositories per aggregate, the migrator and the constraint → error table.
 
 pub mod audit;
+pub mod document_requests;
 pub mod login;
 pub mod outbox;
 pub mod sample;
@@ -30,6 +31,7 @@ pub enum StoreError {
 pub fn conflict_code(e: &sqlx::Error) -> Option<&'static str> {
     match e.as_database_error()?.constraint()? {
         "users_email_key" => Some("email_taken"),
+        "document_requests_appointment_key" => Some("document_request_exists"),
         _ => None,
     }
 }

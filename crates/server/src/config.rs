@@ -17,6 +17,8 @@ pub struct Config {
     pub mail_from: String,
     pub bootstrap_admin: Option<(String, String)>,
     pub log_json: bool,
+    /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -52,6 +54,8 @@ impl Config {
                 .unwrap_or_else(|| "Mawid <no-reply@mawid.local>".into()),
             bootstrap_admin,
             log_json: var("MAWID_LOG_FORMAT").is_some_and(|v| v == "json"),
+            trust_forwarded_for: var("MAWID_TRUST_FORWARDED_FOR")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
         })
     }
 

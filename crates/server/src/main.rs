@@ -104,6 +104,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         jwt: Arc::new(JwtKeys::new(&config.jwt_secret)?),
         clock: clock.clone(),
         passwords,
+        tracking: mawid_http::TrackingSettings {
+            trust_forwarded_for: config.trust_forwarded_for,
+            ..Default::default()
+        },
     };
 
     let mailer = config.mailer()?;

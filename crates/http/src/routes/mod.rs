@@ -2,12 +2,16 @@
 //! so a wrong method is a 405 rather than a shadowed route.
 
 pub mod accounts;
+pub mod document_requests;
 pub mod ops;
 pub mod staff;
+pub mod tracking;
 
 use actix_web::web;
 
 pub fn api(cfg: &mut web::ServiceConfig) {
     accounts::routes(cfg);
     staff::routes(cfg);
+    document_requests::routes(cfg);
+    tracking::routes(cfg);
 }
