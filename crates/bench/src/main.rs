@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         jwt: Arc::new(JwtKeys::new(&secret)?),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
+        tracking: Default::default(),
     };
     let port = serve(state.clone())?;
     let base = format!("http://127.0.0.1:{port}/api/v1");
