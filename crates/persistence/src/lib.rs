@@ -1,9 +1,12 @@
 //! PostgreSQL repositories per aggregate, the migrator and the constraint → error table.
 
+pub mod appointments;
 pub mod audit;
+pub mod catalogue;
 pub mod login;
 pub mod outbox;
 pub mod sample;
+pub mod schedules;
 pub mod tokens;
 pub mod users;
 
@@ -30,6 +33,9 @@ pub enum StoreError {
 pub fn conflict_code(e: &sqlx::Error) -> Option<&'static str> {
     match e.as_database_error()?.constraint()? {
         "users_email_key" => Some("email_taken"),
+        "offices_code_key" => Some("office_code_taken"),
+        "services_code_key" => Some("service_code_taken"),
+        "closures_pkey" => Some("closure_exists"),
         _ => None,
     }
 }

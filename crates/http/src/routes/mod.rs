@@ -2,7 +2,11 @@
 //! so a wrong method is a 405 rather than a shadowed route.
 
 pub mod accounts;
+pub mod agenda;
+pub mod appointments;
+pub mod catalogue;
 pub mod ops;
+pub mod schedules;
 pub mod staff;
 
 use actix_web::web;
@@ -10,4 +14,8 @@ use actix_web::web;
 pub fn api(cfg: &mut web::ServiceConfig) {
     accounts::routes(cfg);
     staff::routes(cfg);
+    catalogue::routes(cfg);
+    schedules::routes(cfg);
+    appointments::routes(cfg);
+    agenda::routes(cfg);
 }
