@@ -350,3 +350,94 @@ async fn closures_remove_the_whole_local_day_until_deleted(pool: Pool) {
         .await;
     assert_problem(&gone, StatusCode::NOT_FOUND, "not_found");
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn sample_data_loads_idempotently_with_moscow_its_services_schedules_and_holidays(
+    pool: Pool,
+) {
+    mawid_persistence::sample::load(&pool).await.unwrap();
+    mawid_persistence::sample::load(&pool).await.unwrap();
+    let app = TestApp::new(pool).await;
+    let monday = app.freeze_on_next_monday();
+    let (_, offices, _) = app.get("/api/v1/offices", None).await;
+    let offices = offices["items"].as_array().unwrap();
+    assert_eq!(offices.len(), 1);
+    assert_eq!(offices[0]["code"], "MOW");
+    assert_eq!(offices[0]["timezone"], "Europe/Moscow");
+    let office = offices[0]["id"].as_str().unwrap();
+    let (_, services, _) = app.get("/api/v1/services", None).await;
+    let services = services["items"].as_array().unwrap();
+    let mut codes: Vec<&str> = services
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [
+            "civil-registry-birth",
+            "civil-registry-marriage",
+            "legalisation",
+            "military-service-status",
+            "passport-new",
+            "passport-renewal",
+            "power-of-attorney",
+            "travel-document"
+        ]
+    );
+    assert!(services
+        .iter()
+        .all(|s| !s["required_documents"].as_array().unwrap().is_empty()
+            && s["required_documents"][0]["ar"].is_string()));
+
+    let admin = app.admin().await;
+    let (_, closures, _) = app
+        .get(
+            &format!("/api/v1/admin/offices/{office}/closures"),
+            Some(&admin),
+        )
+        .await;
+    let days: Vec<&str> = closures["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["date"].as_str().unwrap())
+        .collect();
+    assert!(
+        days.iter().any(|d| d.ends_with("-01-07")) && days.iter().any(|d| d.ends_with("-06-12")),
+        "{days:?}"
+    );
+
+    let legal = services
+        .iter()
+        .find(|s| s["code"] == "legalisation")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let (_, sched, _) = app
+        .get(
+            &format!("/api/v1/admin/offices/{office}/schedules/{legal}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        sched["weekly"]["fri"],
+        json!([["09:00", "13:00"], ["14:00", "15:00"]])
+    );
+    assert_eq!(sched["weekly"]["sat"], json!([]));
+    let from = monday + Duration::days(7);
+    let to = from + Duration::days(30);
+    let (_, avail, _) = app
+        .get(
+            &format!(
+                "/api/v1/offices/{office}/availability?service_id={legal}&from={from}&to={to}"
+            ),
+            None,
+        )
+        .await;
+    let slots = avail["slots"].as_array().unwrap();
+    assert!(!slots.is_empty());
+    assert!(slots
+        .iter()
+        .all(|s| s["start"].as_str().unwrap().ends_with("+03:00")));
+}
