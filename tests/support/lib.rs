@@ -338,3 +338,103 @@ impl TestApp {
         self.access_token(email, PASSWORD).await
     }
 }
+
+// --- Booking area: catalogue, schedules and appointments ---
+
+impl TestApp {
+    pub async fn send(
+        &self,
+        method: actix_web::http::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = TestRequest::default().method(method).uri(path);
+        if let Some(b) = body {
+            req = req.set_json(b);
+        }
+        self.call(with_token(req, token)).await
+    }
+
+    /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot
+    /// arithmetic is the same on every run while issued tokens stay valid in real time.
+    pub fn freeze_on_next_monday(&self) -> chrono::NaiveDate {
+        use chrono::Datelike;
+        #[allow(clippy::disallowed_methods)]
+        let today = Utc::now().date_naive();
+        let ahead = 7 - i64::from(today.weekday().num_days_from_monday());
+        let monday = today + Duration::days(ahead);
+        self.clock
+            .set(monday.and_hms_opt(8, 0, 0).unwrap().and_utc());
+        monday
+    }
+
+    /// An office through the admin API; returns its id.
+    pub async fn create_office(&self, admin: &str, code: &str, timezone: &str) -> String {
+        let (s, body, _) = self
+            .post(
+                "/api/v1/admin/offices",
+                Some(admin),
+                json!({
+                    "code": code,
+                    "name": { "ar": "القنصلية", "ru": "Консульство", "en": "Consulate" },
+                    "address": { "ar": "شارع", "ru": "улица", "en": "Street 1" },
+                    "timezone": timezone,
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A service of `duration` minutes (24 h notice, 60 days advance); returns its id.
+    pub async fn create_service(&self, admin: &str, code: &str, duration: i64) -> String {
+        let (s, body, _) = self
+            .post(
+                "/api/v1/admin/services",
+                Some(admin),
+                json!({
+                    "code": code,
+                    "name": { "ar": "خدمة", "ru": "Услуга", "en": "Service" },
+                    "duration_minutes": duration,
+                    "required_documents": [{ "ar": "جواز", "ru": "Паспорт", "en": "Passport" }],
+                    "fee_amount": "25.00",
+                    "fee_currency": "USD",
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Puts a Monday–Friday schedule of `intervals`; returns the admin answer.
+    pub async fn weekday_schedule(
+        &self,
+        admin: &str,
+        office: &str,
+        service: &str,
+        capacity: i64,
+        intervals: Value,
+    ) -> Value {
+        let weekly: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri"]
+            .iter()
+            .map(|d| ((*d).to_owned(), intervals.clone()))
+            .collect();
+        let (s, body, _) = self
+            .send(
+                actix_web::http::Method::PUT,
+                &format!("/api/v1/admin/offices/{office}/schedules/{service}"),
+                Some(admin),
+                Some(json!({ "capacity": capacity, "weekly": weekly })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// A verified citizen created directly in the database (faster than the mail round trip).
+    pub async fn quick_citizen(&self, email: &str) -> String {
+        self.staff(email, mawid_domain::account::Role::Citizen)
+            .await
+    }
+}

@@ -1,9 +1,12 @@
 //! Mawid's pure types and rules: no I/O; time, ids and limits arrive as arguments.
 
 pub mod account;
+pub mod appointment;
+pub mod catalogue;
 pub mod clock;
 pub mod document;
 pub mod error;
+pub mod schedule;
 
 pub use clock::{Clock, SystemClock};
 pub use error::Invalid;

@@ -1,10 +1,13 @@
 //! PostgreSQL repositories per aggregate, the migrator and the constraint → error table.
 
+pub mod appointments;
 pub mod audit;
+pub mod catalogue;
 pub mod document_requests;
 pub mod login;
 pub mod outbox;
 pub mod sample;
+pub mod schedules;
 pub mod tokens;
 pub mod users;
 
@@ -32,6 +35,9 @@ pub fn conflict_code(e: &sqlx::Error) -> Option<&'static str> {
     match e.as_database_error()?.constraint()? {
         "users_email_key" => Some("email_taken"),
         "document_requests_appointment_key" => Some("document_request_exists"),
+        "offices_code_key" => Some("office_code_taken"),
+        "services_code_key" => Some("service_code_taken"),
+        "closures_pkey" => Some("closure_exists"),
         _ => None,
     }
 }

@@ -2,8 +2,12 @@
 //! so a wrong method is a 405 rather than a shadowed route.
 
 pub mod accounts;
+pub mod agenda;
+pub mod appointments;
+pub mod catalogue;
 pub mod document_requests;
 pub mod ops;
+pub mod schedules;
 pub mod staff;
 pub mod tracking;
 
@@ -14,4 +18,8 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     staff::routes(cfg);
     document_requests::routes(cfg);
     tracking::routes(cfg);
+    catalogue::routes(cfg);
+    schedules::routes(cfg);
+    appointments::routes(cfg);
+    agenda::routes(cfg);
 }
