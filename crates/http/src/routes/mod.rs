@@ -2,6 +2,7 @@
 //! so a wrong method is a 405 rather than a shadowed route.
 
 pub mod accounts;
+pub mod notifications;
 pub mod ops;
 pub mod staff;
 
@@ -10,4 +11,5 @@ use actix_web::web;
 pub fn api(cfg: &mut web::ServiceConfig) {
     accounts::routes(cfg);
     staff::routes(cfg);
+    notifications::routes(cfg);
 }
