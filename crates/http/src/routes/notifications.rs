@@ -78,7 +78,10 @@ async fn list(
     let status = v.check(match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) if STATUSES.contains(&s) => Ok(Some(s)),
-        Some(_) => Err(Invalid::new("status", format!("one of {}", STATUSES.join(", ")))),
+        Some(_) => Err(Invalid::new(
+            "status",
+            format!("one of {}", STATUSES.join(", ")),
+        )),
     });
     let page = v.check(match q.page.unwrap_or(1) {
         p if p >= 1 => Ok(p),
