@@ -718,3 +718,53 @@ async fn without_smtp_mail_is_written_as_eml_files(pool: PgPool) {
     assert!(has_cyrillic(&support::text_body(&mails[0])));
     assert!(support::html_body(&mails[0]).contains(r#"lang="ru""#));
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn server_worker_runs_its_loops_and_stops_when_asked(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let sink = SmtpSink::start().await;
+    let now = app.clock.now();
+    for i in 0..12 {
+        enqueue(
+            &app.pool,
+            &format!("citizen{i}@example.test"),
+            Language::Ru,
+            "appointment_booked",
+            appointment_payload(
+                Uuid::new_v4(),
+                "2026-12-01T09:00:00+03:00",
+                "2026-12-01T09:30:00+03:00",
+            ),
+            now,
+            None,
+        )
+        .await;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = mawid_notify::Worker {
+        pool: app.pool.clone(),
+        mailer: TestApp::smtp_mailer(&sink.url()),
+        clock: std::sync::Arc::new(app.clock.clone()),
+        settings: WorkerSettings {
+            concurrency: 3,
+            batch: 2,
+            ..settings()
+        },
+    };
+    let running = tokio::spawn(worker.run(stopped));
+    sink.wait_for(12).await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("the worker stops when asked")
+        .unwrap();
+
+    let ids: std::collections::HashSet<String> =
+        sink.received().iter().map(Received::message_id).collect();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(sink.received().len(), 12);
+    assert!(outbox_rows(&app.pool)
+        .await
+        .iter()
+        .all(|r| r.status == "sent"));
+}

@@ -315,6 +315,7 @@ struct SinkState {
     received: Vec<Received>,
     /// Replies to give at the end of the next DATA sections, in order; 250 once empty.
     data_replies: std::collections::VecDeque<u16>,
+    count: Option<Arc<tokio::sync::watch::Sender<usize>>>,
 }
 
 /// A minimal SMTP server on loopback (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT),
@@ -322,6 +323,8 @@ struct SinkState {
 pub struct SmtpSink {
     pub port: u16,
     state: Arc<Mutex<SinkState>>,
+    /// How many messages were accepted so far; lets a test wait for mail without sleeping.
+    count: tokio::sync::watch::Receiver<usize>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -336,7 +339,11 @@ impl SmtpSink {
             .await
             .expect("the sink's port is free");
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(SinkState::default()));
+        let (count_tx, count) = tokio::sync::watch::channel(0);
+        let state = Arc::new(Mutex::new(SinkState {
+            count: Some(Arc::new(count_tx)),
+            ..SinkState::default()
+        }));
         let shared = state.clone();
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -346,6 +353,7 @@ impl SmtpSink {
         Self {
             port,
             state,
+            count,
             accept,
         }
     }
@@ -365,6 +373,18 @@ impl SmtpSink {
 
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// Waits until at least `n` messages were accepted (panics after 10 s).
+    pub async fn wait_for(&self, n: usize) {
+        let mut count = self.count.clone();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            count.wait_for(|c| *c >= n),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{n} messages did not arrive"))
+        .unwrap();
     }
 
     pub fn received_by(&self, to: &str) -> Vec<Received> {
@@ -457,6 +477,10 @@ async fn sink_session(stream: tokio::net::TcpStream, state: Arc<Mutex<SinkState>
                             rcpt_to: rcpt.clone(),
                             data,
                         });
+                        let n = s.received.len();
+                        if let Some(tx) = &s.count {
+                            tx.send_replace(n);
+                        }
                     }
                     code
                 };
