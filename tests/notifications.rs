@@ -768,3 +768,28 @@ async fn server_worker_runs_its_loops_and_stops_when_asked(pool: PgPool) {
         .iter()
         .all(|r| r.status == "sent"));
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn a_relay_that_hangs_times_out_and_the_mail_is_retried(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (port, server) = support::silent_smtp_server().await;
+    let mailer = mawid_notify::Mailer::smtp(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Mawid <no-reply@mawid.test>".parse().unwrap(),
+        std::time::Duration::from_millis(300),
+    )
+    .unwrap();
+    app.register("amal@example.test", "en").await;
+
+    let pass = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.deliver_with(&mailer, &settings()),
+    )
+    .await
+    .expect("the worker is not held by a silent relay");
+    assert_eq!((pass.sent, pass.failed), (0, 1));
+    let row = &outbox_rows(&app.pool).await[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.last_error.as_deref().unwrap().contains("timed out"), "{row:?}");
+    server.abort();
+}

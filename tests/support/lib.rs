@@ -625,3 +625,16 @@ pub async fn enqueue(
     .await
     .unwrap()
 }
+
+/// A server that accepts connections and never says a word: an SMTP relay that hangs.
+pub async fn silent_smtp_server() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (port, task)
+}
