@@ -790,6 +790,35 @@ async fn a_relay_that_hangs_times_out_and_the_mail_is_retried(pool: PgPool) {
     assert_eq!((pass.sent, pass.failed), (0, 1));
     let row = &outbox_rows(&app.pool).await[0];
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
-    assert!(row.last_error.as_deref().unwrap().contains("timed out"), "{row:?}");
+    assert!(
+        row.last_error.as_deref().unwrap().contains("timed out"),
+        "{row:?}"
+    );
     server.abort();
+}
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn rows_a_stopping_worker_released_are_due_again_at_once_with_no_attempt_used(pool: PgPool) {
+    use mawid_persistence::outbox;
+    let app = TestApp::new(pool).await;
+    app.register("a@example.test", "en").await;
+    app.register("b@example.test", "en").await;
+    let now = app.clock.now();
+    let claimed = outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Leased: nobody else may take them now.
+    assert!(outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let ids: Vec<Uuid> = claimed.iter().map(|r| r.id).collect();
+    outbox::release(&app.pool, &ids).await.unwrap();
+    let again = outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|r| r.attempts == 1), "{again:?}");
 }

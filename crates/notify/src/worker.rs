@@ -114,13 +114,30 @@ pub async fn run_once(
     clock: &dyn Clock,
     settings: &WorkerSettings,
 ) -> Result<Pass, StoreError> {
+    run_pass(pool, mailer, clock, settings, None).await
+}
+
+/// A pass that checks `stop` between messages: once it turns true, the message being sent is
+/// finished and the rest of the claimed batch is released for other workers.
+async fn run_pass(
+    pool: &PgPool,
+    mailer: &Mailer,
+    clock: &dyn Clock,
+    settings: &WorkerSettings,
+    stop: Option<&tokio::sync::watch::Receiver<bool>>,
+) -> Result<Pass, StoreError> {
     let lease = chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(5));
     let claimed = outbox::claim_due(pool, clock.now(), lease, settings.batch).await?;
     let mut pass = Pass::default();
-    for row in claimed {
+    for (i, row) in claimed.iter().enumerate() {
+        if stop.is_some_and(|s| *s.borrow()) {
+            let rest: Vec<_> = claimed[i..].iter().map(|r| r.id).collect();
+            outbox::release(pool, &rest).await?;
+            break;
+        }
         // Only known kinds become label values, so a stray kind cannot grow the series.
         let kind = Kind::parse(&row.kind).map_or("unknown", Kind::code);
-        match deliver(&row, mailer, clock).await {
+        match deliver(row, mailer, clock).await {
             Ok(()) => {
                 outbox::mark_sent(pool, row.id, clock.now()).await?;
                 metrics::counter!("mawid_emails_sent_total", "kind" => kind).increment(1);
@@ -160,7 +177,7 @@ pub struct Worker {
 
 impl Worker {
     /// Runs `settings.concurrency` loops until `shutdown` turns true; each finishes the message it
-    /// is sending first. Row claims (`SKIP LOCKED` plus a lease) keep the loops, and other server
+    /// is sending and releases the rest of its claimed batch. Row claims (`SKIP LOCKED` plus a lease) keep the loops, and other server
     /// processes, off each other's rows.
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let loops: Vec<_> = (0..self.settings.concurrency.max(1))
@@ -178,11 +195,12 @@ impl Worker {
             if *shutdown.borrow() {
                 return;
             }
-            match run_once(
+            match run_pass(
                 &self.pool,
                 &self.mailer,
                 self.clock.as_ref(),
                 &self.settings,
+                Some(&shutdown),
             )
             .await
             {

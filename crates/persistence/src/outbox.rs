@@ -208,3 +208,20 @@ pub async fn retry(
         None => StoreError::NotFound,
     })
 }
+
+/// Hands back rows that were claimed but not attempted (the worker is stopping): they become
+/// due for any worker at once, and the attempt counted at claim time is taken back.
+#[tracing::instrument(skip_all)]
+pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications SET locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
+         WHERE id = ANY($1) AND status = 'pending'",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
