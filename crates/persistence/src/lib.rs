@@ -64,9 +64,13 @@ pub fn pool_options(settings: &PoolSettings) -> PgPoolOptions {
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // Bound lock waits so a stuck migration or manual LOCK cannot hold requests forever.
-                sqlx::query("SET statement_timeout = '15s'; SET lock_timeout = '5s'; SET synchronous_commit = on")
-                    .execute(conn)
-                    .await?;
+                for set in [
+                    "SET statement_timeout = '15s'",
+                    "SET lock_timeout = '5s'",
+                    "SET synchronous_commit = on",
+                ] {
+                    sqlx::query(set).execute(&mut *conn).await?;
+                }
                 Ok(())
             })
         })
