@@ -22,14 +22,26 @@ pub enum Mailer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// A temporary refusal (4xx) or a connection problem: worth another attempt later.
     #[error("smtp: {0}")]
     Smtp(String),
+    /// A permanent refusal (5xx): the same message would be refused again.
+    #[error("smtp rejected: {0}")]
+    Rejected(String),
     #[error("smtp send timed out after {0:?}")]
     Timeout(Duration),
     #[error("file: {0}")]
     File(String),
+    /// The message could not be built (e.g. an invalid recipient address): permanent.
     #[error("message: {0}")]
     Build(String),
+}
+
+impl SendError {
+    /// Whether trying again later could succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Rejected(_) | Self::Build(_))
+    }
 }
 
 impl Mailer {
@@ -89,6 +101,7 @@ impl Mailer {
                 ..
             } => match tokio::time::timeout(*send_timeout * 2, transport.send(message)).await {
                 Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) if e.is_permanent() => Err(SendError::Rejected(e.to_string())),
                 Ok(Err(e)) => Err(SendError::Smtp(e.to_string())),
                 Err(_) => Err(SendError::Timeout(*send_timeout * 2)),
             },

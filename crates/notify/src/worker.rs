@@ -1,14 +1,24 @@
 //! The outbox worker: claims due notifications, sends them, retries with backoff.
+//!
+//! Failure policy: a connection problem, a timeout or a temporary SMTP refusal (4xx) is retried
+//! with exponential backoff and jitter until `max_attempts` attempts were made, then the row is
+//! `failed`. A permanent refusal (5xx), a row that cannot be rendered (unknown kind, payload not
+//! matching the contract) or an unusable address fails the row at once: repeating the same
+//! message would be refused again, and the relay may count repeated 5xx against the sender. An
+//! admin sees such rows in `GET /admin/notifications?status=failed` and can send them again
+//! with `POST /admin/notifications/{id}/retry` once the cause is fixed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mawid_domain::account::Language;
 use mawid_domain::Clock;
-use mawid_persistence::{outbox, PgPool, StoreError};
+use mawid_persistence::outbox::{self, Claimed};
+use mawid_persistence::{PgPool, StoreError};
 use rand::Rng;
 
-use crate::render::{message, render};
+use crate::render::{self, message, render, Kind, RenderError};
+use crate::transport::SendError;
 use crate::Mailer;
 
 #[derive(Debug, Clone)]
@@ -20,6 +30,8 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// How long a claimed row stays invisible to other workers.
     pub lease: Duration,
+    /// How many delivery loops run side by side in one process.
+    pub concurrency: usize,
 }
 
 impl Default for WorkerSettings {
@@ -31,6 +43,7 @@ impl Default for WorkerSettings {
             max_backoff: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(300),
+            concurrency: 2,
         }
     }
 }
@@ -42,13 +55,56 @@ pub struct Pass {
 }
 
 /// Exponential backoff with full jitter, so a recovering SMTP server is not hit by every row at once.
-fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
+/// `attempts` is the number of attempts made so far (at least 1 after a failure).
+pub fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
     let exp = settings
         .base_backoff
-        .saturating_mul(1u32 << attempts.clamp(0, 16) as u32);
+        .saturating_mul(1u32 << (attempts - 1).clamp(0, 16) as u32);
     let cap = exp.min(settings.max_backoff);
     let jitter = rand::thread_rng().gen_range(0.5..=1.0);
     cap.mul_f64(jitter)
+}
+
+enum Failure {
+    Render(RenderError),
+    Send(SendError),
+}
+
+impl Failure {
+    fn is_permanent(&self) -> bool {
+        match self {
+            Self::Render(_) => true,
+            Self::Send(e) => e.is_permanent(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Render(e) => write!(f, "{e}"),
+            Self::Send(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+async fn deliver(row: &Claimed, mailer: &Mailer, clock: &dyn Clock) -> Result<(), Failure> {
+    let language = Language::parse(&row.language).unwrap_or(Language::En);
+    let ctx = render::Context {
+        now: clock.now(),
+        organizer: mailer.from(),
+        recipient: &row.recipient,
+    };
+    let rendered = render(&row.kind, language, &row.payload, &ctx).map_err(Failure::Render)?;
+    // One Message-ID per row, kept across retries, so a receiving server can drop a duplicate.
+    let m = message(
+        mailer.from(),
+        &row.recipient,
+        rendered,
+        format!("<{}@mawid>", row.id),
+    )
+    .map_err(Failure::Send)?;
+    mailer.send(m).await.map_err(Failure::Send)
 }
 
 /// One pass over the due rows; returns how many were sent and how many attempts failed.
@@ -58,33 +114,50 @@ pub async fn run_once(
     clock: &dyn Clock,
     settings: &WorkerSettings,
 ) -> Result<Pass, StoreError> {
+    run_pass(pool, mailer, clock, settings, None).await
+}
+
+/// A pass that checks `stop` between messages: once it turns true, the message being sent is
+/// finished and the rest of the claimed batch is released for other workers.
+async fn run_pass(
+    pool: &PgPool,
+    mailer: &Mailer,
+    clock: &dyn Clock,
+    settings: &WorkerSettings,
+    stop: Option<&tokio::sync::watch::Receiver<bool>>,
+) -> Result<Pass, StoreError> {
     let lease = chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(5));
     let claimed = outbox::claim_due(pool, clock.now(), lease, settings.batch).await?;
     let mut pass = Pass::default();
-    for row in claimed {
-        let language = Language::parse(&row.language).unwrap_or(Language::En);
-        let rendered = render(&row.kind, language, &row.payload);
-        let result = match message(
-            mailer.from(),
-            &row.recipient,
-            rendered,
-            format!("<{}@mawid>", row.id),
-        ) {
-            Ok(m) => mailer.send(m).await,
-            Err(e) => Err(e),
-        };
-        match result {
+    for (i, row) in claimed.iter().enumerate() {
+        if stop.is_some_and(|s| *s.borrow()) {
+            let rest: Vec<_> = claimed[i..].iter().map(|r| r.id).collect();
+            outbox::release(pool, &rest).await?;
+            break;
+        }
+        // Only known kinds become label values, so a stray kind cannot grow the series.
+        let kind = Kind::parse(&row.kind).map_or("unknown", Kind::code);
+        match deliver(row, mailer, clock).await {
             Ok(()) => {
                 outbox::mark_sent(pool, row.id, clock.now()).await?;
+                metrics::counter!("mawid_emails_sent_total", "kind" => kind).increment(1);
                 pass.sent += 1;
             }
             Err(e) => {
-                let retry_at = (row.attempts < settings.max_attempts).then(|| {
-                    clock.now()
-                        + chrono::Duration::from_std(backoff(settings, row.attempts))
-                            .unwrap_or_default()
-                });
-                tracing::warn!(notification = %row.id, attempts = row.attempts, error = %e, "email delivery failed");
+                let retry_at =
+                    (!e.is_permanent() && row.attempts < settings.max_attempts).then(|| {
+                        clock.now()
+                            + chrono::Duration::from_std(backoff(settings, row.attempts))
+                                .unwrap_or_default()
+                    });
+                let outcome = if retry_at.is_some() {
+                    "retry"
+                } else {
+                    "failed"
+                };
+                tracing::warn!(notification = %row.id, kind, attempts = row.attempts, outcome, error = %e, "email delivery failed");
+                metrics::counter!("mawid_email_failures_total", "kind" => kind, "outcome" => outcome)
+                    .increment(1);
                 outbox::mark_failed_attempt(pool, row.id, &e.to_string(), retry_at).await?;
                 pass.failed += 1;
             }
@@ -93,7 +166,8 @@ pub async fn run_once(
     Ok(pass)
 }
 
-/// The long-running loop inside the server process.
+/// The long-running delivery inside the server process.
+#[derive(Clone)]
 pub struct Worker {
     pub pool: PgPool,
     pub mailer: Mailer,
@@ -102,14 +176,31 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs until `shutdown` resolves; a message being sent is finished first.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Runs `settings.concurrency` loops until `shutdown` turns true; each finishes the message it
+    /// is sending and releases the rest of its claimed batch. Row claims (`SKIP LOCKED` plus a lease) keep the loops, and other server
+    /// processes, off each other's rows.
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let loops: Vec<_> = (0..self.settings.concurrency.max(1))
+            .map(|_| tokio::spawn(self.clone().run_loop(shutdown.clone())))
+            .collect();
+        for l in loops {
+            if let Err(e) = l.await {
+                tracing::error!(error = %e, "mail worker loop ended abnormally");
+            }
+        }
+    }
+
+    async fn run_loop(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
-            match run_once(
+            if *shutdown.borrow() {
+                return;
+            }
+            match run_pass(
                 &self.pool,
                 &self.mailer,
                 self.clock.as_ref(),
                 &self.settings,
+                Some(&shutdown),
             )
             .await
             {
@@ -120,9 +211,6 @@ impl Worker {
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
             }
         }
     }

@@ -725,6 +725,18 @@ impl Mail<'_> {
         extra: Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.enqueue(conn, kind, a, extra, now, None).await
+    }
+
+    async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        kind: &str,
+        a: &AppointmentRow,
+        extra: Value,
+        due_at: DateTime<Utc>,
+        dedupe_key: Option<String>,
+    ) -> Result<(), StoreError> {
         outbox::enqueue(
             &mut *conn,
             NewNotification {
@@ -733,7 +745,8 @@ impl Mail<'_> {
                 language: self.language(),
                 kind,
                 payload: self.payload(a, extra),
-                due_at: now,
+                due_at,
+                dedupe_key,
             },
         )
         .await
@@ -757,23 +770,7 @@ impl Mail<'_> {
             a.id,
             a.slot_start.to_rfc3339_opts(SecondsFormat::Secs, true)
         );
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key)
-             VALUES ($1, $2, $3, $4, 'appointment_reminder', $5, $6, $7, $8)
-             ON CONFLICT (dedupe_key) DO UPDATE SET status = 'pending', payload = EXCLUDED.payload,
-                next_attempt_at = EXCLUDED.next_attempt_at, attempts = 0, locked_until = NULL
-             WHERE notifications.status = 'cancelled'",
-        )
-        .bind(Uuid::new_v4())
-        .bind(self.user.id)
-        .bind(&self.user.email)
-        .bind(self.language().code())
-        .bind(self.payload(a, json!({})))
-        .bind(due)
-        .bind(now)
-        .bind(key)
-        .execute(conn)
-        .await?;
-        Ok(())
+        self.enqueue(conn, "appointment_reminder", a, json!({}), due, Some(key))
+            .await
     }
 }

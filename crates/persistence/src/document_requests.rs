@@ -655,6 +655,7 @@ pub async fn transition(
                     t.now,
                 ),
                 due_at: t.now,
+                dedupe_key: None,
             },
         )
         .await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use mawid_http::auth::MIN_SECRET_BYTES;
-use mawid_notify::Mailer;
+use mawid_notify::{Mailer, WorkerSettings};
 
 pub struct Config {
     pub dev_mode: bool,
@@ -15,6 +15,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub mail_dir: PathBuf,
     pub mail_from: String,
+    pub mail_workers: usize,
+    pub mail_max_attempts: i32,
     pub bootstrap_admin: Option<(String, String)>,
     pub log_json: bool,
     /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
@@ -41,6 +43,20 @@ impl Config {
             (None, None) => None,
             _ => bail!("set both MAWID_BOOTSTRAP_ADMIN_EMAIL and MAWID_BOOTSTRAP_ADMIN_PASSWORD, or neither"),
         };
+        let mail_workers = match var("MAWID_MAIL_WORKERS") {
+            None => 2,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n @ 1..=64) => n,
+                _ => bail!("MAWID_MAIL_WORKERS must be a whole number from 1 to 64, got {v}"),
+            },
+        };
+        let mail_max_attempts = match var("MAWID_MAIL_MAX_ATTEMPTS") {
+            None => 8,
+            Some(v) => match v.parse::<i32>() {
+                Ok(n @ 1..=100) => n,
+                _ => bail!("MAWID_MAIL_MAX_ATTEMPTS must be a whole number from 1 to 100, got {v}"),
+            },
+        };
         Ok(Self {
             dev_mode,
             database_url,
@@ -52,6 +68,8 @@ impl Config {
                 .into(),
             mail_from: var("MAWID_MAIL_FROM")
                 .unwrap_or_else(|| "Mawid <no-reply@mawid.local>".into()),
+            mail_workers,
+            mail_max_attempts,
             bootstrap_admin,
             log_json: var("MAWID_LOG_FORMAT").is_some_and(|v| v == "json"),
             trust_forwarded_for: var("MAWID_TRUST_FORWARDED_FOR")
@@ -73,6 +91,14 @@ impl Config {
                 Mailer::files(&self.mail_dir, from).context("cannot create MAWID_MAIL_DIR")?
             }
         })
+    }
+
+    pub fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            concurrency: self.mail_workers,
+            max_attempts: self.mail_max_attempts,
+            ..WorkerSettings::default()
+        }
     }
 
     /// The URL without its password, for error messages.

@@ -10,7 +10,7 @@ use anyhow::Context;
 use mawid_domain::account::{Email, FullName, Language, Password, Role};
 use mawid_domain::{Clock, SystemClock};
 use mawid_http::{AppState, JwtKeys, Passwords};
-use mawid_notify::{Worker, WorkerSettings};
+use mawid_notify::Worker;
 use mawid_persistence::users::{self, NewUser};
 use mawid_persistence::{PgPool, PoolSettings, MIGRATOR};
 
@@ -116,7 +116,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pool: pool.clone(),
         mailer,
         clock,
-        settings: WorkerSettings::default(),
+        settings: config.worker_settings(),
     };
     let worker = actix_web::rt::spawn(worker.run(stop_rx));
 

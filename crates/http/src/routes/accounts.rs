@@ -134,6 +134,7 @@ async fn send_one_time_token(
             kind,
             payload: json!({ "full_name": user.full_name, "token": token }),
             due_at: now,
+            dedupe_key: None,
         },
     )
     .await?;

@@ -6,6 +6,7 @@ pub mod agenda;
 pub mod appointments;
 pub mod catalogue;
 pub mod document_requests;
+pub mod notifications;
 pub mod ops;
 pub mod schedules;
 pub mod staff;
@@ -22,4 +23,5 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     schedules::routes(cfg);
     appointments::routes(cfg);
     agenda::routes(cfg);
+    notifications::routes(cfg);
 }
