@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::catalogue::{self, OfficeRow, ServiceRow};
+use crate::document_requests::{self, DocumentError, DocumentRequestRow, OpenFromAppointment};
 use crate::outbox::{self, NewNotification};
 use crate::schedules::{self, ScheduleRow};
 use crate::users::{self, UserRow};
@@ -600,7 +601,66 @@ pub async fn transition(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let current = locked(&mut tx, id, None).await?;
+    let appointment = transition_in(&mut tx, id, to, actor, action, now).await?;
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// Checks an appointment in and, when its service produces a document, opens the document
+/// request in the same transaction: the citizen can follow the case from the moment they are at
+/// the desk, and a failed check-in leaves no orphan request.
+#[tracing::instrument(skip_all)]
+pub async fn check_in(
+    pool: &PgPool,
+    id: Uuid,
+    actor: Uuid,
+    applicant_date_of_birth: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Result<(AppointmentRow, Option<DocumentRequestRow>), BookingError> {
+    let mut tx = pool.begin().await?;
+    let a = transition_in(&mut tx, id, Status::CheckedIn, actor, "appointment.check_in", now).await?;
+    let documentary: bool =
+        sqlx::query_scalar("SELECT creates_document_request FROM services WHERE id = $1")
+            .bind(a.service_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let request = if documentary {
+        let opened = document_requests::open_for_appointment(
+            &mut tx,
+            OpenFromAppointment {
+                citizen_id: a.citizen_id,
+                office_id: a.office_id,
+                service_id: a.service_id,
+                appointment_id: a.id,
+                applicant_full_name: a.applicant_name.clone(),
+                applicant_date_of_birth,
+                applicant_passport: a.passport_number.clone(),
+                actor_id: actor,
+                now,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            DocumentError::Store(s) => BookingError::Store(s),
+            DocumentError::Refused(r) => BookingError::Store(StoreError::Conflict(r.code())),
+        })?;
+        Some(opened)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok((a, request))
+}
+
+async fn transition_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    to: Status,
+    actor: Uuid,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let current = locked(&mut *tx, id, None).await?;
     current.status().transition(to)?;
     sqlx::query("UPDATE appointments SET status = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
@@ -609,7 +669,7 @@ pub async fn transition(
         .execute(&mut *tx)
         .await?;
     if to == Status::NoShow {
-        withdraw_reminders(&mut tx, id).await?;
+        withdraw_reminders(&mut *tx, id).await?;
     }
     audit::record(
         &mut *tx,
@@ -622,9 +682,7 @@ pub async fn transition(
         },
     )
     .await?;
-    let appointment = by_id(&mut *tx, id).await?;
-    tx.commit().await?;
-    Ok(appointment)
+    Ok(by_id(&mut *tx, id).await?)
 }
 
 /// The appointment, row-locked for a state change; someone else's is `NotFound`.

@@ -200,12 +200,8 @@ async fn next_tracking_number(
     })
 }
 
-/// Whether `appointment_id` is the citizen's own appointment at this office for this service.
-///
-/// MERGE NOTE: the appointments table is created on another branch. Until it exists this
-/// answers `false`, so a client cannot link a request to an appointment that is not provably
-/// theirs (linking blocks check-in from opening its own request). Once merged, replace the body
-/// with the plain query below, without the `to_regclass` guard.
+/// Whether `appointment_id` is the citizen's own appointment at this office for this service:
+/// linking someone else's appointment would stop its check-in from opening the real request.
 pub async fn appointment_belongs_to_citizen(
     conn: &mut PgConnection,
     appointment_id: Uuid,
@@ -213,13 +209,6 @@ pub async fn appointment_belongs_to_citizen(
     office_id: Uuid,
     service_id: Uuid,
 ) -> Result<bool, StoreError> {
-    let table_exists =
-        sqlx::query_scalar::<_, bool>("SELECT to_regclass('appointments') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await?;
-    if !table_exists {
-        return Ok(false);
-    }
     Ok(sqlx::query_scalar::<_, bool>(
         "SELECT EXISTS (SELECT 1 FROM appointments
                         WHERE id = $1 AND citizen_id = $2 AND office_id = $3 AND service_id = $4)",

@@ -93,12 +93,30 @@ async fn step(
     Ok(HttpResponse::Ok().json(view(&a)))
 }
 
+/// The officer may record the applicant's date of birth from the passport at the desk; the
+/// document request opened for a documentary service needs it for public tracking.
+#[derive(Deserialize, Default)]
+struct CheckInIn {
+    applicant_date_of_birth: Option<chrono::NaiveDate>,
+}
+
 async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    body: Option<web::Json<CheckInIn>>,
 ) -> Result<HttpResponse, ApiError> {
-    step(staff, state, *id, Status::CheckedIn, "appointment.check_in").await
+    let dob = body.map(|b| b.into_inner()).unwrap_or_default().applicant_date_of_birth;
+    if dob.is_some_and(|d| d > state.now().date_naive()) {
+        return Err(mawid_domain::Invalid::new("applicant_date_of_birth", "a date in the past").into());
+    }
+    let (a, request) = store::check_in(&state.pool, *id, staff.id(), dob, state.now()).await?;
+    let mut body = view(&a);
+    body["document_request"] = match request {
+        Some(r) => serde_json::json!({ "id": r.id, "tracking_number": r.tracking_number }),
+        None => serde_json::Value::Null,
+    };
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn complete(
