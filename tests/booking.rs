@@ -973,3 +973,60 @@ async fn thirty_two_citizens_racing_through_two_instances_fill_a_slot_of_two_exa
     .unwrap();
     assert_eq!(rows, 2);
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn no_reminder_is_queued_when_the_day_before_has_already_passed(pool: Pool) {
+    let w = World::new(pool, 2).await;
+    let (s, _, _) = w
+        .app
+        .send(
+            actix_web::http::Method::PATCH,
+            &format!("/api/v1/admin/services/{}", w.service),
+            Some(&w.admin),
+            Some(json!({ "min_notice_hours": 1 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let citizen = w.app.quick_citizen("amal@example.org").await;
+    // Monday 14:00 is three hours away.
+    let id = w.booked(&citizen, &w.at(0, "14:00")).await;
+    let kinds: Vec<String> = w
+        .notifications(&id)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(kinds, ["appointment_booked"]);
+}
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn booking_names_an_unknown_office_or_a_service_the_office_does_not_offer(pool: Pool) {
+    let w = World::new(pool, 2).await;
+    let citizen = w.app.quick_citizen("amal@example.org").await;
+    let unscheduled = w.app.create_service(&w.admin, "travel-document", 30).await;
+    assert_problem(
+        &w.book_for(&citizen, &unscheduled, &w.at(2, "09:00"), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "service_not_offered",
+    );
+    let resp = w
+        .app
+        .post(
+            "/api/v1/appointments",
+            Some(&citizen),
+            json!({ "office_id": uuid::Uuid::new_v4(), "service_id": w.service, "start": w.at(2, "09:00") }),
+        )
+        .await;
+    assert_problem(&resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(resp.1["errors"][0]["field"], "office_id");
+    let resp = w
+        .app
+        .post(
+            "/api/v1/appointments",
+            Some(&citizen),
+            json!({ "office_id": w.office, "service_id": w.service, "start": "tomorrow" }),
+        )
+        .await;
+    assert_problem(&resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
