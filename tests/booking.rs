@@ -1030,3 +1030,78 @@ async fn booking_names_an_unknown_office_or_a_service_the_office_does_not_offer(
         .await;
     assert_problem(&resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn check_in_opens_a_trackable_document_request_only_for_a_documentary_service(pool: Pool) {
+    let w = World::new(pool, 2).await;
+    let officer = w.app.officer().await;
+    let amal = w.app.quick_citizen("amal@example.org").await;
+    let omar = w.app.quick_citizen("omar@example.org").await;
+    let first = w.booked(&amal, &w.at(2, "09:00")).await;
+    let second = w.booked(&omar, &w.at(2, "09:30")).await;
+    let check_in = |id: &str| format!("/api/v1/admin/appointments/{id}/check-in");
+
+    // The service does not produce a document yet: check-in opens nothing.
+    let (s, body, _) = w
+        .app
+        .post(&check_in(&first), Some(&officer), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["document_request"], Value::Null);
+    let (_, none, _) = w.app.get("/api/v1/document-requests", Some(&amal)).await;
+    assert_eq!(none["items"], json!([]));
+
+    let (s, body, _) = w
+        .app
+        .send(
+            actix_web::http::Method::PATCH,
+            &format!("/api/v1/admin/services/{}", w.service),
+            Some(&w.admin),
+            Some(json!({ "creates_document_request": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let future_dob =
+        json!({ "applicant_date_of_birth": (w.monday + Duration::days(400)).to_string() });
+    let refused = w
+        .app
+        .post(&check_in(&second), Some(&officer), future_dob)
+        .await;
+    assert_problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+
+    let (s, body, _) = w
+        .app
+        .post(
+            &check_in(&second),
+            Some(&officer),
+            json!({ "applicant_date_of_birth": "1990-05-17" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "checked_in");
+    let tracking = body["document_request"]["tracking_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(tracking.starts_with("SY-MOW-"), "{tracking}");
+
+    let (_, list, _) = w.app.get("/api/v1/document-requests", Some(&omar)).await;
+    assert_eq!(list["items"][0]["tracking_number"], tracking.as_str());
+    assert_eq!(list["items"][0]["appointment_id"], second.as_str());
+    assert_eq!(list["items"][0]["status"], "submitted");
+
+    let (s, public, _) = w
+        .app
+        .get(
+            &format!("/api/v1/track/{tracking}?date_of_birth=1990-05-17"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{public}");
+    assert_eq!(public["status"], "submitted");
+}

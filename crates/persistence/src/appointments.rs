@@ -618,7 +618,15 @@ pub async fn check_in(
     now: DateTime<Utc>,
 ) -> Result<(AppointmentRow, Option<DocumentRequestRow>), BookingError> {
     let mut tx = pool.begin().await?;
-    let a = transition_in(&mut tx, id, Status::CheckedIn, actor, "appointment.check_in", now).await?;
+    let a = transition_in(
+        &mut tx,
+        id,
+        Status::CheckedIn,
+        actor,
+        "appointment.check_in",
+        now,
+    )
+    .await?;
     let documentary: bool =
         sqlx::query_scalar("SELECT creates_document_request FROM services WHERE id = $1")
             .bind(a.service_id)

@@ -106,9 +106,14 @@ async fn check_in(
     id: web::Path<Uuid>,
     body: Option<web::Json<CheckInIn>>,
 ) -> Result<HttpResponse, ApiError> {
-    let dob = body.map(|b| b.into_inner()).unwrap_or_default().applicant_date_of_birth;
+    let dob = body
+        .map(|b| b.into_inner())
+        .unwrap_or_default()
+        .applicant_date_of_birth;
     if dob.is_some_and(|d| d > state.now().date_naive()) {
-        return Err(mawid_domain::Invalid::new("applicant_date_of_birth", "a date in the past").into());
+        return Err(
+            mawid_domain::Invalid::new("applicant_date_of_birth", "a date in the past").into(),
+        );
     }
     let (a, request) = store::check_in(&state.pool, *id, staff.id(), dob, state.now()).await?;
     let mut body = view(&a);
