@@ -84,7 +84,9 @@ async fn migrate_only(config: &Config) -> anyhow::Result<()> {
 
 async fn seed(config: &Config) -> anyhow::Result<()> {
     let pool = connect(config).await?;
-    mawid_persistence::sample::load(&pool).await.context("loading the sample data failed")?;
+    mawid_persistence::sample::load(&pool)
+        .await
+        .context("loading the sample data failed")?;
     tracing::info!("sample data loaded");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! so a wrong method is a 405 rather than a shadowed route.
 
 pub mod accounts;
+pub mod docs;
 pub mod ops;
 pub mod staff;
 

@@ -1,0 +1,179 @@
+//! openapi.yaml is true: it documents exactly the routes the router serves, it is a valid
+//! OpenAPI 3.1 document, and every error it documents is problem+json.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use support::{documented_routes, openapi, registered_routes, TestApp};
+
+type Pool = sqlx::PgPool;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn every_route_is_documented_and_every_documented_route_is_served(pool: Pool) {
+    let app = TestApp::new(pool).await;
+    let served = registered_routes(&app).await;
+    let documented = documented_routes(&openapi());
+
+    let undocumented: BTreeSet<_> = served.difference(&documented).collect();
+    let unserved: BTreeSet<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "openapi.yaml and the router disagree\n  served but not documented: {undocumented:?}\n  documented but not served: {unserved:?}"
+    );
+}
+
+#[test]
+fn openapi_yaml_is_an_openapi_3_1_document() {
+    let spec = openapi();
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1.")),
+        "openapi: {}",
+        spec["openapi"]
+    );
+    let typed = oas3::from_json(spec.to_string()).expect("openapi.yaml has the OpenAPI 3.1 shape");
+    typed
+        .validate_version()
+        .expect("a supported OpenAPI version");
+    assert!(
+        typed.operations().count() > 0,
+        "the typed reading found no operation"
+    );
+}
+
+#[test]
+fn every_reference_resolves() {
+    let spec = openapi();
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    assert!(!refs.is_empty());
+    let dangling: Vec<_> = refs
+        .iter()
+        .filter(|r| resolve(&spec, r).is_none())
+        .collect();
+    assert!(dangling.is_empty(), "unresolved $ref: {dangling:?}");
+}
+
+#[test]
+fn every_documented_error_is_problem_json() {
+    let spec = openapi();
+    let mut wrong = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let response = deref(&spec, response);
+            let content = response["content"].as_object();
+            let only_problem = content.is_some_and(|c| {
+                c.len() == 1
+                    && c.get("application/problem+json").is_some_and(|media| {
+                        media["schema"]["$ref"] == "#/components/schemas/Problem"
+                    })
+            });
+            if !only_problem {
+                wrong.push(format!("{method} {path} {status}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "errors not documented as application/problem+json with the Problem schema: {wrong:?}"
+    );
+}
+
+#[test]
+fn every_operation_documents_a_success_and_bearer_operations_document_401() {
+    let spec = openapi();
+    let mut wrong = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        let responses = op["responses"].as_object().cloned().unwrap_or_default();
+        if !responses
+            .keys()
+            .any(|s| s.starts_with('2') || s.starts_with('3'))
+        {
+            wrong.push(format!("{method} {path}: no success response"));
+        }
+        let bearer = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|req| req.get("bearer").is_some()));
+        if bearer && !responses.contains_key("401") {
+            wrong.push(format!("{method} {path}: bearer auth without a 401"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn path_parameters_match_the_template() {
+    let spec = openapi();
+    let mut wrong = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        let in_template: BTreeSet<String> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split('}').next())
+            .map(str::to_owned)
+            .collect();
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let declared: BTreeSet<String> = item["parameters"]
+                .as_array()
+                .into_iter()
+                .chain(op["parameters"].as_array())
+                .flatten()
+                .map(|p| deref(&spec, p))
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            if declared != in_template {
+                wrong.push(format!(
+                    "{method} {path}: template has {in_template:?}, declared {declared:?}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                ops.push((method.to_ascii_uppercase(), path.clone(), op));
+            }
+        }
+    }
+    ops
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r.clone());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+fn resolve<'a>(spec: &'a Value, reference: &str) -> Option<&'a Value> {
+    spec.pointer(reference.strip_prefix('#')?)
+}
+
+/// A response or parameter object, following one local `$ref` if it is one.
+fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str() {
+        Some(r) => resolve(spec, r).unwrap_or(&Value::Null),
+        None => v,
+    }
+}
