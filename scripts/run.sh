@@ -28,13 +28,13 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "PostgreSQL: $data (port $port, kept between runs; stop it with: scripts/pg-stop.sh)"
 fi
 
-cargo build --release --bin mawid
-./target/release/mawid migrate
-./target/release/mawid seed
+cargo build -p mawid-server --bin mawid
+./target/debug/mawid migrate
+./target/debug/mawid seed
 cat <<TXT
 
 Mawid is starting on http://$MAWID_BIND  (API under /api/v1, contract at /openapi.yaml)
   dev admin:  $MAWID_BOOTSTRAP_ADMIN_EMAIL / $MAWID_BOOTSTRAP_ADMIN_PASSWORD
   mail:       written as .eml files to $MAWID_MAIL_DIR
 TXT
-exec ./target/release/mawid serve
+exec ./target/debug/mawid serve

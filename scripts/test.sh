@@ -17,4 +17,11 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "test PostgreSQL on port $port"
 fi
 
-cargo test --workspace --all-targets "$@"
+log=$(mktemp /tmp/mawid-test-log.XXXXXX)
+status=0
+cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+# One closing line over every test binary (cargo's own last line is the last binary's only).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

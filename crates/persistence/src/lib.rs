@@ -61,20 +61,20 @@ pub fn pool_options(settings: &PoolSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // Bound lock waits so a stuck migration or manual LOCK cannot hold requests forever.
-                sqlx::query("SET statement_timeout = '15s'; SET lock_timeout = '5s'; SET synchronous_commit = on")
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
+}
+
+/// Session settings sent at connection start-up: bounded lock and statement waits, so a stuck
+/// migration or a manual LOCK cannot hold requests forever. `synchronous_commit` stays at its
+/// default (on): a 201 promises the booking is durable.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let opts: PgConnectOptions = url.parse()?;
+    Ok(opts.options([("statement_timeout", "15s"), ("lock_timeout", "5s")]))
 }
 
 pub async fn connect(url: &str, settings: &PoolSettings) -> Result<PgPool, sqlx::Error> {
-    let opts: PgConnectOptions = url.parse()?;
-    pool_options(settings).connect_with(opts).await
+    pool_options(settings)
+        .connect_with(connect_options(url)?)
+        .await
 }
 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
