@@ -177,3 +177,84 @@ fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
         None => v,
     }
 }
+
+/// Every stable error code the sources can produce is listed in the Problem.code description, so
+/// integrators can find it. Codes are found where the code base writes them: `code: "…"` fields,
+/// `ApiError::refused("…", ..)` / `ApiError::conflict("…", ..)`, the arms of any `fn code(..)`,
+/// and the persistence constraint → code table.
+#[test]
+fn every_error_code_in_the_sources_is_listed_in_the_contract() {
+    let spec = openapi();
+    let listed: BTreeSet<String> = spec["components"]["schemas"]["Problem"]["properties"]["code"]
+        ["description"]
+        .as_str()
+        .expect("Problem.code has a description listing the codes")
+        .split(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let mut found = BTreeSet::new();
+    let mut files = vec![root];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.to_string_lossy().contains("/src/")
+        {
+            codes_in_source(&std::fs::read_to_string(&path).unwrap(), &mut found);
+        }
+    }
+    assert!(
+        found.contains("validation_failed") && found.contains("email_taken"),
+        "{found:?}"
+    );
+    let missing: Vec<_> = found.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "error codes missing from Problem.code's description in openapi.yaml: {missing:?}"
+    );
+}
+
+fn codes_in_source(src: &str, out: &mut BTreeSet<String>) {
+    let is_code = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            && s.contains('_')
+    };
+    let mut take_literal_after = |marker: &str, text: &str| {
+        for part in text.split(marker).skip(1) {
+            let rest = part.trim_start();
+            if let Some(lit) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                if is_code(lit) {
+                    out.insert(lit.to_owned());
+                }
+            }
+        }
+    };
+    let code_only = src.split("#[cfg(test)]").next().unwrap_or(src);
+    take_literal_after("code: ", code_only);
+    take_literal_after("refused(", code_only);
+    take_literal_after("conflict(", code_only);
+    // The constraint → code table.
+    for part in code_only.split("fn conflict_code(").skip(1) {
+        take_literal_after("=> Some(", part.split("\n}").next().unwrap_or(part));
+    }
+    // Arms of `fn code(..)` in impls of error-like types (ApiError, a domain Refusal…); other
+    // types also have codes (token purposes, roles) that are not error codes.
+    for block in code_only.split("\nimpl").skip(1) {
+        let header = block.lines().next().unwrap_or("");
+        if !["Error", "Refusal", "Violation", "Rejection"]
+            .iter()
+            .any(|w| header.contains(w))
+        {
+            continue;
+        }
+        let block = block.split("\n}").next().unwrap_or(block);
+        for part in block.split("fn code(").skip(1) {
+            take_literal_after("=> ", part.split("\n    }").next().unwrap_or(part));
+        }
+    }
+}
