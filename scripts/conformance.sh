@@ -96,7 +96,9 @@ post /api/v1/auth/verify-email "{\"token\":\"$verify_token\"}" >/dev/null
 citizen_token=$(post /api/v1/auth/login "{\"email\":\"$citizen_email\",\"password\":\"$citizen_password\"}" | token_of)
 admin_token=$(post /api/v1/auth/login "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" | token_of)
 
-checks=${CONFORMANCE_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method,allow_header_conformance}
+# One worker: hypothesis's lambda-source parsing is not thread-safe on Python 3.11 and failed a
+# run with "AST constructor recursion depth mismatch" under --workers 2.
+checks=${CONFORMANCE_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,ignored_auth,missing_required_header}
 status=0
 for who in admin citizen; do
   token_var="${who}_token"
@@ -106,7 +108,7 @@ for who in admin citizen; do
     --header "Authorization: Bearer ${!token_var}" \
     --max-examples "$max_examples" \
     --seed "$seed" \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 20 \
     --suppress-health-check too_slow \
     || status=1
