@@ -258,3 +258,35 @@ fn codes_in_source(src: &str, out: &mut BTreeSet<String>) {
         }
     }
 }
+
+/// Integrators generate clients from the contract: every request and response body it
+/// mentions has a schema.
+#[test]
+fn every_documented_body_has_a_schema() {
+    let spec = openapi();
+    let mut wrong = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        let mut bodies: Vec<(String, &Value)> = Vec::new();
+        if let Some(request) = op.get("requestBody") {
+            bodies.push(("request".into(), deref(&spec, request)));
+        }
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            bodies.push((status.clone(), deref(&spec, response)));
+        }
+        for (which, body) in bodies {
+            for (media, content) in body["content"].as_object().into_iter().flatten() {
+                if !content["schema"].is_object() {
+                    wrong.push(format!("{method} {path} {which} {media}"));
+                }
+            }
+        }
+        if op.get("requestBody").is_some_and(|b| {
+            deref(&spec, b)["content"]
+                .as_object()
+                .is_none_or(|c| c.is_empty())
+        }) {
+            wrong.push(format!("{method} {path}: request body without content"));
+        }
+    }
+    assert!(wrong.is_empty(), "bodies without a schema: {wrong:#?}");
+}
