@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. With DATABASE_URL unset it starts a throwaway PostgreSQL from the
 # machine's own binaries, runs every test (each on its own fresh database) and removes it.
+# Then the conformance suite (scripts/conformance.sh: Schemathesis against a live server on the
+# same PostgreSQL) runs, counted as one test; MAWID_SKIP_CONFORMANCE=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -20,6 +22,14 @@ fi
 log=$(mktemp /tmp/mawid-test-log.XXXXXX)
 status=0
 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+if [ "${MAWID_SKIP_CONFORMANCE:-0}" != 1 ]; then
+  if scripts/conformance.sh; then
+    echo "test result: ok. 1 passed; 0 failed (conformance)" >>"$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed (conformance)" >>"$log"
+    status=1
+  fi
+fi
 # One closing line over every test binary (cargo's own last line is the last binary's only).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

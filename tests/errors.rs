@@ -136,3 +136,14 @@ async fn readiness_is_503_when_the_database_is_gone(pool: Pool) {
         "database_unavailable",
     );
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn wrong_method_is_405_listing_the_allowed_methods(pool: Pool) {
+    let app = TestApp::new(pool).await;
+    let r = app.call(TestRequest::delete().uri("/api/v1/me")).await;
+    assert_problem(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let allow = r.2.get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+    methods.sort_unstable();
+    assert_eq!(methods, ["GET", "PATCH"], "Allow: {allow:?}");
+}

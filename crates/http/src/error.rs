@@ -287,8 +287,13 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    // A 405 must say which methods the resource has (RFC 9110 §15.5.6); actix's own answer does.
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let replaced = ApiError::for_status(status).error_response();
+    let mut replaced = ApiError::for_status(status).error_response();
+    if let Some(allow) = allow {
+        replaced.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, replaced).map_into_right_body(),
     ))

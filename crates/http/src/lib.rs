@@ -3,13 +3,14 @@
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod observe;
 pub mod routes;
 
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App};
 use mawid_domain::Clock;
 use mawid_persistence::PgPool;
@@ -72,6 +73,8 @@ pub fn app(
         InitError = (),
     >,
 > {
+    // Installed before the first request can record anything.
+    observe::prometheus();
     App::new()
         .app_data(web::Data::new(state))
         .app_data(
@@ -83,7 +86,10 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
+        // Wrapped last, so outermost: it sees the final answer, problem+json rewrites included.
+        .wrap(from_fn(observe::observe))
         .configure(routes::ops::routes)
+        .configure(routes::docs::routes)
         .service(web::scope("/api/v1").configure(routes::api))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound)

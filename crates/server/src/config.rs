@@ -27,6 +27,11 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// `MAWID_BIND`, the listen address.
+pub fn bind_from_env() -> String {
+    var("MAWID_BIND").unwrap_or_else(|| "127.0.0.1:8080".into())
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let dev_mode = var("MAWID_ENV").is_some_and(|v| v == "dev");
@@ -60,7 +65,7 @@ impl Config {
         Ok(Self {
             dev_mode,
             database_url,
-            bind: var("MAWID_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            bind: bind_from_env(),
             jwt_secret,
             smtp_url: var("MAWID_SMTP_URL"),
             mail_dir: var("MAWID_MAIL_DIR")

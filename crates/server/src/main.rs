@@ -1,6 +1,7 @@
 //! The Mawid server: configuration, tracing, migrations, wiring and the run loop.
 
 mod config;
+mod healthcheck;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,11 +17,25 @@ use mawid_persistence::{PgPool, PoolSettings, MIGRATOR};
 
 use crate::config::Config;
 
-const USAGE: &str =
-    "usage: mawid [serve|migrate]  (configuration comes from the environment; see README.md)";
+const USAGE: &str = "usage: mawid [serve|migrate|seed|healthcheck]  (configuration comes from the environment; see README.md)";
+
+/// How long in-flight requests get to finish after SIGTERM/SIGINT before they are dropped;
+/// below the orchestrator's grace period (docker-compose.yml: stop_grace_period 40s).
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 fn main() -> ExitCode {
     let cmd = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if cmd == "healthcheck" {
+        // Needs only the listen address, not the whole configuration.
+        let bind = config::bind_from_env();
+        return match healthcheck::check(&bind) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mawid healthcheck: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if !matches!(cmd.as_str(), "serve" | "migrate" | "seed") {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
@@ -120,14 +135,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let worker = actix_web::rt::spawn(worker.run(stop_rx));
 
+    // Installed before the workers start; a task keeps histogram memory bounded between scrapes.
+    let metrics = mawid_http::observe::prometheus();
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            metrics.run_upkeep();
+        }
+    });
+
     let server = HttpServer::new(move || mawid_http::app(state.clone()))
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
-    // HttpServer stops on SIGTERM/SIGINT after in-flight requests finish; then the mail worker
-    // finishes its current message.
+    // HttpServer stops on SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish
+    // (up to SHUTDOWN_TIMEOUT_SECS), and returns; then the mail worker finishes its current
+    // message and stops.
     server.run().await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;

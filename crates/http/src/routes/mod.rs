@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod agenda;
 pub mod appointments;
 pub mod catalogue;
+pub mod docs;
 pub mod document_requests;
 pub mod notifications;
 pub mod ops;

@@ -1,4 +1,4 @@
-//! Liveness, readiness and the served contract, outside `/api/v1`.
+//! Liveness, readiness, metrics and the served contract, outside `/api/v1`.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -9,6 +9,7 @@ use crate::{AppState, OPENAPI_YAML};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))
         .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/metrics").get(metrics))
         .service(web::resource("/openapi.yaml").get(openapi));
 }
 
@@ -31,4 +32,11 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/yaml")
         .body(OPENAPI_YAML)
+}
+
+/// Prometheus text exposition format, version 0.0.4.
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::observe::prometheus().render())
 }

@@ -1,0 +1,249 @@
+//! No token, password, passport number, date of birth or name ever reaches a log line.
+//!
+//! Every log line of this test binary is captured (at TRACE, in both the JSON and the text
+//! format, request spans included) while the account flows run with known secret values and
+//! every registered route is sent those values in its path, query and body. Routes added later
+//! are covered without touching this file.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::test::TestRequest;
+use serde_json::json;
+use support::{registered_routes, with_token, TestApp};
+use tracing_subscriber::layer::SubscriberExt;
+
+type Pool = sqlx::PgPool;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The one global subscriber of this test binary (spawned and blocking threads log too).
+fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let (json, text) = (captured.clone(), captured.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("trace"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(move || json.clone()),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || text.clone()),
+            );
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        captured
+    })
+}
+
+fn captured_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+}
+
+fn assert_absent(log: &str, secrets: &[(&str, &str)]) {
+    for (what, secret) in secrets {
+        assert!(!secret.is_empty());
+        if let Some(at) = log.find(secret) {
+            let line = log[..at].rsplit('\n').next().unwrap_or("");
+            panic!(
+                "{what} appears in the logs: …{line}{secret}…",
+                line = &line[line.len().saturating_sub(200)..]
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn account_flows_log_no_password_token_or_name(pool: Pool) {
+    logs();
+    let app = TestApp::new(pool).await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let email = format!("logcheck-{tag}@example.com");
+    let password = format!("first-Secret-{tag}");
+    let wrong_password = format!("wrong-Secret-{tag}");
+    let new_password = format!("second-Secret-{tag}");
+    let full_name = format!("Zainab Logcheck{}", &tag[..8]);
+    let new_name = format!("Rima Renamed{}", &tag[8..16]);
+    let phone = "+79161234567";
+
+    let (status, body, _) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": email, "password": password, "full_name": full_name,
+                    "preferred_language": "ar", "phone": phone }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let verify_token = app.last_token_for(&email).await;
+    let r = app
+        .post(
+            "/api/v1/auth/verify-email",
+            None,
+            json!({ "token": verify_token }),
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::NO_CONTENT);
+    // A reused (now spent) token and a wrong password take the error paths.
+    app.post(
+        "/api/v1/auth/verify-email",
+        None,
+        json!({ "token": verify_token }),
+    )
+    .await;
+    assert_eq!(
+        app.login(&email, &wrong_password).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (_, pair, _) = app.login(&email, &password).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let (_, rotated, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": refresh }),
+        )
+        .await;
+    let access2 = rotated["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    // Reusing the first refresh token is logged as an incident: still without the token.
+    let reuse = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": refresh }),
+        )
+        .await;
+    assert_eq!(reuse.0, StatusCode::UNAUTHORIZED);
+
+    let (_, pair, _) = app.login(&email, &password).await;
+    let access3 = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh3 = pair["refresh_token"].as_str().unwrap().to_owned();
+    app.get("/api/v1/me", Some(&access3)).await;
+    app.call(with_token(
+        TestRequest::patch()
+            .uri("/api/v1/me")
+            .set_json(json!({ "full_name": new_name })),
+        Some(&access3),
+    ))
+    .await;
+    app.post(
+        "/api/v1/auth/logout",
+        Some(&access3),
+        json!({ "refresh_token": refresh3 }),
+    )
+    .await;
+
+    app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        json!({ "email": email }),
+    )
+    .await;
+    let reset_token = app.last_token_for(&email).await;
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({ "token": reset_token, "new_password": new_password }),
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::NO_CONTENT, "{}", r.1);
+
+    let log = captured_text();
+    assert!(
+        log.contains("request completed") && log.contains("request_id"),
+        "the capture sees the request logs"
+    );
+    assert_absent(
+        &log,
+        &[
+            ("the password", &password),
+            ("a wrong password", &wrong_password),
+            ("the new password", &new_password),
+            ("the verification token", &verify_token),
+            ("the reset token", &reset_token),
+            ("an access token", &access),
+            ("a rotated access token", &access2),
+            ("an access token", &access3),
+            ("a refresh token", &refresh),
+            ("a rotated refresh token", &refresh2),
+            ("a refresh token", &refresh3),
+            ("the full name", &full_name),
+            ("the new name", &new_name),
+            ("the phone number", phone),
+        ],
+    );
+}
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn no_route_logs_a_passport_number_or_date_of_birth_it_is_sent(pool: Pool) {
+    logs();
+    let app = TestApp::new(pool).await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let passport = format!("N{}", &tag[..8].to_ascii_uppercase());
+    let date_of_birth = "1987-03-14";
+    let name = format!("Omar Applicant{}", &tag[8..14]);
+    let citizen = app
+        .verified_citizen(&format!("sweep-{tag}@example.com"))
+        .await;
+    let admin = app.admin().await;
+
+    let body = json!({
+        "passport_number": passport, "date_of_birth": date_of_birth, "full_name": name,
+        "applicant": { "full_name": name, "passport_number": passport, "date_of_birth": date_of_birth },
+    });
+    let query = format!("passport_number={passport}&date_of_birth={date_of_birth}");
+    let routes = registered_routes(&app).await;
+    for (method, template) in &routes {
+        let path = fill_each_param(template, &passport);
+        for token in [None, Some(citizen.as_str()), Some(admin.as_str())] {
+            let req = TestRequest::default()
+                .method(Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(&format!("{path}?{query}"))
+                .set_json(&body);
+            app.call(with_token(req, token)).await;
+        }
+    }
+
+    let log = captured_text();
+    assert!(log.contains("request completed"));
+    // "19870314" catches a date logged without its dashes.
+    assert_absent(
+        &log,
+        &[
+            ("a passport number", &passport),
+            ("a date of birth", date_of_birth),
+            ("a date of birth", "19870314"),
+            ("an applicant name", &name),
+        ],
+    );
+}
+
+/// Every `{param}` of a template filled with `value`, so ids that are not ids reach the handler
+/// as the suspect value itself (a tracking number, a date, a code).
+fn fill_each_param(template: &str, value: &str) -> String {
+    template
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { value } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
