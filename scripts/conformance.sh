@@ -28,6 +28,7 @@ cargo build --quiet -p mawid-server --bin mawid
 
 tmp=$(mktemp -d /tmp/mawid-conformance.XXXXXX)
 db="mawid_conformance_$$"
+admin_url=$DATABASE_URL
 base_url=${DATABASE_URL%%\?*}
 db_url="${base_url%/*}/$db"
 psql="$(pg_bindir)/psql"
@@ -37,11 +38,11 @@ cleanup() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  "$psql" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  "$psql" -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$psql" -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+"$psql" -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
 
 port=$(free_port)
 url="http://127.0.0.1:$port"
@@ -50,15 +51,18 @@ admin_password=conformance-admin-pass
 citizen_email=citizen@conformance.test
 citizen_password=conformance-citizen-pass
 
-DATABASE_URL="$db_url" \
-MAWID_BIND="127.0.0.1:$port" \
-MAWID_JWT_SECRET="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-MAWID_MAIL_DIR="$tmp/mail" \
-MAWID_BOOTSTRAP_ADMIN_EMAIL=$admin_email \
-MAWID_BOOTSTRAP_ADMIN_PASSWORD=$admin_password \
-MAWID_SMTP_URL="" \
-RUST_LOG=warn \
-  ./target/debug/mawid serve >"$tmp/server.log" 2>&1 &
+export DATABASE_URL="$db_url" \
+  MAWID_BIND="127.0.0.1:$port" \
+  MAWID_JWT_SECRET="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+  MAWID_MAIL_DIR="$tmp/mail" \
+  MAWID_BOOTSTRAP_ADMIN_EMAIL=$admin_email \
+  MAWID_BOOTSTRAP_ADMIN_PASSWORD=$admin_password \
+  MAWID_SMTP_URL="" \
+  RUST_LOG=warn
+# The sample data (offices, services, schedules) gives list and catalogue answers real content
+# for the schema checks to read.
+./target/debug/mawid seed >"$tmp/seed.log" 2>&1 || { cat "$tmp/seed.log" >&2; exit 1; }
+./target/debug/mawid serve >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
 # Start-up applies migrations and hashes the bootstrap password: give it up to a minute.

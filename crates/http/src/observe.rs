@@ -11,6 +11,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -106,6 +107,26 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// Clients may send any method token; only the standard ones become label values.
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    if KNOWN.contains(method) {
+        method.to_string()
+    } else {
+        "OTHER".to_owned()
+    }
+}
+
 fn accepted_request_id(value: &HeaderValue) -> Option<String> {
     let id = value.to_str().ok()?;
     let ok = !id.is_empty()
@@ -127,7 +148,7 @@ pub async fn observe(
         .and_then(accepted_request_id)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -181,6 +202,12 @@ pub async fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
 
     #[test]
     fn request_ids_are_kept_only_when_short_and_plain() {
