@@ -953,7 +953,7 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Po
             .fetch_one(&w.app.pool)
             .await
             .unwrap();
-    let appointment_id = Uuid::new_v4();
+    let appointment_id = appointment(&w.app, citizen_id, w.office, w.passport).await;
     let open = || OpenFromAppointment {
         citizen_id,
         office_id: w.office,
@@ -1005,7 +1005,7 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Po
     let other = open_for_appointment(
         &mut tx,
         OpenFromAppointment {
-            appointment_id: Uuid::new_v4(),
+            appointment_id: appointment(&w.app, citizen_id, w.office, w.passport).await,
             ..open()
         },
     )
@@ -1031,7 +1031,7 @@ async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: Pool) {
             .fetch_one(&w.app.pool)
             .await
             .unwrap();
-    let appointment_id = Uuid::new_v4();
+    let appointment_id = appointment(&w.app, citizen_id, w.office, w.passport).await;
     let now = {
         use mawid_domain::Clock;
         w.app.clock.now()
@@ -1075,4 +1075,24 @@ async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: Pool) {
             .ends_with("-000002"),
         "{next}"
     );
+}
+
+/// A booked appointment row written directly: these tests exercise the persistence call that
+/// check-in makes, not booking itself (tests/booking.rs covers check-in through HTTP).
+async fn appointment(app: &TestApp, citizen_id: Uuid, office_id: Uuid, service_id: Uuid) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end,
+                                   desk_no, applicant_name, applicant_relation, status, created_at, updated_at)
+         VALUES ($1, 'T-' || $1::text, $2, $3, $4, now() + interval '2 days', now() + interval '2 days 30 minutes',
+                 1, 'Amal Haddad', 'self', 'booked', now(), now())",
+    )
+    .bind(id)
+    .bind(citizen_id)
+    .bind(office_id)
+    .bind(service_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    id
 }
