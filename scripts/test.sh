@@ -21,7 +21,7 @@ fi
 
 log=$(mktemp /tmp/mawid-test-log.XXXXXX)
 status=0
-cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 if [ "${MAWID_SKIP_CONFORMANCE:-0}" != 1 ]; then
   if scripts/conformance.sh; then
     echo "test result: ok. 1 passed; 0 failed (conformance)" >>"$log"
