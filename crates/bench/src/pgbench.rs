@@ -28,10 +28,10 @@ fn script() -> String {
     let svc = format!("'{SERVICE_ID}'::uuid");
     // The slot's local start, converted with the office's zone as the server does.
     let slot = format!(
-        "(((current_date + :day)::timestamp + CASE WHEN :idx < 16 THEN time '09:00' + :idx * interval '15 minutes'
-               ELSE time '14:00' + (:idx - 16) * interval '15 minutes' END) AT TIME ZONE (SELECT timezone FROM offices WHERE id = {office}))"
+        "(((current_date + :day::int)::timestamp + CASE WHEN :idx::int < 16 THEN time '09:00' + :idx::int * interval '15 minutes'
+               ELSE time '14:00' + (:idx::int - 16) * interval '15 minutes' END) AT TIME ZONE (SELECT timezone FROM offices WHERE id = {office}))"
     );
-    let appt = "md5('pgb' || :r)::uuid";
+    let appt = "md5('pgb' || :r::bigint::text)::uuid";
     format!(
         r#"\set o random(1, {OFFICES})
 \set c random({first}, {CITIZENS})
@@ -44,11 +44,11 @@ SELECT pg_advisory_xact_lock(1, hashtext({citizen}::text));
 SELECT * FROM offices WHERE id = {office};
 SELECT * FROM services WHERE id = {svc};
 SELECT * FROM schedules WHERE office_id = {office} AND service_id = {svc};
-SELECT day FROM closures WHERE office_id = {office} AND day BETWEEN current_date + :day AND current_date + :day;
+SELECT day FROM closures WHERE office_id = {office} AND day BETWEEN current_date + :day::int AND current_date + :day::int;
 SELECT count(*) FILTER (WHERE citizen_id = {citizen}), count(*) FILTER (WHERE citizen_id = {citizen} AND service_id = {svc}), count(*) FILTER (WHERE service_id = {svc} AND passport_number = NULL) FROM appointments WHERE status = 'booked' AND slot_start > now() AND (citizen_id = {citizen} OR (service_id = {svc} AND passport_number = NULL));
-INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at) SELECT {appt}, 'PGB-' || :r, {citizen}, {office}, {svc}, {slot}, {slot} + interval '15 minutes', d, 'Bench Citizen', 'self', NULL, 'booked', 0, now(), now() FROM generate_series(1, {CAPACITY}) d WHERE NOT EXISTS (SELECT 1 FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.desk_no = d AND x.status <> 'cancelled') AND (SELECT count(*) FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.status <> 'cancelled') < {CAPACITY} ORDER BY d LIMIT 1 ON CONFLICT DO NOTHING RETURNING id;
+INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at) SELECT {appt}, 'PGB-' || :r::bigint::text, {citizen}, {office}, {svc}, {slot}, {slot} + interval '15 minutes', d, 'Bench Citizen', 'self', NULL, 'booked', 0, now(), now() FROM generate_series(1, {CAPACITY}) d WHERE NOT EXISTS (SELECT 1 FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.desk_no = d AND x.status <> 'cancelled') AND (SELECT count(*) FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.status <> 'cancelled') < {CAPACITY} ORDER BY d LIMIT 1 ON CONFLICT DO NOTHING RETURNING id;
 SELECT a.*, o.code, o.timezone FROM appointments a JOIN offices o ON o.id = a.office_id WHERE a.id = {appt};
-INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_booked', jsonb_build_object('full_name', 'Bench Citizen', 'appointment_id', {appt}, 'reference', 'PGB-' || :r, 'sequence', 0, 'start', now(), 'end', now(), 'timezone', 'Europe/Moscow', 'office', jsonb_build_object('code', 'MOW', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'address', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x')), 'service', jsonb_build_object('code', 'bench-visit', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'required_documents', '[]'::jsonb, 'fee_amount', '0.00', 'fee_currency', 'USD'), 'applicant_name', 'Bench Citizen'), now(), now() WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt});
+INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_booked', jsonb_build_object('full_name', 'Bench Citizen', 'appointment_id', {appt}, 'reference', 'PGB-' || :r::bigint::text, 'sequence', 0, 'start', now(), 'end', now(), 'timezone', 'Europe/Moscow', 'office', jsonb_build_object('code', 'MOW', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'address', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x')), 'service', jsonb_build_object('code', 'bench-visit', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'required_documents', '[]'::jsonb, 'fee_amount', '0.00', 'fee_currency', 'USD'), 'applicant_name', 'Bench Citizen'), now(), now() WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt});
 INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_reminder', '{{}}'::jsonb, now() + interval '1 day', now(), 'reminder:' || {appt} WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt}) ON CONFLICT DO NOTHING;
 COMMIT;
 "#,
@@ -61,8 +61,11 @@ pub fn run(db_url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
     let path = std::env::temp_dir().join(format!("mawid-bench-{}.sql", std::process::id()));
     std::fs::write(&path, script())?;
     let out = Command::new(pgbench_binary())
+        // Prepared statements, as sqlx sends them: the simple protocol would re-plan every statement.
         .args([
             "-n",
+            "-M",
+            "prepared",
             "-c",
             &clients.to_string(),
             "-j",

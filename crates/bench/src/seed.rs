@@ -30,7 +30,7 @@ pub fn office_id(n: usize) -> Uuid {
 
 /// The SQL twin of [`citizen_id`] / [`office_id`].
 pub fn sql_id(prefix: &str, n: &str) -> String {
-    format!("('00000000-0000-4000-{prefix}-' || lpad(to_hex({n}), 12, '0'))::uuid")
+    format!("('00000000-0000-4000-{prefix}-' || lpad(to_hex(({n})::bigint), 12, '0'))::uuid")
 }
 
 const CODES: [(&str, &str); OFFICES] = [
