@@ -112,6 +112,7 @@ async fn booking_a_free_slot_answers_201_with_a_reference_and_queues_its_mails(p
     assert_eq!(a["start"], wed);
     assert_eq!(a["end"], w.at(2, "09:30"));
     assert_eq!(a["timezone"], "Europe/Moscow");
+    assert!(a["created_at"].as_str().unwrap().ends_with("+03:00"), "{a}");
     assert_eq!(a["status"], "booked");
     assert_eq!(a["sequence"], 0);
     assert_eq!(a["applicant"]["relation"], "self");

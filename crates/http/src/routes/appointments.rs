@@ -72,7 +72,8 @@ pub struct AppointmentView {
     applicant: ApplicantView,
     cancelled_by: Option<String>,
     cancel_reason: Option<String>,
-    created_at: DateTime<Utc>,
+    /// With the office's offset, like every instant in the API.
+    created_at: String,
 }
 
 #[derive(Serialize)]
@@ -108,7 +109,7 @@ impl From<&AppointmentRow> for AppointmentView {
             },
             cancelled_by: a.cancelled_by.clone(),
             cancel_reason: a.cancel_reason.clone(),
-            created_at: a.created_at,
+            created_at: a.local(a.created_at),
         }
     }
 }
