@@ -8,14 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/pg.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  tmp=$(mktemp -d /tmp/mawid-bench-pg.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres: "$tmp"
-  port=$(free_port)
-  cleanup() { pg_stop "$tmp/data"; rm -rf "$tmp"; }
-  trap cleanup EXIT
   # A durable cluster (fsync on, synchronous_commit on), as production runs.
-  pg_start "$tmp/data" "$port" "-c max_connections=100 -c shared_buffers=256MB"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  pg_throwaway "-c max_connections=100 -c shared_buffers=256MB"
 fi
 
 cargo build --release -p mawid-bench

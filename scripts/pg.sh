@@ -49,3 +49,15 @@ pg_running() {
   bin=$(pg_bindir) || return 1
   as_pg_owner "$bin/pg_ctl" -D "$1" status >/dev/null 2>&1
 }
+
+# pg_throwaway [server options]: a cluster in a fresh temporary folder, removed when the calling
+# script exits; exports DATABASE_URL for it.
+pg_throwaway() {
+  local opts=${1:-} port
+  PG_THROWAWAY=$(mktemp -d /tmp/mawid-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_THROWAWAY"
+  port=$(free_port)
+  trap 'pg_stop "$PG_THROWAWAY/data"; rm -rf "$PG_THROWAWAY"' EXIT
+  pg_start "$PG_THROWAWAY/data" "$port" "$opts"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}

@@ -8,20 +8,16 @@ cd "$(dirname "$0")/.."
 source scripts/pg.sh
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  tmp=$(mktemp -d /tmp/mawid-test-pg.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres: "$tmp"
-  port=$(free_port)
-  cleanup() { pg_stop "$tmp/data"; rm -rf "$tmp"; }
-  trap cleanup EXIT
   # Durability is the production server's job; a throwaway test cluster skips fsync for speed.
-  pg_start "$tmp/data" "$port" "-c fsync=off -c full_page_writes=off -c max_connections=200"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  echo "test PostgreSQL on port $port"
+  pg_throwaway "-c fsync=off -c full_page_writes=off -c max_connections=200"
+  echo "test PostgreSQL at $DATABASE_URL"
 fi
 
 log=$(mktemp /tmp/mawid-test-log.XXXXXX)
 status=0
-cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# Every target by default; arguments narrow it (cargo would add --all-targets to a --test).
+[ $# -eq 0 ] && set -- --all-targets
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 if [ "${MAWID_SKIP_CONFORMANCE:-0}" != 1 ]; then
   if scripts/conformance.sh; then
     echo "test result: ok. 1 passed; 0 failed (conformance)" >>"$log"

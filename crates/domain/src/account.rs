@@ -133,6 +133,41 @@ impl fmt::Debug for Phone {
     }
 }
 
+/// Passport number as printed, of a citizen or a family member. Debug shows only the last two
+/// characters.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PassportNo(String);
+
+impl PassportNo {
+    const LEN: RangeInclusive<usize> = 6..=12;
+
+    /// Parses the applicant's passport number (the only place clients send one).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let v = raw
+            .split_whitespace()
+            .collect::<String>()
+            .to_ascii_uppercase();
+        if Self::LEN.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(Self(v));
+        }
+        let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
+        Err(Invalid::new(
+            "applicant.passport_number",
+            format!("{lo}-{hi} letters or digits"),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PassportNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PassportNo(…{})", &self.0[self.0.len() - 2..])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {

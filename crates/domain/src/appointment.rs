@@ -1,11 +1,9 @@
 //! Appointments: the lifecycle, the booking refusals, fair-use limits, applicants and references.
 
-use std::fmt;
-use std::ops::RangeInclusive;
-
 use serde::{Deserialize, Serialize};
 
 use crate::account::FullName;
+pub use crate::account::PassportNo;
 use crate::error::Invalid;
 
 /// Why a well-formed request cannot be honoured; each is a stable API code.
@@ -200,39 +198,6 @@ impl Relation {
             Self::Sibling => "sibling",
             Self::Other => "other",
         }
-    }
-}
-
-/// Passport number as printed. Debug shows only the last two characters.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PassportNo(String);
-
-impl PassportNo {
-    const LEN: RangeInclusive<usize> = 6..=12;
-
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let v = raw
-            .split_whitespace()
-            .collect::<String>()
-            .to_ascii_uppercase();
-        if Self::LEN.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Ok(Self(v));
-        }
-        let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
-        Err(Invalid::new(
-            "applicant.passport_number",
-            format!("{lo}-{hi} letters or digits"),
-        ))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PassportNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PassportNo(…{})", &self.0[self.0.len() - 2..])
     }
 }
 

@@ -1,11 +1,10 @@
 //! Document requests: the case that follows a passport or certificate from submission to pickup.
 
 use std::fmt;
-use std::ops::RangeInclusive;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::account::FullName;
+use crate::account::{FullName, PassportNo};
 use crate::error::Invalid;
 
 /// Where a document request stands. The order of [`DocumentStatus::ALL`] is the order of the
@@ -201,36 +200,6 @@ impl fmt::Display for TrackingNumber {
     }
 }
 
-/// Passport number as printed. Debug shows only the last two characters.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PassportNumber(String);
-
-impl PassportNumber {
-    const LEN: RangeInclusive<usize> = 6..=12;
-
-    pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        let v = raw
-            .split_whitespace()
-            .collect::<String>()
-            .to_ascii_uppercase();
-        if Self::LEN.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Ok(Self(v));
-        }
-        let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
-        Err(Invalid::new(field, format!("{lo}-{hi} letters or digits")))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PassportNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PassportNumber(…{})", &self.0[self.0.len() - 2..])
-    }
-}
-
 /// A date of birth: not in the future, and not before 1900.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DateOfBirth(NaiveDate);
@@ -271,7 +240,7 @@ impl fmt::Debug for DateOfBirth {
 pub struct Applicant {
     pub full_name: FullName,
     pub date_of_birth: DateOfBirth,
-    pub passport_number: Option<PassportNumber>,
+    pub passport_number: Option<PassportNo>,
 }
 
 impl Applicant {
@@ -291,7 +260,7 @@ impl Applicant {
         ));
         let passport = passport_number
             .filter(|p| !p.trim().is_empty())
-            .map(|p| v.check(PassportNumber::parse("applicant.passport_number", p)));
+            .map(|p| v.check(PassportNo::parse(p)));
         v.finish()?;
         match (name, dob) {
             (Some(full_name), Some(date_of_birth)) => Ok(Self {
