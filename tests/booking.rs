@@ -1106,3 +1106,112 @@ async fn check_in_opens_a_trackable_document_request_only_for_a_documentary_serv
     assert_eq!(s, StatusCode::OK, "{public}");
     assert_eq!(public["status"], "submitted");
 }
+
+/// Every mail the booking and document flows queue renders with the real templates and is
+/// delivered: the payloads written here are the ones the notify crate reads.
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn every_mail_the_flows_queue_renders_and_is_delivered(pool: Pool) {
+    let w = World::new(pool, 2).await;
+    let officer = w.app.officer().await;
+    let amal = w.app.verified_citizen_in("amal@example.org", "ar").await;
+    let omar = w.app.verified_citizen_in("omar@example.org", "ru").await;
+
+    // Citizen: book, reschedule, cancel; book again and have staff cancel it.
+    let a = w.booked(&amal, &w.at(2, "09:00")).await;
+    let (s, body, _) = w
+        .app
+        .post(
+            &format!("/api/v1/appointments/{a}/reschedule"),
+            Some(&amal),
+            json!({ "start": w.at(2, "10:00") }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body, _) = w
+        .app
+        .post(
+            &format!("/api/v1/appointments/{a}/cancel"),
+            Some(&amal),
+            json!({ "reason": "travel" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let c = w.booked(&amal, &w.at(3, "09:00")).await;
+    let (s, body, _) = w
+        .app
+        .post(
+            &format!("/api/v1/admin/appointments/{c}/cancel"),
+            Some(&officer),
+            json!({ "reason": "the office closes early that day" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // A documentary service: check-in opens a request, staff move it on.
+    let (s, body, _) = w
+        .app
+        .send(
+            actix_web::http::Method::PATCH,
+            &format!("/api/v1/admin/services/{}", w.service),
+            Some(&w.admin),
+            Some(json!({ "creates_document_request": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let b = w.booked(&omar, &w.at(2, "09:30")).await;
+    let (s, body, _) = w
+        .app
+        .post(
+            &format!("/api/v1/admin/appointments/{b}/check-in"),
+            Some(&officer),
+            json!({ "applicant_date_of_birth": "1988-02-29" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let request = body["document_request"]["id"].as_str().unwrap().to_owned();
+    let (s, body, _) = w
+        .app
+        .post(
+            &format!("/api/v1/admin/document-requests/{request}/transition"),
+            Some(&officer),
+            json!({ "to": "under_review", "public_note": "documents received" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // Past the day-before mark, the remaining booking's reminder is due too.
+    w.app.clock.advance(Duration::days(2));
+    w.app.deliver_mail().await;
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, status, last_error FROM notifications ORDER BY created_at, kind",
+    )
+    .fetch_all(&w.app.pool)
+    .await
+    .unwrap();
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|(_, status, _)| status == "failed")
+        .collect();
+    assert!(failed.is_empty(), "mails that did not render: {failed:?}");
+    let sent = |kind: &str| {
+        rows.iter()
+            .filter(|(k, s, _)| k == kind && s == "sent")
+            .count()
+    };
+    assert_eq!(sent("appointment_booked"), 3, "{rows:?}");
+    assert_eq!(sent("appointment_rescheduled"), 1, "{rows:?}");
+    assert_eq!(sent("appointment_cancelled"), 2, "{rows:?}");
+    assert_eq!(sent("appointment_reminder"), 1, "{rows:?}");
+    assert_eq!(sent("document_status_changed"), 1, "{rows:?}");
+
+    let arabic = w.app.mails_to("amal@example.org").await;
+    assert_eq!(arabic.len(), 1 + 5, "verification, then 5 booking mails");
+    for mail in &arabic {
+        assert!(support::html_body(mail).contains("dir=\"rtl\""));
+    }
+    let russian = w.app.mails_to("omar@example.org").await;
+    assert!(russian
+        .iter()
+        .any(|m| support::text_body(m).contains("documents received")));
+}
