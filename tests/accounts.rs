@@ -369,6 +369,14 @@ async fn profile_can_be_read_and_changed(pool: Pool) {
     let (_, me, _) = app.call(with_token(clear, Some(&token))).await;
     assert_eq!(me["phone"], serde_json::Value::Null);
     assert_eq!(me["preferred_language"], "ru");
+    for cleared in [
+        json!({ "preferred_language": null }),
+        json!({ "full_name": null }),
+    ] {
+        let req = TestRequest::patch().uri("/api/v1/me").set_json(cleared);
+        let r = app.call(with_token(req, Some(&token))).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
     let bad = TestRequest::patch()
         .uri("/api/v1/me")
         .set_json(json!({ "preferred_language": "de" }));

@@ -869,6 +869,18 @@ async fn the_audit_log_is_admin_only_filtered_and_paginated_newest_first(pool: P
     );
     let (_, all, _) = w.app.get("/api/v1/admin/audit-log", Some(&w.admin)).await;
     assert_eq!(all["total"], 6, "office, 4 services, schedule: {all}");
+    for paging in ["per_page=201", "per_page=0", "page=0"] {
+        let r = w
+            .app
+            .get(&format!("/api/v1/admin/audit-log?{paging}"), Some(&w.admin))
+            .await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let (s, _, _) = w
+        .app
+        .get("/api/v1/admin/audit-log?per_page=200", Some(&w.admin))
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let (_, page1, _) = w
         .app
         .get(

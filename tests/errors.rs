@@ -147,3 +147,30 @@ async fn wrong_method_is_405_listing_the_allowed_methods(pool: Pool) {
     methods.sort_unstable();
     assert_eq!(methods, ["GET", "PATCH"], "Allow: {allow:?}");
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn a_json_array_is_not_read_as_a_request_object(pool: Pool) {
+    let app = TestApp::new(pool).await;
+    app.register("array@example.org", "en").await;
+    // serde reads a struct from a sequence; the API accepts objects only.
+    let login = app
+        .call(
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!(["array@example.org", support::PASSWORD])),
+        )
+        .await;
+    assert_problem(
+        &login,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let token = app
+        .access_token("array@example.org", support::PASSWORD)
+        .await;
+    let patch = TestRequest::patch()
+        .uri("/api/v1/me")
+        .set_json(json!([null, null]));
+    let r = app.call(support::with_token(patch, Some(&token))).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod json;
 pub mod observe;
 pub mod routes;
 

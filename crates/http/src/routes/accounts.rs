@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::Authenticated;
 use crate::crypto::{random_token, token_hash};
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -70,7 +71,7 @@ struct RegisterRequest {
 
 async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Invalid::collect();
     let email = v.check(Email::parse(&body.email));
@@ -155,7 +156,7 @@ fn invalid_one_time_token() -> ApiError {
 
 async fn verify_email(
     state: web::Data<AppState>,
-    body: web::Json<TokenRequest>,
+    body: Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     let mut tx = state.pool.begin().await?;
@@ -195,7 +196,7 @@ fn bad_credentials() -> ApiError {
 
 async fn login(
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     // A malformed email cannot name an account: same answer as a wrong password.
     let email = Email::parse(&body.email).map_err(|_| bad_credentials())?;
@@ -273,7 +274,7 @@ fn invalid_refresh() -> ApiError {
 
 async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     let hash = token_hash(body.refresh_token.trim());
@@ -306,7 +307,7 @@ async fn refresh(
 async fn logout(
     who: Authenticated,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = token_hash(body.refresh_token.trim());
     // Unknown or foreign tokens are ignored: logging out is idempotent and reveals nothing.
@@ -321,7 +322,7 @@ struct ResetRequest {
 
 async fn request_password_reset(
     state: web::Data<AppState>,
-    body: web::Json<ResetRequest>,
+    body: Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     // Always 202, so the answer never tells whether an account exists.
     if let Ok(email) = Email::parse(&body.email) {
@@ -342,7 +343,7 @@ struct ResetConfirm {
 
 async fn confirm_password_reset(
     state: web::Data<AppState>,
-    body: web::Json<ResetConfirm>,
+    body: Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse(&body.new_password).map_err(|e| {
         ApiError::Invalid(Invalid {
@@ -400,26 +401,33 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 #[derive(Deserialize)]
 struct ProfilePatch {
-    full_name: Option<String>,
-    preferred_language: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    full_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    preferred_language: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     phone: Option<Option<String>>,
+}
+
+/// A field that may be left out but, unlike the phone, cannot be cleared.
+fn not_null(field: &str, v: &Option<Option<String>>) -> Option<Result<String, Invalid>> {
+    v.as_ref().map(|inner| {
+        inner
+            .clone()
+            .ok_or_else(|| Invalid::new(field, "may be omitted, not null"))
+    })
 }
 
 async fn update_me(
     who: Authenticated,
     state: web::Data<AppState>,
-    body: web::Json<ProfilePatch>,
+    body: Json<ProfilePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Invalid::collect();
-    let full_name = body
-        .full_name
-        .as_deref()
-        .map(|n| v.check(FullName::parse("full_name", n)));
-    let language = body
-        .preferred_language
-        .as_deref()
-        .map(|l| v.check(Language::parse(l)));
+    let full_name = not_null("full_name", &body.full_name)
+        .map(|n| v.check(n.and_then(|n| FullName::parse("full_name", &n))));
+    let language = not_null("preferred_language", &body.preferred_language)
+        .map(|l| v.check(l.and_then(|l| Language::parse(&l))));
     let phone = body
         .phone
         .as_ref()

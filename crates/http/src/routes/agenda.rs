@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::routes::appointments::view;
 use crate::routes::schedules::parse_reason;
 use crate::AppState;
@@ -104,7 +105,7 @@ async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<CheckInIn>>,
+    body: Option<Json<CheckInIn>>,
 ) -> Result<HttpResponse, ApiError> {
     let dob = body
         .map(|b| b.into_inner())
@@ -150,7 +151,7 @@ async fn staff_cancel(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<StaffCancelIn>,
+    body: Json<StaffCancelIn>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = parse_reason("reason", &body.reason)?;
     let a = store::cancel(
@@ -185,11 +186,20 @@ async fn audit_log(
     state: web::Data<AppState>,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q
-        .per_page
-        .unwrap_or(PER_PAGE_DEFAULT)
-        .clamp(1, PER_PAGE_MAX);
+    // Out-of-range paging is refused, not clamped: the client asked for something else.
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(PER_PAGE_DEFAULT);
+    let mut v = mawid_domain::Invalid::collect();
+    if page < 1 {
+        v.check::<()>(Err(mawid_domain::Invalid::new("page", "1 or more")));
+    }
+    if !(1..=PER_PAGE_MAX).contains(&per_page) {
+        v.check::<()>(Err(mawid_domain::Invalid::new(
+            "per_page",
+            format!("1 to {PER_PAGE_MAX}"),
+        )));
+    }
+    v.finish()?;
     let filter = audit::Filter {
         action: q.action.clone(),
         actor_id: q.actor_id,

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Citizen;
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -194,7 +195,7 @@ async fn book(
     citizen: Citizen,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<BookingIn>,
+    body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let (applicant, self_passport) = parse_applicant(body.applicant.as_ref())?;
@@ -258,7 +259,7 @@ async fn cancel(
     citizen: Citizen,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<CancelIn>>,
+    body: Option<Json<CancelIn>>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = match body.and_then(|b| b.into_inner().reason) {
         Some(r) if !r.trim().is_empty() => Some(super::schedules::parse_reason("reason", &r)?),
@@ -286,7 +287,7 @@ async fn reschedule(
     citizen: Citizen,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<RescheduleIn>,
+    body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
     let a = store::reschedule(
         &state.pool,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -192,7 +193,7 @@ fn office_data(body: &OfficeIn, base: Option<&OfficeRow>) -> Result<OfficeData, 
 async fn create_office(
     admin: Admin,
     state: web::Data<AppState>,
-    body: web::Json<OfficeIn>,
+    body: Json<OfficeIn>,
 ) -> Result<HttpResponse, ApiError> {
     let data = office_data(&body, None)?;
     let mut tx = state.pool.begin().await?;
@@ -216,7 +217,7 @@ async fn patch_office(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<OfficeIn>,
+    body: Json<OfficeIn>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.pool.begin().await?;
     let current = store::office(&mut *tx, *id).await?;
@@ -359,7 +360,7 @@ fn service_data(body: &ServiceIn, base: Option<&ServiceRow>) -> Result<ServiceDa
 async fn create_service(
     admin: Admin,
     state: web::Data<AppState>,
-    body: web::Json<ServiceIn>,
+    body: Json<ServiceIn>,
 ) -> Result<HttpResponse, ApiError> {
     let data = service_data(&body, None)?;
     let mut tx = state.pool.begin().await?;
@@ -383,7 +384,7 @@ async fn patch_service(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<ServiceIn>,
+    body: Json<ServiceIn>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.pool.begin().await?;
     let current = store::service(&mut *tx, *id).await?;

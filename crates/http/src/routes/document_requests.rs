@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::{Citizen, Staff};
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -244,7 +245,7 @@ struct ApplicantBody {
 async fn create(
     citizen: Citizen,
     state: web::Data<AppState>,
-    body: web::Json<NewRequestBody>,
+    body: Json<NewRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     // The latest calendar date anywhere on Earth, so a child born today in any office's zone is
@@ -444,7 +445,7 @@ async fn transition(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<TransitionBody>,
+    body: Json<TransitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Invalid::collect();
     let to = v.check(DocumentStatus::parse("to", &body.to));

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::routes::appointments::refusal;
 use crate::AppState;
 
@@ -121,7 +122,7 @@ async fn put_schedule(
     admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<ScheduleIn>,
+    body: Json<ScheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (office_id, service_id) = path.into_inner();
     let mut v = Invalid::collect();
@@ -216,7 +217,7 @@ async fn add_closure(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<ClosureIn>,
+    body: Json<ClosureIn>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = parse_reason("reason", &body.reason)?;
     let now = state.now();

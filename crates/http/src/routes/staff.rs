@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::json::Json;
 use crate::routes::accounts::UserView;
 use crate::AppState;
 
@@ -33,7 +34,7 @@ struct NewStaff {
 async fn create_staff(
     admin: Admin,
     state: web::Data<AppState>,
-    body: web::Json<NewStaff>,
+    body: Json<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Invalid::collect();
     let email = v.check(Email::parse(&body.email));
