@@ -556,3 +556,35 @@ impl ClockTs for TestApp {
         self.clock.now().timestamp()
     }
 }
+
+#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+async fn reset_mail_is_limited_to_three_per_account_per_fifteen_minutes(pool: Pool) {
+    let app = TestApp::new(pool).await;
+    app.register("flood@example.org", "en").await;
+    let resets = || async {
+        app.mails_to("flood@example.org")
+            .await
+            .iter()
+            .filter(|m| support::text_body(m).contains("new password"))
+            .count()
+    };
+    for _ in 0..5 {
+        let (s, _, _) = app
+            .post(
+                "/api/v1/auth/password-reset",
+                None,
+                json!({ "email": "flood@example.org" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "the answer never changes");
+    }
+    assert_eq!(resets().await, 3);
+    app.clock.advance(Duration::minutes(16));
+    app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        json!({ "email": "flood@example.org" }),
+    )
+    .await;
+    assert_eq!(resets().await, 4);
+}

@@ -247,6 +247,10 @@ impl Role {
 pub const MAX_LOGIN_FAILURES: i64 = 5;
 pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
 pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
+/// Reset emails one account may be sent per window: enough for a lost mail or two, too few to
+/// flood someone's inbox through the always-202 endpoint.
+pub const MAX_RESET_EMAILS_PER_WINDOW: i64 = 3;
+pub const RESET_EMAIL_WINDOW_MINUTES: i64 = 15;
 pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 48;
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 15 * 60;
 pub const REFRESH_TOKEN_TTL_DAYS: i64 = 30;

@@ -27,16 +27,39 @@ pub async fn insert_one_time(
     hash: &str,
     user_id: Uuid,
     purpose: Purpose,
+    created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash)
-        .bind(user_id)
-        .bind(purpose.code())
-        .bind(expires_at)
-        .execute(ex)
-        .await?;
+    sqlx::query(
+        "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .bind(purpose.code())
+    .bind(created_at)
+    .bind(expires_at)
+    .execute(ex)
+    .await?;
     Ok(())
+}
+
+/// How many tokens of `purpose` the user was sent since `since`.
+#[tracing::instrument(skip_all)]
+pub async fn issued_since(
+    ex: impl PgExecutor<'_>,
+    user_id: Uuid,
+    purpose: Purpose,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND created_at > $3",
+    )
+    .bind(user_id)
+    .bind(purpose.code())
+    .bind(since)
+    .fetch_one(ex)
+    .await?)
 }
 
 /// Marks the token used and returns its user, or `None` when unknown, used or expired.

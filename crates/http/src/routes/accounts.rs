@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use mawid_domain::account::{
     Email, FullName, Language, Password, Phone, Role, ACCESS_TOKEN_TTL_SECONDS,
     EMAIL_VERIFICATION_TTL_HOURS, LOCKOUT_WINDOW_MINUTES, MAX_LOGIN_FAILURES,
-    PASSWORD_RESET_TTL_MINUTES, REFRESH_TOKEN_TTL_DAYS,
+    MAX_RESET_EMAILS_PER_WINDOW, PASSWORD_RESET_TTL_MINUTES, REFRESH_TOKEN_TTL_DAYS,
+    RESET_EMAIL_WINDOW_MINUTES,
 };
 use mawid_domain::Invalid;
 use mawid_persistence::outbox::{self, NewNotification};
@@ -125,7 +126,15 @@ async fn send_one_time_token(
             "password_reset",
         ),
     };
-    tokens::insert_one_time(&mut **tx, &token_hash(&token), user.id, purpose, now + ttl).await?;
+    tokens::insert_one_time(
+        &mut **tx,
+        &token_hash(&token),
+        user.id,
+        purpose,
+        now,
+        now + ttl,
+    )
+    .await?;
     outbox::enqueue(
         &mut **tx,
         NewNotification {
@@ -327,9 +336,17 @@ async fn request_password_reset(
     // Always 202, so the answer never tells whether an account exists.
     if let Ok(email) = Email::parse(&body.email) {
         if let Some(user) = users::by_email(&state.pool, &email).await? {
-            let mut tx = state.pool.begin().await?;
-            send_one_time_token(&mut tx, &user, Purpose::PasswordReset, state.now()).await?;
-            tx.commit().await?;
+            let now = state.now();
+            let since = now - Duration::minutes(RESET_EMAIL_WINDOW_MINUTES);
+            let sent =
+                tokens::issued_since(&state.pool, user.id, Purpose::PasswordReset, since).await?;
+            if sent < MAX_RESET_EMAILS_PER_WINDOW {
+                let mut tx = state.pool.begin().await?;
+                send_one_time_token(&mut tx, &user, Purpose::PasswordReset, now).await?;
+                tx.commit().await?;
+            } else {
+                tracing::info!(user = %user.id, "password reset mail withheld: per-window limit reached");
+            }
         }
     }
     Ok(HttpResponse::Accepted().finish())
