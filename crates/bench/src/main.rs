@@ -77,7 +77,6 @@ fn main() -> anyhow::Result<()> {
         "ratio HTTP / pgbench: {:.2}  [target >= 0.50]",
         http_tps / pg_tps
     );
-    let _ = state;
     Ok(())
 }
 

@@ -1,6 +1,5 @@
 //! The one mapping from failures to HTTP: every error is RFC 9457 problem+json with a stable `code`.
 
-use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
@@ -298,5 +297,3 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         ServiceResponse::new(req, replaced).map_into_right_body(),
     ))
 }
-
-pub type ProblemBody<B> = EitherBody<B>;

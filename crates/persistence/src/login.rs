@@ -6,15 +6,15 @@ use sqlx::PgPool;
 
 use crate::StoreError;
 
-/// Failures since `since`, and the oldest of them (when the window starts to free up).
+/// Failures recorded for `email` since `since`.
 #[tracing::instrument(skip_all)]
 pub async fn failures_since(
     pool: &PgPool,
     email: &Email,
     since: DateTime<Utc>,
-) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-    Ok(sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(
-        "SELECT count(*), min(failed_at) FROM login_failures WHERE email = $1 AND failed_at > $2",
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM login_failures WHERE email = $1 AND failed_at > $2",
     )
     .bind(email.as_str())
     .bind(since)

@@ -211,7 +211,7 @@ async fn login(
     let email = Email::parse(&body.email).map_err(|_| bad_credentials())?;
     let now = state.now();
     let window = Duration::minutes(LOCKOUT_WINDOW_MINUTES);
-    let (failures, _) = login::failures_since(&state.pool, &email, now - window).await?;
+    let failures = login::failures_since(&state.pool, &email, now - window).await?;
     if failures >= MAX_LOGIN_FAILURES {
         let nth = login::nth_latest_failure(&state.pool, &email, MAX_LOGIN_FAILURES)
             .await?
