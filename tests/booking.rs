@@ -682,7 +682,8 @@ async fn staff_walk_the_lifecycle_and_illegal_steps_are_409_with_the_allowed_one
         .post(&step(&a, "no-show"), Some(&officer), json!({}))
         .await;
     assert_problem(&illegal, StatusCode::CONFLICT, "illegal_transition");
-    assert_eq!(illegal.1["current_status"], "checked_in");
+    assert_eq!(illegal.1["from"], "checked_in");
+    assert_eq!(illegal.1["to"], "no_show");
     assert_eq!(illegal.1["allowed"], json!(["completed"]));
     let (s, body, _) = w
         .app

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::FullName;
 pub use crate::account::PassportNo;
+use crate::code::Code;
 use crate::error::Invalid;
+use crate::error::Step;
 
 /// Why a well-formed request cannot be honoured; each is a stable API code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -29,13 +31,6 @@ pub enum Refusal {
     SlotFull,
     #[error("this office does not offer the service")]
     NotOffered,
-    #[error("the date range must not end before it starts")]
-    InvalidRange,
-    #[error(
-        "the date range may span at most {} days",
-        crate::schedule::MAX_RANGE_DAYS
-    )]
-    RangeTooLong,
     #[error("only a booked appointment can be moved")]
     NotBooked,
     #[error("the appointment is already at that time")]
@@ -43,28 +38,21 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> Code {
         match self {
-            Self::OffGrid => "off_grid",
-            Self::OfficeClosed => "office_closed",
-            Self::TooSoon => "too_soon",
-            Self::TooFar => "too_far",
-            Self::EmailNotVerified => "email_not_verified",
-            Self::CitizenLimit => "citizen_limit",
-            Self::ServiceLimit => "service_limit",
-            Self::PassportLimit => "passport_limit",
-            Self::SlotFull => "slot_full",
-            Self::NotOffered => "service_not_offered",
-            Self::InvalidRange => "invalid_range",
-            Self::RangeTooLong => "range_too_long",
-            Self::NotBooked => "not_booked",
-            Self::SameSlot => "same_slot",
+            Self::OffGrid => Code::OffGrid,
+            Self::OfficeClosed => Code::OfficeClosed,
+            Self::TooSoon => Code::TooSoon,
+            Self::TooFar => Code::TooFar,
+            Self::EmailNotVerified => Code::EmailNotVerified,
+            Self::CitizenLimit => Code::CitizenLimit,
+            Self::ServiceLimit => Code::ServiceLimit,
+            Self::PassportLimit => Code::PassportLimit,
+            Self::SlotFull => Code::SlotFull,
+            Self::NotOffered => Code::ServiceNotOffered,
+            Self::NotBooked => Code::NotBooked,
+            Self::SameSlot => Code::SameSlot,
         }
-    }
-
-    /// A refusal caused by the current state of shared data (409) rather than the request (422).
-    pub fn is_conflict(self) -> bool {
-        matches!(self, Self::SlotFull | Self::NotBooked)
     }
 }
 
@@ -152,6 +140,16 @@ impl Status {
 pub struct IllegalTransition {
     pub from: Status,
     pub to: Status,
+}
+
+impl IllegalTransition {
+    pub fn step(&self) -> Step {
+        Step {
+            from: self.from.code(),
+            to: self.to.code(),
+            allowed: self.from.next().iter().map(|s| s.code()).collect(),
+        }
+    }
 }
 
 /// Who the appointment is for, relative to the account holder.

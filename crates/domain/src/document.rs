@@ -5,7 +5,8 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 
 use crate::account::{FullName, PassportNo};
-use crate::error::Invalid;
+use crate::code::Code;
+use crate::error::{Invalid, Step};
 
 /// Where a document request stands. The order of [`DocumentStatus::ALL`] is the order of the
 /// happy path, then the two dead ends.
@@ -121,6 +122,14 @@ impl IllegalTransition {
     pub fn allowed_codes(&self) -> Vec<&'static str> {
         self.allowed.iter().map(|s| s.code()).collect()
     }
+
+    pub fn step(&self) -> Step {
+        Step {
+            from: self.from.code(),
+            to: self.to.code(),
+            allowed: self.allowed_codes(),
+        }
+    }
 }
 
 /// Why a document request could not be created or moved; each has a stable API code.
@@ -139,13 +148,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::UnknownOffice => "unknown_office",
-            Self::UnknownService => "unknown_service",
-            Self::ServiceNotDocumentary => "service_not_documentary",
-            Self::UnknownAppointment => "unknown_appointment",
-            Self::IllegalTransition(_) => "illegal_transition",
+            Self::UnknownOffice => Code::UnknownOffice,
+            Self::UnknownService => Code::UnknownService,
+            Self::ServiceNotDocumentary => Code::ServiceNotDocumentary,
+            Self::UnknownAppointment => Code::UnknownAppointment,
+            Self::IllegalTransition(_) => Code::IllegalTransition,
         }
     }
 }

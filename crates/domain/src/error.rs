@@ -68,3 +68,12 @@ impl Collector {
         }
     }
 }
+
+/// A refused state change as clients read it in an `illegal_transition` problem, the same shape
+/// for appointments and document requests: where it is, where it was asked to go, where it may.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Step {
+    pub from: &'static str,
+    pub to: &'static str,
+    pub allowed: Vec<&'static str>,
+}

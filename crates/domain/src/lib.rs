@@ -4,9 +4,12 @@ pub mod account;
 pub mod appointment;
 pub mod catalogue;
 pub mod clock;
+pub mod code;
 pub mod document;
 pub mod error;
 pub mod schedule;
+pub mod text;
 
 pub use clock::{Clock, SystemClock};
+pub use code::Code;
 pub use error::Invalid;

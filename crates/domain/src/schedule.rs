@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, Ti
 use chrono_tz::Tz;
 
 use crate::appointment::Refusal;
+use crate::code::Code;
 use crate::error::Invalid;
 
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -156,12 +157,30 @@ pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Checks a requested range of local dates.
-pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), Refusal> {
+/// A `from`..`to` range of local dates that cannot be listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RangeRefusal {
+    #[error("the date range must not end before it starts")]
+    Inverted,
+    #[error("the date range may span at most {MAX_RANGE_DAYS} days")]
+    TooLong,
+}
+
+impl RangeRefusal {
+    pub fn code(self) -> Code {
+        match self {
+            Self::Inverted => Code::InvalidRange,
+            Self::TooLong => Code::RangeTooLong,
+        }
+    }
+}
+
+pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), RangeRefusal> {
     if to < from {
-        return Err(Refusal::InvalidRange);
+        return Err(RangeRefusal::Inverted);
     }
     if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
-        return Err(Refusal::RangeTooLong);
+        return Err(RangeRefusal::TooLong);
     }
     Ok(())
 }
@@ -447,11 +466,11 @@ mod tests {
         assert_eq!(check_range(d("2026-12-01"), d("2027-01-31")), Ok(()));
         assert_eq!(
             check_range(d("2026-12-01"), d("2027-02-01")),
-            Err(Refusal::RangeTooLong)
+            Err(RangeRefusal::TooLong)
         );
         assert_eq!(
             check_range(d("2026-12-02"), d("2026-12-01")),
-            Err(Refusal::InvalidRange)
+            Err(RangeRefusal::Inverted)
         );
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::AppState;
+use mawid_domain::Code;
 
 const ISSUER: &str = "mawid";
 const AUDIENCE: &str = "mawid-api";
@@ -94,24 +95,21 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthenticated {
-            code: "unauthenticated",
-            detail: "a bearer token is required",
-        })?;
+        .ok_or(ApiError::new(
+            Code::Unauthenticated,
+            "a bearer token is required",
+        ))?;
     let token = raw
         .strip_prefix("Bearer ")
         .or_else(|| raw.strip_prefix("bearer "))
-        .ok_or(ApiError::Unauthenticated {
-            code: "unauthenticated",
-            detail: "use Authorization: Bearer <token>",
-        })?;
-    let claims = state
-        .jwt
-        .verify(token.trim())
-        .ok_or(ApiError::Unauthenticated {
-            code: "invalid_token",
-            detail: "the access token is invalid or expired",
-        })?;
+        .ok_or(ApiError::new(
+            Code::Unauthenticated,
+            "use Authorization: Bearer <token>",
+        ))?;
+    let claims = state.jwt.verify(token.trim()).ok_or(ApiError::new(
+        Code::InvalidToken,
+        "the access token is invalid or expired",
+    ))?;
     Ok(Authenticated {
         user_id: claims.sub,
         role: claims.role,
@@ -123,7 +121,7 @@ fn require(req: &HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
     if who.role.satisfies(role) {
         Ok(who)
     } else {
-        Err(ApiError::Forbidden)
+        Err(ApiError::forbidden())
     }
 }
 

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use mawid_domain::Code;
 
 /// OWASP's argon2id profile: 19 MiB, two passes, one lane.
 fn argon2() -> Argon2<'static> {
@@ -47,10 +48,7 @@ impl Passwords {
     ) -> Result<T, ApiError> {
         let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
             .await
-            .map_err(|_| ApiError::Unavailable {
-                code: "server_busy",
-                detail: "too many sign-ins at once; try again",
-            })?
+            .map_err(|_| ApiError::new(Code::ServerBusy, "too many sign-ins at once; try again"))?
             .map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
             let out = f();

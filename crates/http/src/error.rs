@@ -6,121 +6,174 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use mawid_domain::error::FieldError;
-use mawid_domain::Invalid;
+use std::borrow::Cow;
+
+use mawid_domain::appointment as booking;
+use mawid_domain::document;
+use mawid_domain::error::{FieldError, Step};
+use mawid_domain::schedule::RangeRefusal;
+use mawid_domain::{Code, Invalid};
+use mawid_persistence::appointments::BookingError;
+use mawid_persistence::document_requests::DocumentError;
 use mawid_persistence::StoreError;
 use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    Invalid(Invalid),
-    #[error("{detail}")]
-    BadRequest { code: &'static str, detail: String },
-    #[error("{detail}")]
-    Unauthenticated {
-        code: &'static str,
-        detail: &'static str,
-    },
-    #[error("this account may not do that")]
-    Forbidden,
-    #[error("not found")]
-    NotFound,
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    #[error("{detail}")]
-    Conflict {
-        code: &'static str,
-        detail: String,
-        extra: Option<serde_json::Value>,
-    },
-    /// A business rule refused an otherwise well-formed request.
-    #[error("{detail}")]
-    Refused {
-        code: &'static str,
-        detail: String,
-        extra: Option<serde_json::Value>,
-    },
-    #[error("request body larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
-    #[error("{detail}")]
-    TooManyRequests {
-        code: &'static str,
-        detail: &'static str,
-        retry_after_secs: u64,
-    },
-    #[error("{detail}")]
-    Unavailable {
-        code: &'static str,
-        detail: &'static str,
-    },
-    #[error("internal error")]
+/// Every failure a handler or extractor answers with: a [`Code`], a human detail and the members
+/// that code carries. Each code has one body shape: the constructors below are the only way in.
+#[derive(Debug)]
+pub struct ApiError {
+    code: Code,
+    detail: Cow<'static, str>,
+    extension: Extension,
+}
+
+#[derive(Debug)]
+enum Extension {
+    None,
+    /// `validation_failed`: one entry per invalid field.
+    Fields(Vec<FieldError>),
+    /// `illegal_transition`: `from`, `to` and `allowed`.
+    Step(Step),
+    /// Sent as `Retry-After`.
+    RetryAfter(u64),
+    /// Logged, never answered.
     Internal(String),
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+/// The one place that decides the HTTP status of each code.
+pub fn status_of(code: Code) -> StatusCode {
+    use Code::*;
+    match code {
+        ValidationFailed
+        | UnknownTimezone
+        | RangeTooLong
+        | InvalidRange
+        | ServiceNotOffered
+        | OffGrid
+        | OfficeClosed
+        | TooSoon
+        | TooFar
+        | EmailNotVerified
+        | CitizenLimit
+        | ServiceLimit
+        | PassportLimit
+        | IdempotencyKeyReused
+        | SameSlot
+        | UnknownOffice
+        | UnknownService
+        | ServiceNotDocumentary
+        | UnknownAppointment
+        | InvalidOrExpiredToken => StatusCode::UNPROCESSABLE_ENTITY,
+        MalformedJson | BadRequest => StatusCode::BAD_REQUEST,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        NotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Unauthenticated | InvalidToken | InvalidCredentials | InvalidRefreshToken
+        | RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        TooManyLoginAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        EmailTaken
+        | OfficeCodeTaken
+        | ServiceCodeTaken
+        | ClosureExists
+        | SlotFull
+        | NotBooked
+        | IllegalTransition
+        | DocumentRequestExists
+        | NotFailed => StatusCode::CONFLICT,
+        ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    pub fn refused(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Refused {
+    pub fn new(code: Code, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
             code,
             detail: detail.into(),
-            extra: None,
+            extension: Extension::None,
         }
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-            extra: None,
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "not found")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(Code::Forbidden, "this account may not do that")
+    }
+
+    /// A refused state change; `detail` says it in words.
+    pub fn illegal(step: Step, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            extension: Extension::Step(step),
+            ..Self::new(Code::IllegalTransition, detail)
+        }
+    }
+
+    /// A limit reached; the client may try again after `secs` seconds.
+    pub fn retry_after(code: Code, detail: impl Into<Cow<'static, str>>, secs: u64) -> Self {
+        Self {
+            extension: Extension::RetryAfter(secs),
+            ..Self::new(code, detail)
         }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        Self::Internal(e.to_string())
+        Self {
+            extension: Extension::Internal(e.to_string()),
+            ..Self::new(
+                Code::InternalError,
+                "an unexpected error occurred; it has been logged",
+            )
+        }
     }
 
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Invalid(_) => "validation_failed",
-            Self::BadRequest { code, .. } => code,
-            Self::Unauthenticated { code, .. } => code,
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict { code, .. } => code,
-            Self::Refused { code, .. } => code,
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::TooManyRequests { code, .. } => code,
-            Self::Unavailable { code, .. } => code,
-            Self::Internal(_) => "internal_error",
-        }
+    pub fn code(&self) -> Code {
+        self.code
     }
 
     /// The answer for a bare status produced outside our handlers (router, actix internals).
     fn for_status(status: StatusCode) -> Self {
         match status {
-            StatusCode::NOT_FOUND => Self::NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge {
-                limit: crate::BODY_LIMIT,
-            },
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::UNAUTHORIZED => Self::Unauthenticated {
-                code: "unauthenticated",
-                detail: "a valid bearer token is required",
-            },
-            StatusCode::FORBIDDEN => Self::Forbidden,
-            s if s.is_client_error() => Self::BadRequest {
-                code: "bad_request",
-                detail: "the request could not be understood".into(),
-            },
-            _ => Self::Internal(format!("status {status} without a problem body")),
+            StatusCode::NOT_FOUND => Self::not_found(),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Self::new(Code::MethodNotAllowed, "method not allowed")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
+            StatusCode::UNAUTHORIZED => {
+                Self::new(Code::Unauthenticated, "a valid bearer token is required")
+            }
+            StatusCode::FORBIDDEN => Self::forbidden(),
+            s if s.is_client_error() => {
+                Self::new(Code::BadRequest, "the request could not be understood")
+            }
+            _ => Self::internal(format!("status {status} without a problem body")),
         }
+    }
+
+    fn too_large() -> Self {
+        Self::new(
+            Code::PayloadTooLarge,
+            format!("request body larger than {} bytes", crate::BODY_LIMIT),
+        )
+    }
+
+    fn unsupported_media_type() -> Self {
+        Self::new(
+            Code::UnsupportedMediaType,
+            "expected Content-Type: application/json",
+        )
     }
 }
 
@@ -130,71 +183,48 @@ struct Problem<'a> {
     type_: String,
     title: &'static str,
     status: u16,
-    detail: String,
-    code: &'a str,
+    detail: &'a str,
+    code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    extra: Option<&'a serde_json::Value>,
+    step: Option<&'a Step>,
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Invalid(_) | Self::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status_of(self.code)
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(e) = self {
+        if let Extension::Internal(e) = &self.extension {
             tracing::error!(error = %e, "request failed");
         }
         let status = self.status_code();
-        let detail = match self {
-            // Internals stay in the log, never in the answer.
-            Self::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
-            other => other.to_string(),
-        };
-        let (errors, extra) = match self {
-            Self::Invalid(inv) => (Some(inv.errors.as_slice()), None),
-            Self::Conflict { extra, .. } | Self::Refused { extra, .. } => (None, extra.as_ref()),
-            _ => (None, None),
-        };
         let problem = Problem {
-            type_: format!("urn:mawid:problem:{}", self.code()),
-            title: status.canonical_reason().unwrap_or("Error"),
+            type_: format!("urn:mawid:problem:{}", self.code),
+            title: self.code.title(),
             status: status.as_u16(),
-            detail,
-            code: self.code(),
-            errors,
-            extra,
+            detail: &self.detail,
+            code: self.code.as_str(),
+            errors: match &self.extension {
+                Extension::Fields(f) => Some(f.as_slice()),
+                _ => None,
+            },
+            step: match &self.extension {
+                Extension::Step(s) => Some(s),
+                _ => None,
+            },
         };
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        match self {
-            Self::TooManyRequests {
-                retry_after_secs, ..
-            } => {
-                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
-            }
-            Self::Unavailable { .. } => {
-                res.insert_header((header::RETRY_AFTER, "1"));
-            }
-            Self::Unauthenticated { .. } => {
-                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            }
-            _ => {}
+        if let Extension::RetryAfter(secs) = self.extension {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         res.body(serde_json::to_vec(&problem).unwrap_or_default())
     }
@@ -202,15 +232,19 @@ impl ResponseError for ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        Self::Invalid(e)
+        Self {
+            detail: e.to_string().into(),
+            extension: Extension::Fields(e.errors),
+            code: Code::ValidationFailed,
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(code) => Self::conflict(code, conflict_detail(code)),
-            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(code) => Self::new(code, conflict_detail(code)),
+            StoreError::NotFound => Self::not_found(),
             StoreError::Db(e) => Self::from(e),
         }
     }
@@ -221,58 +255,97 @@ impl From<sqlx::Error> for ApiError {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 tracing::error!(error = %e, "database unavailable");
-                Self::Unavailable {
-                    code: "database_unavailable",
-                    detail: "the database is not reachable; try again shortly",
-                }
+                Self::new(
+                    Code::DatabaseUnavailable,
+                    "the database is not reachable; try again shortly",
+                )
             }
-            other => Self::Internal(other.to_string()),
+            other => Self::internal(other),
         }
     }
 }
 
-fn conflict_detail(code: &str) -> String {
+impl From<booking::Refusal> for ApiError {
+    fn from(r: booking::Refusal) -> Self {
+        ApiError::new(r.code(), r.to_string())
+    }
+}
+
+impl From<RangeRefusal> for ApiError {
+    fn from(r: RangeRefusal) -> Self {
+        ApiError::new(r.code(), r.to_string())
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::Refused(r) => r.into(),
+            BookingError::KeyReused => ApiError::new(Code::IdempotencyKeyReused, e.to_string()),
+            BookingError::Illegal(t) => ApiError::illegal(t.step(), t.to_string()),
+            BookingError::Unknown(field) => {
+                Invalid::new(field, "no such active entry in the catalogue").into()
+            }
+            BookingError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Refused(document::Refusal::IllegalTransition(t)) => {
+                let detail = format!(
+                    "{t}; allowed from {}: {}",
+                    t.from.code(),
+                    match t.allowed_codes().as_slice() {
+                        [] => "none".to_owned(),
+                        codes => codes.join(", "),
+                    }
+                );
+                ApiError::illegal(t.step(), detail)
+            }
+            DocumentError::Refused(r) => ApiError::new(r.code(), r.to_string()),
+            DocumentError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn conflict_detail(code: Code) -> String {
     match code {
-        "email_taken" => "an account with this email already exists".into(),
-        other => other.replace('_', " "),
+        Code::EmailTaken => "an account with this email already exists".into(),
+        other => other.as_str().replace('_', " "),
     }
 }
 
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge {
-                limit: crate::BODY_LIMIT,
-            }
+            ApiError::too_large()
         }
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::ContentType => ApiError::unsupported_media_type(),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::Invalid(Invalid::new("body", e.to_string()))
+            Invalid::new("body", e.to_string()).into()
         }
-        JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
-            code: "malformed_json",
-            detail: format!("the body is not valid JSON: {e}"),
-        },
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            Code::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        ),
         JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge {
-                limit: crate::BODY_LIMIT,
-            }
+            ApiError::too_large()
         }
-        other => ApiError::BadRequest {
-            code: "bad_request",
-            detail: other.to_string(),
-        },
+        other => ApiError::new(Code::BadRequest, other.to_string()),
     };
     api.into()
 }
 
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::Invalid(Invalid::new("query", err.to_string())).into()
+    ApiError::from(Invalid::new("query", err.to_string())).into()
 }
 
 /// A path segment that does not parse (a malformed id) names nothing that exists.
 pub fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::NotFound.into()
+    ApiError::not_found().into()
 }
 
 /// Rewrites any error response that is not already problem+json, such as the router's 404 and
@@ -296,4 +369,70 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, replaced).map_into_right_body(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_contract_lists_exactly_the_code_table() {
+        let spec: serde_yaml::Value = serde_yaml::from_str(crate::OPENAPI_YAML).unwrap();
+        let listed: BTreeSet<&str> = spec["components"]["schemas"]["Problem"]["properties"]["code"]
+            ["enum"]
+            .as_sequence()
+            .expect("Problem.code is an enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let table: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, table);
+    }
+
+    #[test]
+    fn every_code_answers_an_error_status() {
+        for &code in Code::ALL {
+            let status = status_of(code);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}: {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_problem_carries_its_code_title_and_only_its_own_members() {
+        let res = ApiError::new(Code::SlotFull, "the slot is full").error_response();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body: serde_json::Value = serde_json::from_slice(
+            &futures_util::FutureExt::now_or_never(body)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "urn:mawid:problem:slot_full",
+                "title": Code::SlotFull.title(),
+                "status": 409,
+                "detail": "the slot is full",
+                "code": "slot_full",
+            })
+        );
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_out_of_the_answer() {
+        let e = ApiError::internal("connection string postgres://secret@db");
+        let res = e.error_response();
+        let body = actix_web::body::to_bytes(res.into_body());
+        let bytes = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
+    }
 }

@@ -37,11 +37,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         Box::pin(async move {
             let value = value.await?.into_inner();
             if !value.is_object() {
-                return Err(ApiError::Invalid(Invalid::new("body", "a JSON object")).into());
+                return Err(ApiError::from(Invalid::new("body", "a JSON object")).into());
             }
             serde_json::from_value(value)
                 .map(Json)
-                .map_err(|e| ApiError::Invalid(Invalid::new("body", e.to_string())).into())
+                .map_err(|e| ApiError::from(Invalid::new("body", e.to_string())).into())
         })
     }
 }

@@ -93,6 +93,6 @@ pub fn app(
         .configure(routes::docs::routes)
         .service(web::scope("/api/v1").configure(routes::api))
         .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found())
         }))
 }

@@ -111,13 +111,9 @@ pub struct NewBooking {
 }
 
 pub enum Booked {
-    /// A new booking and the answer recorded for its idempotency key.
-    Created {
-        appointment: Box<AppointmentRow>,
-        body: Value,
-    },
-    /// The first answer to the same key and request: `(status, body)`.
-    Replayed { status: u16, body: Value },
+    Created(Box<AppointmentRow>),
+    /// The booking an earlier request with the same key and body created.
+    Replayed(Box<AppointmentRow>),
 }
 
 /// Lock classes for `pg_advisory_xact_lock(class, key)`.
@@ -204,11 +200,7 @@ const CLAIM_DESK: &str = "INSERT INTO appointments (id, reference, citizen_id, o
 /// Books a slot: every rule of product.md, the desk claim, the notifications and the
 /// idempotency record, all in one transaction.
 #[tracing::instrument(skip_all)]
-pub async fn book(
-    pool: &PgPool,
-    b: NewBooking,
-    render: impl Fn(&AppointmentRow) -> Value,
-) -> Result<Booked, BookingError> {
+pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
     let mut tx = pool.begin().await?;
     let user = users::by_id(&mut *tx, b.citizen_id)
         .await?
@@ -220,22 +212,20 @@ pub async fn book(
     // read and written by one request at a time.
     lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
     if let Some((key, hash)) = &b.idempotency {
-        let seen: Option<(String, i16, Value)> = sqlx::query_as(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys
+        let seen: Option<(String, Uuid)> = sqlx::query_as(
+            "SELECT request_hash, appointment_id FROM idempotency_keys
              WHERE citizen_id = $1 AND key = $2",
         )
         .bind(b.citizen_id)
         .bind(key)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((seen_hash, status, body)) = seen {
+        if let Some((seen_hash, appointment_id)) = seen {
             if &seen_hash != hash {
                 return Err(BookingError::KeyReused);
             }
-            return Ok(Booked::Replayed {
-                status: u16::try_from(status).unwrap_or(201),
-                body,
-            });
+            let first = by_id(&mut *tx, appointment_id).await?;
+            return Ok(Booked::Replayed(Box::new(first)));
         }
     }
 
@@ -320,36 +310,30 @@ pub async fn book(
     )
     .await?;
     mail.remind(&mut tx, &appointment, b.now).await?;
-    let body = render(&appointment);
     if let Some((key, hash)) = &b.idempotency {
-        remember(&mut *tx, b.citizen_id, key, hash, 201, &body).await?;
+        remember(&mut *tx, b.citizen_id, key, hash, id).await?;
     }
     tx.commit().await?;
-    Ok(Booked::Created {
-        appointment: Box::new(appointment),
-        body,
-    })
+    Ok(Booked::Created(Box::new(appointment)))
 }
 
-/// Records the first answer to an idempotent request, in the booking's own transaction, so a
-/// retry after a lost answer finds either both the booking and the answer or neither.
+/// Records which booking an idempotent request created, in the booking's own transaction, so a
+/// retry after a lost answer finds either both the booking and the record or neither.
 async fn remember(
     ex: impl PgExecutor<'_>,
     citizen_id: Uuid,
     key: &str,
     hash: &str,
-    status: u16,
-    body: &Value,
+    appointment_id: Uuid,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO idempotency_keys (citizen_id, key, request_hash, response_status, response_body)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO idempotency_keys (citizen_id, key, request_hash, appointment_id)
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(citizen_id)
     .bind(key)
     .bind(hash)
-    .bind(i16::try_from(status).unwrap_or(201))
-    .bind(body)
+    .bind(appointment_id)
     .execute(ex)
     .await?;
     Ok(())

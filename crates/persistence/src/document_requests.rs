@@ -353,7 +353,9 @@ pub async fn open_for_appointment(
             sp.commit().await?;
             Ok(row)
         }
-        Err(DocumentError::Store(StoreError::Conflict("document_request_exists"))) => {
+        Err(DocumentError::Store(StoreError::Conflict(
+            mawid_domain::Code::DocumentRequestExists,
+        ))) => {
             sp.rollback().await?;
             by_appointment(&mut *conn, o.appointment_id)
                 .await?

@@ -13,6 +13,7 @@ pub mod users;
 
 use std::time::Duration;
 
+use mawid_domain::Code;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use sqlx::{PgPool, Postgres, Transaction};
@@ -21,9 +22,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A named constraint refused the write; the string is the API's error code.
+    /// A named constraint (or a state check) refused the write.
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(Code),
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -31,13 +32,13 @@ pub enum StoreError {
 }
 
 /// Constraint names are part of the API: each maps to one stable error code.
-pub fn conflict_code(e: &sqlx::Error) -> Option<&'static str> {
+pub fn conflict_code(e: &sqlx::Error) -> Option<Code> {
     match e.as_database_error()?.constraint()? {
-        "users_email_key" => Some("email_taken"),
-        "document_requests_appointment_key" => Some("document_request_exists"),
-        "offices_code_key" => Some("office_code_taken"),
-        "services_code_key" => Some("service_code_taken"),
-        "closures_pkey" => Some("closure_exists"),
+        "users_email_key" => Some(Code::EmailTaken),
+        "document_requests_appointment_key" => Some(Code::DocumentRequestExists),
+        "offices_code_key" => Some(Code::OfficeCodeTaken),
+        "services_code_key" => Some(Code::ServiceCodeTaken),
+        "closures_pkey" => Some(Code::ClosureExists),
         _ => None,
     }
 }

@@ -204,7 +204,7 @@ pub async fn retry(
         .fetch_optional(&mut *ex)
         .await?;
     Err(match exists {
-        Some(_) => StoreError::Conflict("not_failed"),
+        Some(_) => StoreError::Conflict(mawid_domain::Code::NotFailed),
         None => StoreError::NotFound,
     })
 }

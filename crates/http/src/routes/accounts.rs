@@ -22,6 +22,7 @@ use crate::crypto::{random_token, token_hash};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::AppState;
+use mawid_domain::Code;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").post(register))
@@ -157,8 +158,8 @@ struct TokenRequest {
 }
 
 fn invalid_one_time_token() -> ApiError {
-    ApiError::refused(
-        "invalid_or_expired_token",
+    ApiError::new(
+        Code::InvalidOrExpiredToken,
         "the token is unknown, already used or expired",
     )
 }
@@ -197,10 +198,10 @@ struct TokenPair {
 }
 
 fn bad_credentials() -> ApiError {
-    ApiError::Unauthenticated {
-        code: "invalid_credentials",
-        detail: "the email or the password is wrong",
-    }
+    ApiError::new(
+        Code::InvalidCredentials,
+        "the email or the password is wrong",
+    )
 }
 
 async fn login(
@@ -217,11 +218,11 @@ async fn login(
             .await?
             .unwrap_or(now);
         let retry_after_secs = ((nth + window) - now).num_seconds().max(1) as u64;
-        return Err(ApiError::TooManyRequests {
-            code: "too_many_login_attempts",
-            detail: "too many failed sign-ins for this account; wait and try again",
+        return Err(ApiError::retry_after(
+            Code::TooManyLoginAttempts,
+            "too many failed sign-ins for this account; wait and try again",
             retry_after_secs,
-        });
+        ));
     }
 
     let user = users::by_email(&state.pool, &email).await?;
@@ -275,10 +276,10 @@ struct RefreshRequest {
 }
 
 fn invalid_refresh() -> ApiError {
-    ApiError::Unauthenticated {
-        code: "invalid_refresh_token",
-        detail: "the refresh token is invalid, expired or revoked",
-    }
+    ApiError::new(
+        Code::InvalidRefreshToken,
+        "the refresh token is invalid, expired or revoked",
+    )
 }
 
 async fn refresh(
@@ -296,10 +297,10 @@ async fn refresh(
         tokens::revoke_family(&mut *tx, row.family_id, now).await?;
         tx.commit().await?;
         tracing::warn!(family = %row.family_id, "refresh token reuse; family revoked");
-        return Err(ApiError::Unauthenticated {
-            code: "refresh_token_reused",
-            detail: "this refresh token was already used; sign in again",
-        });
+        return Err(ApiError::new(
+            Code::RefreshTokenReused,
+            "this refresh token was already used; sign in again",
+        ));
     }
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(invalid_refresh());
@@ -363,7 +364,7 @@ async fn confirm_password_reset(
     body: Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse(&body.new_password).map_err(|e| {
-        ApiError::Invalid(Invalid {
+        ApiError::from(Invalid {
             errors: e
                 .errors
                 .into_iter()
@@ -401,12 +402,10 @@ async fn me(who: Authenticated, state: web::Data<AppState>) -> Result<HttpRespon
 }
 
 async fn load_user(pool: &PgPool, id: Uuid) -> Result<UserRow, ApiError> {
-    users::by_id(pool, id)
-        .await?
-        .ok_or(ApiError::Unauthenticated {
-            code: "invalid_token",
-            detail: "the account behind this token no longer exists",
-        })
+    users::by_id(pool, id).await?.ok_or(ApiError::new(
+        Code::InvalidToken,
+        "the account behind this token no longer exists",
+    ))
 }
 
 /// Tells an absent field from an explicit `null`.

@@ -15,8 +15,8 @@ use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::routes::appointments::view;
-use crate::routes::schedules::parse_reason;
 use crate::AppState;
+use mawid_domain::text::Reason;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/offices/{id}/agenda").get(agenda))
@@ -153,7 +153,7 @@ async fn staff_cancel(
     id: web::Path<Uuid>,
     body: Json<StaffCancelIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = parse_reason("reason", &body.reason)?;
+    let reason = Reason::parse("reason", &body.reason)?.into_string();
     let a = store::cancel(
         &state.pool,
         *id,

@@ -1,13 +1,13 @@
 //! Citizens' appointments: book, list, read, cancel and reschedule their own.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
 use mawid_domain::account::FullName;
-use mawid_domain::appointment::{Applicant, PassportNo, Refusal, Relation};
+use mawid_domain::appointment::{Applicant, PassportNo, Relation};
+use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{
-    self as store, AppointmentRow, Booked, BookingError, CancelledBy, NewBooking,
+    self as store, AppointmentRow, Booked, CancelledBy, NewBooking,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,36 +24,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/appointments/{id}").get(detail))
         .service(web::resource("/appointments/{id}/cancel").post(cancel))
         .service(web::resource("/appointments/{id}/reschedule").post(reschedule));
-}
-
-/// The status a refusal is answered with: 409 for the state of shared data, else 422.
-pub fn refusal(r: Refusal) -> ApiError {
-    if r.is_conflict() {
-        ApiError::conflict(r.code(), r.to_string())
-    } else {
-        ApiError::refused(r.code(), r.to_string())
-    }
-}
-
-impl From<BookingError> for ApiError {
-    fn from(e: BookingError) -> Self {
-        match e {
-            BookingError::Refused(r) => refusal(r),
-            BookingError::KeyReused => ApiError::refused("idempotency_key_reused", e.to_string()),
-            BookingError::Illegal(t) => ApiError::Conflict {
-                code: "illegal_transition",
-                detail: t.to_string(),
-                extra: Some(json!({
-                    "current_status": t.from.code(),
-                    "allowed": t.from.next().iter().map(|s| s.code()).collect::<Vec<_>>(),
-                })),
-            },
-            BookingError::Unknown(field) => {
-                ApiError::Invalid(Invalid::new(field, "no such active entry in the catalogue"))
-            }
-            BookingError::Store(s) => s.into(),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -183,10 +153,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         || key.len() > IDEMPOTENCY_KEY_MAX
         || !key.bytes().all(|b| b.is_ascii_graphic())
     {
-        return Err(ApiError::Invalid(Invalid::new(
+        return Err(Invalid::new(
             "Idempotency-Key",
             format!("1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
-        )));
+        )
+        .into());
     }
     Ok(Some(key.to_owned()))
 }
@@ -204,7 +175,7 @@ async fn book(
     let hash = hex::encode(Sha256::digest(
         serde_json::to_vec(&*body).map_err(ApiError::internal)?,
     ));
-    let outcome = store::book(
+    let booked = store::book(
         &state.pool,
         NewBooking {
             citizen_id: citizen.id(),
@@ -216,19 +187,16 @@ async fn book(
             idempotency: key.map(|k| (k, hash)),
             now: state.now(),
         },
-        view,
     )
     .await?;
-    Ok(match outcome {
-        Booked::Created { body, .. } => {
+    Ok(match booked {
+        Booked::Created(a) => {
             metrics::counter!("mawid_bookings_total").increment(1);
-            HttpResponse::Created().json(body)
+            HttpResponse::Created().json(view(&a))
         }
-        Booked::Replayed { status, body } => {
-            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED))
-                .insert_header(("Idempotent-Replayed", "true"))
-                .json(body)
-        }
+        Booked::Replayed(a) => HttpResponse::Created()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(view(&a)),
     })
 }
 
@@ -262,7 +230,7 @@ async fn cancel(
     body: Option<Json<CancelIn>>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = match body.and_then(|b| b.into_inner().reason) {
-        Some(r) if !r.trim().is_empty() => Some(super::schedules::parse_reason("reason", &r)?),
+        Some(r) if !r.trim().is_empty() => Some(Reason::parse("reason", &r)?.into_string()),
         _ => None,
     };
     let a = store::cancel(

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use mawid_domain::catalogue::{
     self, check_range, parse_timezone, Fee, Localized, OfficeCode, ServiceCode,
 };
-use mawid_domain::Invalid;
+use mawid_domain::{Code, Invalid};
 use mawid_persistence::audit::{self, Entry};
 use mawid_persistence::catalogue::{self as store, OfficeData, OfficeRow, ServiceData, ServiceRow};
 use serde::{Deserialize, Serialize};
@@ -173,7 +173,7 @@ fn office_data(body: &OfficeIn, base: Option<&OfficeRow>) -> Result<OfficeData, 
     v.finish()?;
     let timezone = match (&body.timezone, base) {
         (Some(t), _) => {
-            parse_timezone(t).map_err(|e| ApiError::refused("unknown_timezone", e.to_string()))?
+            parse_timezone(t).map_err(|e| ApiError::new(Code::UnknownTimezone, e.to_string()))?
         }
         (None, Some(b)) => b.tz(),
         (None, None) => chrono_tz::Europe::Moscow,

@@ -71,7 +71,7 @@ async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (_, content_type, bytes) = ASSETS
         .iter()
         .find(|(file, _, _)| *file == name.as_str())
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::not_found())?;
     Ok(HttpResponse::Ok()
         .content_type(*content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))

@@ -2,11 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use mawid_domain::document::{Actor, Applicant, DocumentStatus, Refusal};
+use mawid_domain::document::{Actor, Applicant, DocumentStatus};
 use mawid_domain::Invalid;
 use mawid_persistence::document_requests::{
-    self as store, DocumentError, DocumentRequestRow, EventRow, NewDocumentRequest, Page,
-    QueueFilter, Transition,
+    self as store, DocumentRequestRow, EventRow, NewDocumentRequest, Page, QueueFilter, Transition,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,31 +27,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/document-requests").get(queue))
     .service(web::resource("/admin/document-requests/{id}").get(staff_detail))
     .service(web::resource("/admin/document-requests/{id}/transition").post(transition));
-}
-
-impl From<DocumentError> for ApiError {
-    fn from(e: DocumentError) -> Self {
-        match e {
-            DocumentError::Refused(Refusal::IllegalTransition(t)) => ApiError::Conflict {
-                code: "illegal_transition",
-                detail: format!(
-                    "{t}; allowed from {}: {}",
-                    t.from.code(),
-                    match t.allowed_codes().as_slice() {
-                        [] => "none".to_owned(),
-                        codes => codes.join(", "),
-                    }
-                ),
-                extra: Some(json!({
-                    "from": t.from.code(),
-                    "to": t.to.code(),
-                    "allowed": t.allowed_codes(),
-                })),
-            },
-            DocumentError::Refused(r) => ApiError::refused(r.code(), r.to_string()),
-            DocumentError::Store(e) => e.into(),
-        }
-    }
 }
 
 const MAX_PER_PAGE: i64 = 100;
@@ -313,7 +287,7 @@ async fn get_own(
 ) -> Result<HttpResponse, ApiError> {
     let row = store::own_by_id(&state.pool, *id, citizen.id())
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::not_found())?;
     let history = store::history(&state.pool, row.id, false).await?;
     Ok(HttpResponse::Ok().json(citizen_detail(&row, history)))
 }
@@ -418,7 +392,7 @@ async fn staff_detail(
 ) -> Result<HttpResponse, ApiError> {
     let row = store::by_id(&state.pool, *id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(staff_view_with_history(&state, &row).await?))
 }
 

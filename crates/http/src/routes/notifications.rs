@@ -116,7 +116,7 @@ async fn retry(
     let row = match outbox::retry(&mut tx, id, state.now()).await {
         Ok(row) => row,
         Err(StoreError::Conflict(code)) => {
-            return Err(ApiError::conflict(
+            return Err(ApiError::new(
                 code,
                 "only a failed notification can be sent again",
             ))

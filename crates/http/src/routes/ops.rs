@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::{AppState, OPENAPI_YAML};
+use mawid_domain::Code;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))
@@ -20,10 +21,7 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     mawid_persistence::ping(&state.pool).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable {
-            code: "database_unavailable",
-            detail: "the database is not reachable",
-        }
+        ApiError::new(Code::DatabaseUnavailable, "the database is not reachable")
     })?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, NaiveDate};
 use mawid_domain::schedule::{self, Calendar, WeeklyTemplate};
+use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::local_rfc3339;
 use mawid_persistence::audit::{self, Entry};
@@ -17,7 +18,6 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::json::Json;
-use crate::routes::appointments::refusal;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -54,12 +54,12 @@ async fn availability(
     id: web::Path<Uuid>,
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    schedule::check_range(q.from, q.to).map_err(refusal)?;
+    schedule::check_range(q.from, q.to).map_err(ApiError::from)?;
     let office = catalogue::office(&state.pool, *id).await?;
     let service = catalogue::service(&state.pool, q.service_id).await?;
     let sched = store::get(&state.pool, office.id, service.id)
         .await?
-        .ok_or_else(|| refusal(mawid_domain::appointment::Refusal::NotOffered))?;
+        .ok_or_else(|| ApiError::from(mawid_domain::appointment::Refusal::NotOffered))?;
     let tz = office.tz();
     let closures = store::closed_days(&state.pool, office.id, q.from, q.to).await?;
     // A UTC window wide enough for any zone's local dates.
@@ -189,7 +189,7 @@ async fn get_schedule(
     let (office_id, service_id) = path.into_inner();
     let row = store::get(&state.pool, office_id, service_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(schedule_view(&row, None)))
 }
 
@@ -199,27 +199,13 @@ struct ClosureIn {
     reason: String,
 }
 
-const REASON_MAX_CHARS: usize = 500;
-
-pub fn parse_reason(field: &str, raw: &str) -> Result<String, Invalid> {
-    let v = raw.trim();
-    let n = v.chars().count();
-    if n == 0 || n > REASON_MAX_CHARS {
-        return Err(Invalid::new(
-            field,
-            format!("1 to {REASON_MAX_CHARS} characters"),
-        ));
-    }
-    Ok(v.to_owned())
-}
-
 async fn add_closure(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     body: Json<ClosureIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = parse_reason("reason", &body.reason)?;
+    let reason = Reason::parse("reason", &body.reason)?.into_string();
     let now = state.now();
     let mut tx = state.pool.begin().await?;
     let office = catalogue::office(&mut *tx, *id).await?;

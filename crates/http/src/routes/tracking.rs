@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::AppState;
+use mawid_domain::Code;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/track/{tracking_number}").get(track));
@@ -67,11 +68,11 @@ async fn track(
     let (hits, window_end) =
         store::count_track_lookup(&state.pool, &client, settings.window, now).await?;
     if hits > settings.max_lookups {
-        return Err(ApiError::TooManyRequests {
-            code: "rate_limited",
-            detail: "too many tracking lookups from this address; wait and try again",
-            retry_after_secs: (window_end - now).num_seconds().max(1) as u64,
-        });
+        return Err(ApiError::retry_after(
+            Code::RateLimited,
+            "too many tracking lookups from this address; wait and try again",
+            (window_end - now).num_seconds().max(1) as u64,
+        ));
     }
 
     let date_of_birth = q
@@ -82,10 +83,10 @@ async fn track(
             Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD")
         })?;
     // A malformed number, an unknown one and a wrong date of birth are one answer.
-    let number = TrackingNumber::parse(&number).ok_or(ApiError::NotFound)?;
+    let number = TrackingNumber::parse(&number).ok_or(ApiError::not_found())?;
     let found = store::track(&state.pool, &number, date_of_birth)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::not_found())?;
     let tz: Tz = found
         .office_timezone
         .parse()
