@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod document;
 pub mod error;
+pub mod mail;
 pub mod schedule;
 
 pub use clock::{Clock, SystemClock};
