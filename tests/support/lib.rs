@@ -717,44 +717,66 @@ pub async fn outbox_rows(pool: &PgPool) -> Vec<OutboxRow> {
     .unwrap()
 }
 
-/// An appointment payload of the shared notification contract (issue 3 enqueues these).
+/// An appointment payload of the notification contract, as JSON so a test can alter it.
 pub fn appointment_payload(appointment_id: uuid::Uuid, start: &str, end: &str) -> Value {
-    json!({
-        "full_name": "Amal Haddad",
-        "appointment_id": appointment_id.to_string(),
-        "reference": "MOW-7Q4K-2MZD",
-        "sequence": 0,
-        "start": start,
-        "end": end,
-        "timezone": "Europe/Moscow",
-        "office": {
-            "code": "MOW",
-            "name": {
-                "ar": "سفارة الجمهورية العربية السورية في موسكو",
-                "ru": "Посольство Сирийской Арабской Республики в Москве",
-                "en": "Embassy of the Syrian Arab Republic in Moscow"
+    use mawid_domain::catalogue::Localized;
+    use mawid_domain::mail::{AppointmentMail, AppointmentSummary, Office, Service};
+    let text = |ar: &str, ru: &str, en: &str| Localized {
+        ar: ar.into(),
+        ru: ru.into(),
+        en: en.into(),
+    };
+    let at = |raw: &str| DateTime::parse_from_rfc3339(raw).unwrap();
+    let mail = AppointmentMail {
+        full_name: "Amal Haddad".into(),
+        appointment: AppointmentSummary {
+            appointment_id,
+            reference: "MOW-7Q4K-2MZD".into(),
+            sequence: 0,
+            start: at(start),
+            end: at(end),
+            timezone: "Europe/Moscow".into(),
+            office: Office {
+                code: "MOW".into(),
+                name: text(
+                    "سفارة الجمهورية العربية السورية في موسكو",
+                    "Посольство Сирийской Арабской Республики в Москве",
+                    "Embassy of the Syrian Arab Republic in Moscow",
+                ),
+                address: text(
+                    "موسكو، شارع مانسوروفسكي، 4",
+                    "Москва, Мансуровский переулок, 4",
+                    "4 Mansurovsky Lane, Moscow",
+                ),
             },
-            "address": {
-                "ar": "موسكو، شارع مانسوروفسكي، 4",
-                "ru": "Москва, Мансуровский переулок, 4",
-                "en": "4 Mansurovsky Lane, Moscow"
-            }
+            service: Service {
+                code: "passport-renewal".into(),
+                name: text("تجديد جواز السفر", "Продление паспорта", "Passport renewal"),
+                required_documents: vec![
+                    text(
+                        "جواز السفر الحالي",
+                        "Действующий паспорт",
+                        "Current passport",
+                    ),
+                    text(
+                        "صورتان شخصيتان",
+                        "Две фотографии 4x6",
+                        "Two 4x6 photographs",
+                    ),
+                ],
+                fee_amount: "25.00".into(),
+                fee_currency: "USD".into(),
+            },
+            applicant_name: Some("Amal Haddad".into()),
         },
-        "service": {
-            "code": "passport-renewal",
-            "name": {"ar": "تجديد جواز السفر", "ru": "Продление паспорта", "en": "Passport renewal"},
-            "required_documents": [
-                {"ar": "جواز السفر الحالي", "ru": "Действующий паспорт", "en": "Current passport"},
-                {"ar": "صورتان شخصيتان", "ru": "Две фотографии 4x6", "en": "Two 4x6 photographs"}
-            ],
-            "fee_amount": "25.00",
-            "fee_currency": "USD"
-        },
-        "applicant_name": "Amal Haddad"
-    })
+    };
+    serde_json::to_value(mail).unwrap()
 }
 
-/// Queues one notification the way the booking and document code does.
+/// Queues one notification the way the booking and document code does: `payload` is decoded
+/// into the contract's type for `kind`. A row that does not decode (an unknown kind, a payload
+/// off the contract) cannot go through the typed outbox, so it is written as a faulty or older
+/// writer would have, for the tests of what the worker does with such rows.
 pub async fn enqueue(
     pool: &PgPool,
     to: &str,
@@ -764,14 +786,32 @@ pub async fn enqueue(
     due_at: DateTime<Utc>,
     dedupe_key: Option<String>,
 ) -> Option<uuid::Uuid> {
+    use mawid_domain::mail::{Kind, Notification};
+    let typed = Kind::parse(kind).and_then(|k| Notification::decode(k, &payload).ok());
+    let Some(typed) = typed else {
+        return sqlx::query_scalar(
+            "INSERT INTO notifications (id, recipient, language, kind, payload, next_attempt_at, dedupe_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(to)
+        .bind(language.code())
+        .bind(kind)
+        .bind(payload)
+        .bind(due_at)
+        .bind(dedupe_key)
+        .fetch_one(pool)
+        .await
+        .map(Some)
+        .unwrap();
+    };
     mawid_persistence::outbox::enqueue(
         pool,
         mawid_persistence::outbox::NewNotification {
             user_id: None,
             recipient: to,
             language,
-            kind,
-            payload,
+            payload: typed,
             due_at,
             dedupe_key,
         },

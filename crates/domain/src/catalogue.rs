@@ -5,6 +5,7 @@ use std::fmt;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::account::Language;
 use crate::error::Invalid;
 
 /// An office code such as `MOW`: three capital letters, also the prefix of its references.
@@ -97,6 +98,14 @@ impl Localized {
         match (ar, ru, en) {
             (Some(ar), Some(ru), Some(en)) => Ok(Self { ar, ru, en }),
             _ => Err(Invalid::new(field, "ar, ru and en texts")),
+        }
+    }
+
+    pub fn get(&self, language: Language) -> &str {
+        match language {
+            Language::Ar => &self.ar,
+            Language::Ru => &self.ru,
+            Language::En => &self.en,
         }
     }
 }

@@ -2,63 +2,26 @@
 //! for appointment changes, a calendar invite.
 //!
 //! The wording lives in `templates/<language>/<kind>.{txt,html}` (minijinja, compiled into the
-//! binary); this module only reads the payload of the shared contract and prepares the values
-//! the templates print (dates in the office's zone, names in the mail's language).
+//! binary); this module only decodes the payload into the contract's types
+//! (`mawid_domain::mail`) and prepares the values the templates print (dates in the office's
+//! zone, names in the mail's language).
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use mawid_domain::account::{Language, EMAIL_VERIFICATION_TTL_HOURS, PASSWORD_RESET_TTL_MINUTES};
+pub use mawid_domain::mail::Kind;
+use mawid_domain::mail::{AppointmentSummary, Canceller, Notification, Service};
 use minijinja::{context, Environment, UndefinedBehavior};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::dates::{self, Local};
+use crate::dates::Local;
 use crate::invite::{self, Invite};
 use crate::transport::SendError;
-
-/// The kinds of the shared notification contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    VerifyEmail,
-    PasswordReset,
-    AppointmentBooked,
-    AppointmentRescheduled,
-    AppointmentCancelled,
-    AppointmentReminder,
-    DocumentStatusChanged,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Self::VerifyEmail,
-        Self::PasswordReset,
-        Self::AppointmentBooked,
-        Self::AppointmentRescheduled,
-        Self::AppointmentCancelled,
-        Self::AppointmentReminder,
-        Self::DocumentStatusChanged,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "verify_email",
-            Self::PasswordReset => "password_reset",
-            Self::AppointmentBooked => "appointment_booked",
-            Self::AppointmentRescheduled => "appointment_rescheduled",
-            Self::AppointmentCancelled => "appointment_cancelled",
-            Self::AppointmentReminder => "appointment_reminder",
-            Self::DocumentStatusChanged => "document_status_changed",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.code() == raw)
-    }
-}
 
 /// Why a row cannot become a message. None of these heal on retry, so the worker fails the row
 /// at once and leaves it for an admin to look at.
@@ -138,76 +101,6 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-#[derive(Deserialize)]
-struct Localized {
-    ar: String,
-    ru: String,
-    en: String,
-}
-
-impl Localized {
-    fn get(&self, language: Language) -> &str {
-        match language {
-            Language::Ar => &self.ar,
-            Language::Ru => &self.ru,
-            Language::En => &self.en,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Office {
-    name: Localized,
-    #[serde(default)]
-    address: Option<Localized>,
-}
-
-#[derive(Deserialize)]
-struct Service {
-    name: Localized,
-    #[serde(default)]
-    required_documents: Vec<Localized>,
-    #[serde(default)]
-    fee_amount: Option<String>,
-    #[serde(default)]
-    fee_currency: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AppointmentPayload {
-    appointment_id: String,
-    reference: String,
-    #[serde(default)]
-    sequence: u32,
-    start: String,
-    end: String,
-    timezone: String,
-    office: Office,
-    service: Service,
-    #[serde(default)]
-    applicant_name: Option<String>,
-    #[serde(default)]
-    previous_start: Option<String>,
-    #[serde(default)]
-    cancelled_by: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DocumentPayload {
-    tracking_number: String,
-    status: String,
-    #[serde(default)]
-    previous_status: Option<String>,
-    #[serde(default)]
-    public_note: Option<String>,
-    changed_at: String,
-    timezone: Option<String>,
-    service: Service,
-    office: Office,
-}
-
 /// What the appointment templates print, already in the mail's language.
 #[derive(Serialize)]
 struct AppointmentView {
@@ -244,21 +137,15 @@ fn payload_error(kind: Kind, problem: impl ToString) -> RenderError {
     }
 }
 
-fn instant(kind: Kind, field: &str, raw: &str, zone: &str) -> Result<Local, RenderError> {
-    let at = dates::parse(raw)
-        .ok_or_else(|| payload_error(kind, format!("{field} is not an RFC 3339 instant")))?;
-    Ok(Local::new(at, zone))
-}
-
 fn fee(service: &Service) -> Option<String> {
-    let amount = service.fee_amount.as_deref()?.trim();
+    let amount = service.fee_amount.trim();
     // "0", "0.00": a free service says so instead of printing a zero fee.
     if amount.is_empty() || amount.chars().all(|c| c == '0' || c == '.') {
         return None;
     }
-    Some(match service.fee_currency.as_deref() {
-        Some(cur) => format!("{amount} {cur}"),
-        None => amount.to_owned(),
+    Some(match service.fee_currency.trim() {
+        "" => amount.to_owned(),
+        cur => format!("{amount} {cur}"),
     })
 }
 
@@ -299,7 +186,71 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
 }
 
-/// Renders the row. `payload` must follow the shared contract for `kind`.
+/// What a rescheduled or cancelled mail adds to the appointment it is about.
+#[derive(Default)]
+struct Changes {
+    previous_start: Option<DateTime<FixedOffset>>,
+    cancelled_by_staff: bool,
+    reason: Option<String>,
+}
+
+/// The template values of an appointment mail, and its invite when the kind carries one.
+fn appointment(
+    kind: Kind,
+    name: &str,
+    a: &AppointmentSummary,
+    changes: Changes,
+    language: Language,
+    ctx: &Context<'_>,
+    invite: &mut Option<Invite>,
+) -> minijinja::Value {
+    let start = Local::new(a.start, &a.timezone);
+    let end = Local::new(a.end, &a.timezone);
+    let previous = changes.previous_start.map(|at| Local::new(at, &a.timezone));
+    let office_address = a.office.address.get(language).to_owned();
+    let view = AppointmentView {
+        reference: a.reference.clone(),
+        when: start.long(language),
+        end_time: end.time(),
+        previous_when: previous.map(|t| t.long(language)),
+        office_name: a.office.name.get(language).to_owned(),
+        office_address: office_address.clone(),
+        service_name: a.service.name.get(language).to_owned(),
+        documents: a
+            .service
+            .required_documents
+            .iter()
+            .map(|d| d.get(language).to_owned())
+            .collect(),
+        fee: fee(&a.service),
+        applicant_name: non_empty(a.applicant_name.clone()),
+        cancelled_by_staff: changes.cancelled_by_staff,
+        reason: non_empty(changes.reason),
+    };
+    let method = match kind {
+        Kind::AppointmentBooked | Kind::AppointmentRescheduled => Some(invite::Method::Request),
+        Kind::AppointmentCancelled => Some(invite::Method::Cancel),
+        _ => None,
+    };
+    *invite = method.map(|method| {
+        invite::build(&invite::Event {
+            method,
+            uid: format!("{}@mawid", a.appointment_id),
+            sequence: a.sequence,
+            start: start.utc(),
+            end: end.utc(),
+            summary: &view.service_name,
+            location: &office_address,
+            description: &format!("{} — {}", view.reference, view.office_name),
+            stamp: ctx.now,
+            organizer: ctx.organizer,
+            attendee: ctx.recipient,
+        })
+    });
+    context! { name, a => view }
+}
+
+/// Renders the row. `payload` must decode as the contract's payload type for `kind`.
 pub fn render(
     kind: &str,
     language: Language,
@@ -307,102 +258,77 @@ pub fn render(
     ctx: &Context<'_>,
 ) -> Result<Rendered, RenderError> {
     let kind = Kind::parse(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
-    let name = payload
-        .get("full_name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let mail = Notification::decode(kind, payload).map_err(|e| payload_error(kind, e))?;
+    render_notification(&mail, language, ctx)
+}
+
+fn render_notification(
+    mail: &Notification,
+    language: Language,
+    ctx: &Context<'_>,
+) -> Result<Rendered, RenderError> {
+    let kind = mail.kind();
+    let name = mail.full_name();
     let mut invite = None;
-    let values = match kind {
-        Kind::VerifyEmail | Kind::PasswordReset => {
-            let token = payload
-                .get("token")
-                .and_then(Value::as_str)
-                .ok_or_else(|| payload_error(kind, "token is missing"))?;
-            context! {
+    let values = match mail {
+        Notification::VerifyEmail(m) | Notification::PasswordReset(m) => context! {
+            name,
+            token => &m.token,
+            ttl_hours => EMAIL_VERIFICATION_TTL_HOURS,
+            ttl_minutes => PASSWORD_RESET_TTL_MINUTES,
+        },
+        Notification::AppointmentBooked(m) | Notification::AppointmentReminder(m) => appointment(
+            kind,
+            name,
+            &m.appointment,
+            Changes::default(),
+            language,
+            ctx,
+            &mut invite,
+        ),
+        Notification::AppointmentRescheduled(m) => {
+            let changes = Changes {
+                previous_start: Some(m.previous_start),
+                ..Changes::default()
+            };
+            appointment(
+                kind,
                 name,
-                token,
-                ttl_hours => EMAIL_VERIFICATION_TTL_HOURS,
-                ttl_minutes => PASSWORD_RESET_TTL_MINUTES,
-            }
+                &m.appointment,
+                changes,
+                language,
+                ctx,
+                &mut invite,
+            )
         }
-        Kind::AppointmentBooked
-        | Kind::AppointmentRescheduled
-        | Kind::AppointmentCancelled
-        | Kind::AppointmentReminder => {
-            let p: AppointmentPayload =
-                serde_json::from_value(payload.clone()).map_err(|e| payload_error(kind, e))?;
-            let start = instant(kind, "start", &p.start, &p.timezone)?;
-            let end = instant(kind, "end", &p.end, &p.timezone)?;
-            let previous = p
-                .previous_start
-                .as_deref()
-                .map(|raw| instant(kind, "previous_start", raw, &p.timezone))
-                .transpose()?;
-            let office_address = p
-                .office
-                .address
-                .as_ref()
-                .map(|a| a.get(language).to_owned())
-                .unwrap_or_default();
-            let view = AppointmentView {
-                reference: p.reference.clone(),
-                when: start.long(language),
-                end_time: end.time(),
-                previous_when: previous.map(|t| t.long(language)),
-                office_name: p.office.name.get(language).to_owned(),
-                office_address: office_address.clone(),
-                service_name: p.service.name.get(language).to_owned(),
-                documents: p
-                    .service
-                    .required_documents
-                    .iter()
-                    .map(|d| d.get(language).to_owned())
-                    .collect(),
-                fee: fee(&p.service),
-                applicant_name: non_empty(p.applicant_name.clone()),
-                cancelled_by_staff: p.cancelled_by.as_deref() == Some("staff"),
-                reason: non_empty(p.reason.clone()),
+        Notification::AppointmentCancelled(m) => {
+            let changes = Changes {
+                cancelled_by_staff: m.cancelled_by == Canceller::Staff,
+                reason: m.reason.clone(),
+                ..Changes::default()
             };
-            let method = match kind {
-                Kind::AppointmentBooked | Kind::AppointmentRescheduled => {
-                    Some(invite::Method::Request)
-                }
-                Kind::AppointmentCancelled => Some(invite::Method::Cancel),
-                _ => None,
-            };
-            invite = method.map(|method| {
-                invite::build(&invite::Event {
-                    method,
-                    uid: format!("{}@mawid", p.appointment_id),
-                    sequence: p.sequence,
-                    start: start.utc(),
-                    end: end.utc(),
-                    summary: &view.service_name,
-                    location: &office_address,
-                    description: &format!("{} — {}", view.reference, view.office_name),
-                    stamp: ctx.now,
-                    organizer: ctx.organizer,
-                    attendee: ctx.recipient,
-                })
-            });
-            context! { name, a => view }
+            appointment(
+                kind,
+                name,
+                &m.appointment,
+                changes,
+                language,
+                ctx,
+                &mut invite,
+            )
         }
-        Kind::DocumentStatusChanged => {
-            let p: DocumentPayload =
-                serde_json::from_value(payload.clone()).map_err(|e| payload_error(kind, e))?;
+        Notification::DocumentStatusChanged(p) => {
             // The contract gives changed_at with the office's offset; a zone name, when sent,
             // also names the zone.
-            let changed = instant(
-                kind,
-                "changed_at",
-                &p.changed_at,
-                p.timezone.as_deref().unwrap_or(""),
-            )?;
+            let changed = Local::new(p.changed_at, p.timezone.as_deref().unwrap_or(""));
             let view = DocumentView {
-                tracking_number: p.tracking_number,
+                tracking_number: p.tracking_number.clone(),
                 status: status_label(language, &p.status),
-                previous_status: p.previous_status.map(|s| status_label(language, &s)),
-                public_note: non_empty(p.public_note),
+                previous_status: p
+                    .previous_status
+                    .as_deref()
+                    .map(|s| status_label(language, s)),
+                public_note: non_empty(p.public_note.clone()),
                 when: changed.long(language),
                 service_name: p.service.name.get(language).to_owned(),
                 office_name: p.office.name.get(language).to_owned(),

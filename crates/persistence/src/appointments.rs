@@ -11,6 +11,9 @@ use mawid_domain::account::Language;
 use mawid_domain::appointment::{
     Applicant, Holdings, IllegalTransition, PassportNo, Reference, Refusal, Status,
 };
+use mawid_domain::mail::{
+    at_office, AppointmentMail, AppointmentSummary, Cancelled, Canceller, Notification, Rescheduled,
+};
 use mawid_domain::schedule::Calendar;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgExecutor, PgPool};
@@ -303,9 +306,7 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     };
     mail.send(
         &mut tx,
-        "appointment_booked",
-        &appointment,
-        json!({}),
+        Notification::AppointmentBooked(mail.appointment(&appointment)),
         b.now,
     )
     .await?;
@@ -424,6 +425,13 @@ impl CancelledBy {
             Self::Staff(_) => "staff",
         }
     }
+
+    fn canceller(self) -> Canceller {
+        match self {
+            Self::Citizen => Canceller::Citizen,
+            Self::Staff(_) => Canceller::Staff,
+        }
+    }
 }
 
 /// Cancels a booked appointment: releases its desk, withdraws its reminder and mails the citizen.
@@ -454,14 +462,14 @@ pub async fn cancel(
     let appointment = by_id(&mut *tx, id).await?;
     withdraw_reminders(&mut tx, id).await?;
     let ctx = mail_context(&mut tx, &appointment).await?;
-    ctx.mail()
-        .send(
-            &mut tx,
-            "appointment_cancelled",
-            &appointment,
-            json!({ "cancelled_by": by.code(), "reason": reason }),
-            now,
-        )
+    let mail = ctx.mail();
+    let cancelled = Cancelled {
+        full_name: mail.user.full_name.clone(),
+        appointment: mail.summary(&appointment),
+        cancelled_by: by.canceller(),
+        reason: reason.map(str::to_owned),
+    };
+    mail.send(&mut tx, Notification::AppointmentCancelled(cancelled), now)
         .await?;
     if let CancelledBy::Staff(actor) = by {
         audit::record(
@@ -555,11 +563,14 @@ pub async fn reschedule(
         office: &ctx.office,
         service: &ctx.service,
     };
+    let rescheduled = Rescheduled {
+        full_name: user.full_name.clone(),
+        appointment: mail.summary(&appointment),
+        previous_start: at_office(current.tz(), current.slot_start),
+    };
     mail.send(
         &mut tx,
-        "appointment_rescheduled",
-        &appointment,
-        json!({ "previous_start": current.local(current.slot_start) }),
+        Notification::AppointmentRescheduled(rescheduled),
         now,
     )
     .await?;
@@ -736,7 +747,7 @@ async fn mail_context(
     })
 }
 
-/// Builds and enqueues the appointment mails of the shared notification contract.
+/// Builds and enqueues the appointment mails of the contract in `mawid_domain::mail`.
 struct Mail<'a> {
     user: &'a UserRow,
     office: &'a OfficeRow,
@@ -744,23 +755,29 @@ struct Mail<'a> {
 }
 
 impl Mail<'_> {
-    fn payload(&self, a: &AppointmentRow, extra: Value) -> Value {
-        let mut p = json!({
-            "full_name": self.user.full_name,
-            "appointment_id": a.id.to_string(),
-            "reference": a.reference,
-            "sequence": a.sequence,
-            "start": a.local(a.slot_start),
-            "end": a.local(a.slot_end),
-            "timezone": a.timezone,
-            "office": catalogue::office_payload(self.office),
-            "service": catalogue::service_payload(self.service),
-            "applicant_name": a.applicant_name,
-        });
-        if let (Some(p), Value::Object(extra)) = (p.as_object_mut(), extra) {
-            p.extend(extra);
+    /// What every appointment mail says about `a`.
+    fn summary(&self, a: &AppointmentRow) -> AppointmentSummary {
+        let tz = a.tz();
+        AppointmentSummary {
+            appointment_id: a.id,
+            reference: a.reference.clone(),
+            // Starts at 0 and only grows (reschedules, cancellation).
+            sequence: u32::try_from(a.sequence).unwrap_or_default(),
+            start: at_office(tz, a.slot_start),
+            end: at_office(tz, a.slot_end),
+            timezone: a.timezone.clone(),
+            office: catalogue::office_payload(self.office),
+            service: catalogue::service_payload(self.service),
+            applicant_name: Some(a.applicant_name.clone()),
         }
-        p
+    }
+
+    /// The payload of a booking confirmation or reminder.
+    fn appointment(&self, a: &AppointmentRow) -> AppointmentMail {
+        AppointmentMail {
+            full_name: self.user.full_name.clone(),
+            appointment: self.summary(a),
+        }
     }
 
     fn language(&self) -> Language {
@@ -770,20 +787,16 @@ impl Mail<'_> {
     async fn send(
         &self,
         conn: &mut PgConnection,
-        kind: &str,
-        a: &AppointmentRow,
-        extra: Value,
+        payload: Notification,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.enqueue(conn, kind, a, extra, now, None).await
+        self.enqueue(conn, payload, now, None).await
     }
 
     async fn enqueue(
         &self,
         conn: &mut PgConnection,
-        kind: &str,
-        a: &AppointmentRow,
-        extra: Value,
+        payload: Notification,
         due_at: DateTime<Utc>,
         dedupe_key: Option<String>,
     ) -> Result<(), StoreError> {
@@ -793,8 +806,7 @@ impl Mail<'_> {
                 user_id: Some(self.user.id),
                 recipient: &self.user.email,
                 language: self.language(),
-                kind,
-                payload: self.payload(a, extra),
+                payload,
                 due_at,
                 dedupe_key,
             },
@@ -820,7 +832,7 @@ impl Mail<'_> {
             a.id,
             a.slot_start.to_rfc3339_opts(SecondsFormat::Secs, true)
         );
-        self.enqueue(conn, "appointment_reminder", a, json!({}), due, Some(key))
-            .await
+        let reminder = Notification::AppointmentReminder(self.appointment(a));
+        self.enqueue(conn, reminder, due, Some(key)).await
     }
 }

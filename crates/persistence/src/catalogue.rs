@@ -1,6 +1,7 @@
 //! Offices and services.
 
 use mawid_domain::catalogue::{Fee, Localized, OfficeCode, ServiceCode};
+use mawid_domain::mail;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -281,17 +282,21 @@ pub async fn list_services(ex: impl PgExecutor<'_>) -> Result<Vec<ServiceRow>, S
     .await?)
 }
 
-/// The office and service blocks of notification payloads (shared contract).
-pub fn office_payload(o: &OfficeRow) -> serde_json::Value {
-    serde_json::json!({ "code": o.code, "name": o.name(), "address": o.address() })
+/// The office and service blocks of appointment mails.
+pub fn office_payload(o: &OfficeRow) -> mail::Office {
+    mail::Office {
+        code: o.code.clone(),
+        name: o.name(),
+        address: o.address(),
+    }
 }
 
-pub fn service_payload(s: &ServiceRow) -> serde_json::Value {
-    serde_json::json!({
-        "code": s.code,
-        "name": s.name(),
-        "required_documents": s.documents(),
-        "fee_amount": s.fee_amount,
-        "fee_currency": s.fee_currency,
-    })
+pub fn service_payload(s: &ServiceRow) -> mail::Service {
+    mail::Service {
+        code: s.code.clone(),
+        name: s.name(),
+        required_documents: s.documents(),
+        fee_amount: s.fee_amount.clone(),
+        fee_currency: s.fee_currency.clone(),
+    }
 }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use mawid_domain::account::Language;
+use mawid_domain::catalogue::Localized;
 use mawid_domain::document::{Actor, Applicant, DocumentStatus, Refusal, TrackingNumber};
+use mawid_domain::mail::{self, Named, Notification};
 use serde_json::json;
 use sqlx::{Acquire, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
@@ -637,14 +639,13 @@ pub async fn transition(
                 user_id: Some(row.citizen_id),
                 recipient: &citizen.email,
                 language: Language::parse(&citizen.preferred_language).unwrap_or(Language::En),
-                kind: "document_status_changed",
-                payload: status_changed_payload(
+                payload: Notification::DocumentStatusChanged(status_changed_payload(
                     &row,
                     &citizen.full_name,
                     from,
                     t.public_note,
                     t.now,
-                ),
+                )),
                 due_at: t.now,
                 dedupe_key: None,
             },
@@ -655,30 +656,39 @@ pub async fn transition(
     Ok(row)
 }
 
-/// The shared-contract payload of `document_status_changed`.
+/// The payload of `document_status_changed`.
 fn status_changed_payload(
     row: &DocumentRequestRow,
     full_name: &str,
     previous: DocumentStatus,
     public_note: Option<&str>,
     at: DateTime<Utc>,
-) -> serde_json::Value {
-    json!({
-        "full_name": full_name,
-        "tracking_number": row.tracking_number,
-        "status": row.status,
-        "previous_status": previous.code(),
-        "public_note": public_note,
-        "changed_at": row.local(at),
-        "service": {
-            "code": row.service_code,
-            "name": { "ar": row.service_name_ar, "ru": row.service_name_ru, "en": row.service_name_en },
+) -> mail::DocumentStatusChanged {
+    mail::DocumentStatusChanged {
+        full_name: full_name.to_owned(),
+        tracking_number: row.tracking_number.clone(),
+        status: row.status.clone(),
+        previous_status: Some(previous.code().to_owned()),
+        public_note: public_note.map(str::to_owned),
+        changed_at: mail::at_office(row.timezone(), at),
+        timezone: None,
+        service: Named {
+            code: row.service_code.clone(),
+            name: Localized {
+                ar: row.service_name_ar.clone(),
+                ru: row.service_name_ru.clone(),
+                en: row.service_name_en.clone(),
+            },
         },
-        "office": {
-            "code": row.office_code,
-            "name": { "ar": row.office_name_ar, "ru": row.office_name_ru, "en": row.office_name_en },
+        office: Named {
+            code: row.office_code.clone(),
+            name: Localized {
+                ar: row.office_name_ar.clone(),
+                ru: row.office_name_ru.clone(),
+                en: row.office_name_en.clone(),
+            },
         },
-    })
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

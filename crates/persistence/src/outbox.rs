@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::account::Language;
+use mawid_domain::mail::{Notification, TokenMail};
+use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -11,8 +13,8 @@ pub struct NewNotification<'a> {
     pub user_id: Option<Uuid>,
     pub recipient: &'a str,
     pub language: Language,
-    pub kind: &'a str,
-    pub payload: serde_json::Value,
+    /// The mail and its payload; the row's `kind` is the payload's kind.
+    pub payload: Notification,
     /// When it may be sent: now for most mail, later for reminders. From the app's clock, so
     /// tests that move time see the same schedule as the worker.
     pub due_at: DateTime<Utc>,
@@ -44,8 +46,8 @@ pub async fn enqueue(
     .bind(n.user_id)
     .bind(n.recipient)
     .bind(n.language.code())
-    .bind(n.kind)
-    .bind(n.payload)
+    .bind(n.payload.kind().code())
+    .bind(Json(&n.payload))
     .bind(n.due_at)
     .bind(n.dedupe_key)
     .fetch_optional(ex)
@@ -94,13 +96,14 @@ pub async fn mark_sent(pool: &PgPool, id: Uuid, at: DateTime<Utc>) -> Result<(),
     // The single-use secret has done its job once delivered; the row need not keep it.
     sqlx::query(
         "UPDATE notifications SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL,
-            payload = payload - 'token'
+            payload = payload - $3::text
          WHERE id = $1 AND status = 'pending'",
     )
-        .bind(id)
-        .bind(at)
-        .execute(pool)
-        .await?;
+    .bind(id)
+    .bind(at)
+    .bind(TokenMail::TOKEN_FIELD)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

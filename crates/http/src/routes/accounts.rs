@@ -8,13 +8,13 @@ use mawid_domain::account::{
     MAX_RESET_EMAILS_PER_WINDOW, PASSWORD_RESET_TTL_MINUTES, REFRESH_TOKEN_TTL_DAYS,
     RESET_EMAIL_WINDOW_MINUTES,
 };
+use mawid_domain::mail::{Notification, TokenMail};
 use mawid_domain::Invalid;
 use mawid_persistence::outbox::{self, NewNotification};
 use mawid_persistence::tokens::{self, Purpose};
 use mawid_persistence::users::{self, NewUser, ProfileChange, UserRow};
 use mawid_persistence::{login, PgPool, Postgres, Transaction};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
@@ -117,14 +117,14 @@ async fn send_one_time_token(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let token = random_token();
-    let (ttl, kind) = match purpose {
+    let (ttl, mail): (_, fn(TokenMail) -> Notification) = match purpose {
         Purpose::VerifyEmail => (
             Duration::hours(EMAIL_VERIFICATION_TTL_HOURS),
-            "verify_email",
+            Notification::VerifyEmail,
         ),
         Purpose::PasswordReset => (
             Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
-            "password_reset",
+            Notification::PasswordReset,
         ),
     };
     tokens::insert_one_time(
@@ -142,8 +142,10 @@ async fn send_one_time_token(
             user_id: Some(user.id),
             recipient: &user.email,
             language: user.language(),
-            kind,
-            payload: json!({ "full_name": user.full_name, "token": token }),
+            payload: mail(TokenMail {
+                full_name: user.full_name.clone(),
+                token,
+            }),
             due_at: now,
             dedupe_key: None,
         },
