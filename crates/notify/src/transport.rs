@@ -45,29 +45,18 @@ impl SendError {
 }
 
 impl Mailer {
-    /// `url` is `smtp://host[:port]` (port 25 when absent): a relay inside the consular
-    /// network, reached without TLS.
+    /// `url` in lettre's form: `smtp://host[:port]` (port 25, no TLS: a relay inside the
+    /// consular network), `smtp://host[:port]?tls=required` (STARTTLS, port 587) or
+    /// `smtps://user:pass@host[:port]` (TLS from the start, port 465); credentials in the URL
+    /// are percent-decoded and sent with AUTH.
     pub fn smtp(url: &str, from: Mailbox, timeout: Duration) -> Result<Self, SendError> {
-        let bad = || {
+        // lettre's message names the scheme at most, never the URL (it may carry a password).
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
             SendError::Smtp(format!(
-                "MAWID_SMTP_URL must look like smtp://host:port, got {url}"
+                "MAWID_SMTP_URL must look like smtp://host:port, smtp://host?tls=required or smtps://user:pass@host: {e}"
             ))
-        };
-        let rest = url
-            .strip_prefix("smtp://")
-            .ok_or_else(bad)?
-            .trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
-            None => (rest, 25),
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .timeout(Some(timeout))
-            .build();
+        })?;
+        let transport = builder.timeout(Some(timeout)).build();
         Ok(Self::Smtp {
             transport,
             send_timeout: timeout,
@@ -110,6 +99,45 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::File(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp(url: &str) -> Result<Mailer, SendError> {
+        let from = "Mawid <no-reply@mawid.test>".parse().unwrap();
+        Mailer::smtp(url, from, Duration::from_secs(1))
+    }
+
+    // The connection pool spawns its upkeep task, so the transports are built on a runtime.
+    #[tokio::test]
+    async fn plain_starttls_and_tls_relay_urls_are_accepted() {
+        for url in [
+            "smtp://127.0.0.1:1025",
+            "smtp://relay.consulate.internal",
+            "smtp://user:p%40ss@relay.example:587?tls=required",
+            "smtps://user:pass@relay.example",
+        ] {
+            assert!(smtp(url).is_ok(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_relay_url_is_refused_without_echoing_its_password() {
+        for url in [
+            "http://relay.example",
+            "smtps://user:hunter2@",
+            "relay.example:25",
+        ] {
+            let Err(e) = smtp(url) else {
+                panic!("{url} accepted")
+            };
+            let e = e.to_string();
+            assert!(e.contains("MAWID_SMTP_URL"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
         }
     }
 }

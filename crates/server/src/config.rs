@@ -1,94 +1,220 @@
-//! Configuration from the environment (README.md has the table).
+//! The command line and the configuration: every setting is a flag that falls back to an
+//! environment variable and then to a default (README.md has the table; `mawid --help` too).
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mawid_http::auth::MIN_SECRET_BYTES;
 use mawid_notify::{Mailer, WorkerSettings};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
+/// Mawid, the consulate's appointment and document-request service.
+#[derive(Parser)]
+#[command(name = "mawid", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Apply pending migrations and serve the API (the default when no command is given).
+    Serve(Settings),
+    /// Apply pending migrations and exit.
+    Migrate(Settings),
+    /// Load the sample data (idempotent).
+    Seed(Settings),
+    /// Exit 0 when the server at MAWID_BIND answers /readyz with 200 (the container's HEALTHCHECK).
+    Healthcheck(Listen),
+}
+
+#[derive(Args)]
+pub struct Listen {
+    /// Listen address.
+    #[arg(long, env = "MAWID_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+}
+
+/// What the operator set. Secrets are flags too, but belong in the environment (a command line
+/// is visible to every local user); `--help` never prints their values.
+#[derive(Args)]
+pub struct Settings {
+    /// PostgreSQL connection URL (required).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<SecretString>,
+    /// `dev` allows running without MAWID_JWT_SECRET (a fresh one per start); anything else is
+    /// production.
+    #[arg(long = "env", env = "MAWID_ENV", default_value = "production")]
+    environment: String,
+    #[command(flatten)]
+    listen: Listen,
+    /// HS256 key for access tokens, at least 32 bytes (required outside dev).
+    #[arg(long, env = "MAWID_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<SecretString>,
+    /// Mail relay: smtp://host:port, smtp://host:port?tls=required (STARTTLS) or
+    /// smtps://user:pass@host (TLS); unset writes .eml files to MAWID_MAIL_DIR.
+    #[arg(long, env = "MAWID_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<SecretString>,
+    /// Where .eml files go when there is no SMTP relay.
+    #[arg(long, env = "MAWID_MAIL_DIR", default_value = "var/mail")]
+    mail_dir: PathBuf,
+    /// Sender of every email.
+    #[arg(
+        long,
+        env = "MAWID_MAIL_FROM",
+        default_value = "Mawid <no-reply@mawid.local>"
+    )]
+    mail_from: String,
+    /// First admin, created at start-up when no admin exists (with the password, or neither).
+    #[arg(long, env = "MAWID_BOOTSTRAP_ADMIN_EMAIL")]
+    bootstrap_admin_email: Option<String>,
+    /// Password of the first admin.
+    #[arg(long, env = "MAWID_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    bootstrap_admin_password: Option<SecretString>,
+    /// Concurrent delivery loops of the outbox worker in this process.
+    #[arg(long, env = "MAWID_MAIL_WORKERS", default_value = "2", value_parser = whole_number(1..=64usize))]
+    mail_workers: usize,
+    /// Delivery attempts before a mail is marked failed.
+    #[arg(long, env = "MAWID_MAIL_MAX_ATTEMPTS", default_value = "8", value_parser = whole_number(1..=100i32))]
+    mail_max_attempts: i32,
+    /// `1`, `true` or `yes`: the tracking rate limit counts the right-most X-Forwarded-For
+    /// address (only behind a trusted proxy); anything else is off.
+    #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
+    trust_forwarded_for: String,
+    /// `json` for one JSON object per log line; anything else is text.
+    #[arg(long, env = "MAWID_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+/// Settings checked against each other, as the server runs with them.
 pub struct Config {
     pub dev_mode: bool,
-    pub database_url: String,
+    pub database_url: SecretString,
     pub bind: String,
-    pub jwt_secret: Vec<u8>,
-    pub smtp_url: Option<String>,
+    pub jwt_secret: SecretSlice<u8>,
+    pub smtp_url: Option<SecretString>,
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub mail_workers: usize,
     pub mail_max_attempts: i32,
-    pub bootstrap_admin: Option<(String, String)>,
+    pub bootstrap_admin: Option<(String, SecretString)>,
     pub log_json: bool,
     /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+fn whole_number<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: FromStr + PartialOrd + Display + Clone,
+{
+    move |v| match v.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from {} to {}, got {v}",
+            range.start(),
+            range.end()
+        )),
+    }
 }
 
-/// `MAWID_BIND`, the listen address.
-pub fn bind_from_env() -> String {
-    var("MAWID_BIND").unwrap_or_else(|| "127.0.0.1:8080".into())
+impl Cli {
+    /// The command to run. An empty or blank variable counts as unset (a compose file's
+    /// `MAWID_SMTP_URL=` means "no relay"), so call this before any thread starts.
+    pub fn command_from_args() -> Result<Command, clap::Error> {
+        for arg in Self::command()
+            .get_subcommands()
+            .flat_map(|c| c.get_arguments())
+        {
+            let Some(name) = arg.get_env() else { continue };
+            if std::env::var(name).map_or(true, |v| v.trim().is_empty()) {
+                std::env::remove_var(name);
+            }
+        }
+        match Self::try_parse()?.command {
+            Some(command) => Ok(command),
+            // `mawid` alone serves: its settings come from the environment and the defaults.
+            None => {
+                let serve = Settings::augment_args(clap::Command::new("mawid"));
+                Ok(Command::Serve(Settings::from_arg_matches(
+                    &serve.try_get_matches_from(["mawid"])?,
+                )?))
+            }
+        }
+    }
 }
 
-impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let dev_mode = var("MAWID_ENV").is_some_and(|v| v == "dev");
-        let database_url = var("DATABASE_URL").context("DATABASE_URL is not set")?;
-        let jwt_secret = match var("MAWID_JWT_SECRET") {
-            Some(s) if s.len() >= MIN_SECRET_BYTES => s.into_bytes(),
+/// A setting that fails its check, as one line naming the variable; `None` for a usage error
+/// (an unknown command or flag), which clap reports itself.
+pub fn invalid_setting(e: &clap::Error) -> Option<String> {
+    if e.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let mut cli = Cli::command();
+    cli.build();
+    let name = cli
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.to_string() == *flag)
+        .and_then(|a| a.get_env())
+        .map_or_else(|| flag.clone(), |n| n.to_string_lossy().into_owned());
+    let why = std::error::Error::source(e).map_or_else(|| e.kind().to_string(), |s| s.to_string());
+    Some(format!("{name} {why}"))
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(s: Settings) -> anyhow::Result<Self> {
+        let dev_mode = s.environment == "dev";
+        let database_url = s.database_url.context("DATABASE_URL is not set")?;
+        let jwt_secret = match s.jwt_secret {
+            Some(k) if k.expose_secret().len() >= MIN_SECRET_BYTES => {
+                k.expose_secret().as_bytes().to_vec().into()
+            }
             Some(_) => bail!("MAWID_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"),
             // Dev only: a fresh secret per start, so tokens do not survive a restart.
-            None if dev_mode => rand::random::<[u8; 32]>().to_vec(),
+            None if dev_mode => rand::random::<[u8; 32]>().to_vec().into(),
             None => bail!("MAWID_JWT_SECRET is not set (at least {MIN_SECRET_BYTES} bytes; MAWID_ENV=dev generates one)"),
         };
-        let bootstrap_admin = match (var("MAWID_BOOTSTRAP_ADMIN_EMAIL"), var("MAWID_BOOTSTRAP_ADMIN_PASSWORD")) {
+        let bootstrap_admin = match (s.bootstrap_admin_email, s.bootstrap_admin_password) {
             (Some(e), Some(p)) => Some((e, p)),
             (None, None) => None,
             _ => bail!("set both MAWID_BOOTSTRAP_ADMIN_EMAIL and MAWID_BOOTSTRAP_ADMIN_PASSWORD, or neither"),
         };
-        let mail_workers = match var("MAWID_MAIL_WORKERS") {
-            None => 2,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n @ 1..=64) => n,
-                _ => bail!("MAWID_MAIL_WORKERS must be a whole number from 1 to 64, got {v}"),
-            },
-        };
-        let mail_max_attempts = match var("MAWID_MAIL_MAX_ATTEMPTS") {
-            None => 8,
-            Some(v) => match v.parse::<i32>() {
-                Ok(n @ 1..=100) => n,
-                _ => bail!("MAWID_MAIL_MAX_ATTEMPTS must be a whole number from 1 to 100, got {v}"),
-            },
-        };
         Ok(Self {
             dev_mode,
             database_url,
-            bind: bind_from_env(),
+            bind: s.listen.bind,
             jwt_secret,
-            smtp_url: var("MAWID_SMTP_URL"),
-            mail_dir: var("MAWID_MAIL_DIR")
-                .unwrap_or_else(|| "var/mail".into())
-                .into(),
-            mail_from: var("MAWID_MAIL_FROM")
-                .unwrap_or_else(|| "Mawid <no-reply@mawid.local>".into()),
-            mail_workers,
-            mail_max_attempts,
+            smtp_url: s.smtp_url,
+            mail_dir: s.mail_dir,
+            mail_from: s.mail_from,
+            mail_workers: s.mail_workers,
+            mail_max_attempts: s.mail_max_attempts,
             bootstrap_admin,
-            log_json: var("MAWID_LOG_FORMAT").is_some_and(|v| v == "json"),
-            trust_forwarded_for: var("MAWID_TRUST_FORWARDED_FOR")
-                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+            log_json: s.log_format == "json",
+            trust_forwarded_for: matches!(s.trust_forwarded_for.as_str(), "1" | "true" | "yes"),
         })
     }
+}
 
+impl Config {
     pub fn mailer(&self) -> anyhow::Result<Mailer> {
         let from = self
             .mail_from
             .parse()
             .context("MAWID_MAIL_FROM is not a valid mailbox")?;
         Ok(match &self.smtp_url {
-            Some(url) => Mailer::smtp(url, from, Duration::from_secs(10))?,
+            Some(url) => Mailer::smtp(url.expose_secret(), from, Duration::from_secs(10))?,
             None => {
                 if !self.dev_mode {
                     tracing::warn!(dir = %self.mail_dir.display(), "MAWID_SMTP_URL unset: writing mail as .eml files");
@@ -108,17 +234,14 @@ impl Config {
 
     /// The URL without its password, for error messages.
     pub fn database_url_redacted(&self) -> String {
-        match (self.database_url.find("://"), self.database_url.rfind('@')) {
+        let url = self.database_url.expose_secret();
+        match (url.find("://"), url.rfind('@')) {
             (Some(scheme), Some(at)) if at > scheme => {
-                let creds = &self.database_url[scheme + 3..at];
+                let creds = &url[scheme + 3..at];
                 let user = creds.split(':').next().unwrap_or("");
-                format!(
-                    "{}{user}:***{}",
-                    &self.database_url[..scheme + 3],
-                    &self.database_url[at..]
-                )
+                format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
             }
-            _ => self.database_url.clone(),
+            _ => url.to_owned(),
         }
     }
 }

@@ -15,32 +15,42 @@ use mawid_notify::Worker;
 use mawid_persistence::users::{self, NewUser};
 use mawid_persistence::{PgPool, PoolSettings, MIGRATOR};
 
-use crate::config::Config;
+use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: mawid [serve|migrate|seed|healthcheck]  (configuration comes from the environment; see README.md)";
+use crate::config::{Cli, Command, Config};
 
 /// How long in-flight requests get to finish after SIGTERM/SIGINT before they are dropped;
 /// below the orchestrator's grace period (docker-compose.yml: stop_grace_period 40s).
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 fn main() -> ExitCode {
-    let cmd = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
-    if cmd == "healthcheck" {
-        // Needs only the listen address, not the whole configuration.
-        let bind = config::bind_from_env();
-        return match healthcheck::check(&bind) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("mawid healthcheck: {e}");
-                ExitCode::FAILURE
+    let command = match Cli::command_from_args() {
+        Ok(c) => c,
+        Err(e) => match config::invalid_setting(&e) {
+            Some(line) => {
+                eprintln!("mawid: configuration error: {line}");
+                return ExitCode::FAILURE;
             }
-        };
-    }
-    if !matches!(cmd.as_str(), "serve" | "migrate" | "seed") {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let config = match Config::from_env() {
+            // Help, version, or a usage error (exit 2, with the usage).
+            None => e.exit(),
+        },
+    };
+    let (run, settings) = match command {
+        Command::Healthcheck(listen) => {
+            // Needs only the listen address, not the whole configuration.
+            return match healthcheck::check(&listen.bind) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mawid healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Serve(s) => (Run::Serve, s),
+        Command::Migrate(s) => (Run::Migrate, s),
+        Command::Seed(s) => (Run::Seed, s),
+    };
+    let config = match Config::try_from(settings) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mawid: configuration error: {e}");
@@ -49,10 +59,10 @@ fn main() -> ExitCode {
     };
     init_tracing(config.log_json);
     let result = actix_web::rt::System::new().block_on(async move {
-        match cmd.as_str() {
-            "migrate" => migrate_only(&config).await,
-            "seed" => seed(&config).await,
-            _ => serve(config).await,
+        match run {
+            Run::Migrate => migrate_only(&config).await,
+            Run::Seed => seed(&config).await,
+            Run::Serve => serve(config).await,
         }
     });
     match result {
@@ -62,6 +72,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+enum Run {
+    Serve,
+    Migrate,
+    Seed,
 }
 
 fn init_tracing(json: bool) {
@@ -76,14 +92,17 @@ fn init_tracing(json: bool) {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    let pool = mawid_persistence::connect(&config.database_url, &PoolSettings::default())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach the database at {}",
-                config.database_url_redacted()
-            )
-        })?;
+    let pool = mawid_persistence::connect(
+        config.database_url.expose_secret(),
+        &PoolSettings::default(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot reach the database at {}",
+            config.database_url_redacted()
+        )
+    })?;
     MIGRATOR
         .run(&pool)
         .await
@@ -116,7 +135,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let state = AppState {
         pool: pool.clone(),
-        jwt: Arc::new(JwtKeys::new(&config.jwt_secret)?),
+        jwt: Arc::new(JwtKeys::new(config.jwt_secret.expose_secret())?),
         clock: clock.clone(),
         passwords,
         tracking: mawid_http::TrackingSettings {
@@ -174,7 +193,8 @@ async fn bootstrap_admin(
         return Ok(());
     }
     let email = Email::parse(email).context("MAWID_BOOTSTRAP_ADMIN_EMAIL")?;
-    let password = Password::parse(password).context("MAWID_BOOTSTRAP_ADMIN_PASSWORD")?;
+    let password =
+        Password::parse(password.expose_secret()).context("MAWID_BOOTSTRAP_ADMIN_PASSWORD")?;
     let hash = passwords
         .hash(&password)
         .await

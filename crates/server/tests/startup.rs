@@ -67,7 +67,29 @@ fn unknown_subcommand_prints_usage() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: mawid"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: mawid"));
+}
+
+#[test]
+fn an_empty_variable_counts_as_unset() {
+    let (code, err) = mawid(&[("DATABASE_URL", DEAD_DB), ("MAWID_JWT_SECRET", " ")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("MAWID_JWT_SECRET is not set"), "{err}");
+}
+
+#[test]
+fn an_out_of_range_setting_is_refused_in_one_line() {
+    let (code, err) = mawid(&[
+        ("DATABASE_URL", DEAD_DB),
+        ("MAWID_JWT_SECRET", SECRET),
+        ("MAWID_MAIL_WORKERS", "65"),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("MAWID_MAIL_WORKERS must be a whole number from 1 to 64, got 65"),
+        "{err}"
+    );
 }
 
 /// Runs `mawid migrate` and `mawid seed` on a fresh database of the server in DATABASE_URL
