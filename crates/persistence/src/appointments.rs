@@ -15,7 +15,7 @@ use mawid_domain::mail::{
     at_office, AppointmentMail, AppointmentSummary, Cancelled, Canceller, Notification, Rescheduled,
 };
 use mawid_domain::schedule::Calendar;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
