@@ -1,10 +1,10 @@
 //! What operators and integrators rely on outside the API itself: the offline docs page, request
 //! ids on every answer, and Prometheus metrics by route template.
 
+use crate::helpers::{assert_problem, TestApp};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use serde_json::json;
-use support::{assert_problem, TestApp};
 
 type Pool = sqlx::PgPool;
 

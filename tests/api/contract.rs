@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::helpers::{documented_routes, openapi, registered_routes, TestApp};
 use serde_json::Value;
-use support::{documented_routes, openapi, registered_routes, TestApp};
 
 type Pool = sqlx::PgPool;
 

@@ -1,9 +1,9 @@
 //! Every error the server can produce is problem+json with a stable code.
 
+use crate::helpers::{assert_problem, TestApp};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::json;
-use support::{assert_problem, TestApp};
 
 type Pool = sqlx::PgPool;
 
@@ -157,7 +157,7 @@ async fn a_json_array_is_not_read_as_a_request_object(pool: Pool) {
         .call(
             TestRequest::post()
                 .uri("/api/v1/auth/login")
-                .set_json(json!(["array@example.org", support::PASSWORD])),
+                .set_json(json!(["array@example.org", crate::helpers::PASSWORD])),
         )
         .await;
     assert_problem(
@@ -166,11 +166,13 @@ async fn a_json_array_is_not_read_as_a_request_object(pool: Pool) {
         "validation_failed",
     );
     let token = app
-        .access_token("array@example.org", support::PASSWORD)
+        .access_token("array@example.org", crate::helpers::PASSWORD)
         .await;
     let patch = TestRequest::patch()
         .uri("/api/v1/me")
         .set_json(json!([null, null]));
-    let r = app.call(support::with_token(patch, Some(&token))).await;
+    let r = app
+        .call(crate::helpers::with_token(patch, Some(&token)))
+        .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }

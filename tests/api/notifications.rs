@@ -1,6 +1,10 @@
 //! Email delivery: a real SMTP conversation, retries and failures, exactly-once delivery with
 //! several workers, reminders, and the admin view of the outbox.
 
+use crate::helpers::{
+    appointment_payload, assert_problem, enqueue, extract_token, outbox_rows, unused_port,
+    Received, SmtpSink, TestApp,
+};
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use icalendar::{Calendar, CalendarDateTime, Component, DatePerhapsTime, EventLike};
@@ -10,10 +14,6 @@ use mawid_domain::Clock;
 use mawid_notify::WorkerSettings;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{
-    appointment_payload, assert_problem, enqueue, extract_token, outbox_rows, unused_port,
-    Received, SmtpSink, TestApp,
-};
 use uuid::Uuid;
 
 fn settings() -> WorkerSettings {
@@ -715,8 +715,8 @@ async fn without_smtp_mail_is_written_as_eml_files(pool: PgPool) {
     app.register("amal@example.test", "ru").await;
     let mails = app.mails_to("amal@example.test").await;
     assert_eq!(mails.len(), 1);
-    assert!(has_cyrillic(&support::text_body(&mails[0])));
-    assert!(support::html_body(&mails[0]).contains(r#"lang="ru""#));
+    assert!(has_cyrillic(&crate::helpers::text_body(&mails[0])));
+    assert!(crate::helpers::html_body(&mails[0]).contains(r#"lang="ru""#));
 }
 
 #[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
@@ -772,7 +772,7 @@ async fn server_worker_runs_its_loops_and_stops_when_asked(pool: PgPool) {
 #[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
 async fn a_relay_that_hangs_times_out_and_the_mail_is_retried(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let (port, server) = support::silent_smtp_server().await;
+    let (port, server) = crate::helpers::silent_smtp_server().await;
     let mailer = mawid_notify::Mailer::smtp(
         &format!("smtp://127.0.0.1:{port}"),
         "Mawid <no-reply@mawid.test>".parse().unwrap(),

@@ -1,17 +1,17 @@
 //! No token, password, passport number, date of birth or name ever reaches a log line.
 //!
-//! Every log line of this test binary is captured (at TRACE, in both the JSON and the text
-//! format, request spans included) while the account flows run with known secret values and
-//! every registered route is sent those values in its path, query and body. Routes added later
-//! are covered without touching this file.
+//! From the first of these tests on, every log line of the test binary is captured (at TRACE, in
+//! both the JSON and the text format, request spans included, other tests' lines too) while the
+//! account flows run with known secret values and every registered route is sent those values in
+//! its path, query and body. Routes added later are covered without touching this file.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::helpers::{registered_routes, with_token, TestApp};
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
 use serde_json::json;
-use support::{registered_routes, with_token, TestApp};
 use tracing_subscriber::layer::SubscriberExt;
 
 type Pool = sqlx::PgPool;

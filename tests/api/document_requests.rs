@@ -1,13 +1,13 @@
 //! Document requests: creation, the status machine over HTTP, notes visibility, ownership, the
 //! staff queue, public tracking and its rate limit.
 
+use crate::helpers::{assert_problem, Resp, TestApp};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use chrono::{Datelike, Duration};
 use futures_util::future::join_all;
 use mawid_http::TrackingSettings;
 use serde_json::{json, Value};
-use support::{assert_problem, Resp, TestApp};
 use uuid::Uuid;
 
 type Pool = sqlx::PgPool;

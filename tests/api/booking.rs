@@ -1,11 +1,11 @@
 //! Booking, the fair-use rules, cancel, reschedule and the staff lifecycle through HTTP on real
 //! PostgreSQL, with time frozen on a Monday at 11:00 Moscow time.
 
+use crate::helpers::{assert_problem, with_token, Resp, TestApp};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Value};
-use support::{assert_problem, with_token, Resp, TestApp};
 
 type Pool = sqlx::PgPool;
 
@@ -260,7 +260,7 @@ async fn booking_needs_a_verified_email(pool: Pool) {
     w.app.register("new@example.org", "ru").await;
     let token = w
         .app
-        .access_token("new@example.org", support::PASSWORD)
+        .access_token("new@example.org", crate::helpers::PASSWORD)
         .await;
     assert_problem(
         &w.book(&token, &w.at(2, "09:00")).await,
@@ -319,7 +319,7 @@ async fn a_citizen_holds_at_most_two_future_bookings_and_one_per_service(pool: P
     w.app.clock.advance(Duration::days(14));
     let token = w
         .app
-        .access_token("amal@example.org", support::PASSWORD)
+        .access_token("amal@example.org", crate::helpers::PASSWORD)
         .await;
     let (s, body, _) = w.book(&token, &w.at(16, "09:00")).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -1220,10 +1220,10 @@ async fn every_mail_the_flows_queue_renders_and_is_delivered(pool: Pool) {
     let arabic = w.app.mails_to("amal@example.org").await;
     assert_eq!(arabic.len(), 1 + 5, "verification, then 5 booking mails");
     for mail in &arabic {
-        assert!(support::html_body(mail).contains("dir=\"rtl\""));
+        assert!(crate::helpers::html_body(mail).contains("dir=\"rtl\""));
     }
     let russian = w.app.mails_to("omar@example.org").await;
     assert!(russian
         .iter()
-        .any(|m| support::text_body(m).contains("documents received")));
+        .any(|m| crate::helpers::text_body(m).contains("documents received")));
 }

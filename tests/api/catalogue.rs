@@ -1,9 +1,9 @@
 //! Catalogue, schedules, closures and availability through HTTP on real PostgreSQL.
 
+use crate::helpers::{assert_problem, TestApp};
 use actix_web::http::{Method, StatusCode};
 use chrono::Duration;
 use serde_json::json;
-use support::{assert_problem, TestApp};
 
 type Pool = sqlx::PgPool;
 

@@ -1,12 +1,12 @@
 //! Accounts and authentication through HTTP on real PostgreSQL.
 
+use crate::helpers::{assert_problem, with_token, TestApp, JWT_SECRET, PASSWORD};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use base64::Engine;
 use chrono::Duration;
 use mawid_domain::account::Role;
 use serde_json::json;
-use support::{assert_problem, with_token, TestApp, JWT_SECRET, PASSWORD};
 
 type Pool = sqlx::PgPool;
 
@@ -20,12 +20,12 @@ async fn register_verify_login_refresh_logout_walks_the_whole_path(pool: Pool) {
 
     let mails = app.mails_to("amal@example.org").await;
     assert_eq!(mails.len(), 1);
-    let html = support::html_body(&mails[0]);
+    let html = crate::helpers::html_body(&mails[0]);
     assert!(
         html.contains("dir=\"rtl\"") && html.contains("lang=\"ar\""),
         "{html}"
     );
-    let token = support::extract_token(&mails[0]).expect("token in verification mail");
+    let token = crate::helpers::extract_token(&mails[0]).expect("token in verification mail");
     let (s, _, _) = app
         .post("/api/v1/auth/verify-email", None, json!({ "token": token }))
         .await;
@@ -565,7 +565,7 @@ async fn reset_mail_is_limited_to_three_per_account_per_fifteen_minutes(pool: Po
         app.mails_to("flood@example.org")
             .await
             .iter()
-            .filter(|m| support::text_body(m).contains("new password"))
+            .filter(|m| crate::helpers::text_body(m).contains("new password"))
             .count()
     };
     for _ in 0..5 {
