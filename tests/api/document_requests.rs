@@ -1,43 +1,26 @@
 //! Document requests: creation, the status machine over HTTP, notes visibility, ownership, the
 //! staff queue, public tracking and its rate limit.
 
-use crate::helpers::{assert_problem, Resp, TestApp};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use chrono::{Datelike, Duration};
+use chrono::{Datelike, Duration, NaiveDate, TimeZone};
 use futures_util::future::join_all;
-use mawid_http::TrackingSettings;
 use serde_json::{json, Value};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-type Pool = sqlx::PgPool;
+use crate::helpers::{Opening, Resp, TestApp, World};
 
 const DOB: &str = "1990-04-05";
 
-struct World {
-    app: TestApp,
-    office: Uuid,
-    passport: Uuid,
-    citizen: String,
-    officer: String,
+/// The world, its service issuing documents (overdue after the default 7 days in a status).
+async fn world(pool: PgPool) -> World {
+    let w = World::new(pool).await;
+    w.service_issues_documents().await;
+    w
 }
 
-async fn world(pool: Pool) -> World {
-    let app = TestApp::new(pool).await;
-    let office = app.insert_office("MOW", "Europe/Moscow").await;
-    let passport = app.insert_service("passport-renewal", true, 7).await;
-    let citizen = app.verified_citizen("amal@example.org").await;
-    let officer = app.officer().await;
-    World {
-        app,
-        office,
-        passport,
-        citizen,
-        officer,
-    }
-}
-
-fn new_request(office: Uuid, service: Uuid) -> Value {
+fn new_request(office: &str, service: &str) -> Value {
     json!({
         "office_id": office,
         "service_id": service,
@@ -46,19 +29,24 @@ fn new_request(office: Uuid, service: Uuid) -> Value {
 }
 
 impl World {
-    async fn submit(&self) -> Value {
-        let (s, body, _) = self
-            .app
-            .post(
-                "/api/v1/document-requests",
-                Some(&self.citizen),
-                new_request(self.office, self.passport),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
-        body
+    async fn request_as(&self, token: Option<&str>, body: Value) -> Resp {
+        self.app
+            .post("/api/v1/document-requests", token, body)
+            .await
     }
 
+    /// The world's citizen asks `office` for a document of `service`.
+    async fn submit_to(&self, office: &str, service: &str) -> Value {
+        self.request_as(Some(&self.citizen), new_request(office, service))
+            .await
+            .expect(StatusCode::CREATED)
+    }
+
+    async fn submit(&self) -> Value {
+        self.submit_to(&self.office, &self.service).await
+    }
+
+    /// The officer moves request `id` on to `to`.
     async fn move_to(
         &self,
         id: &Value,
@@ -79,18 +67,66 @@ impl World {
     }
 
     async fn moved(&self, id: &Value, to: &str) -> Value {
-        let (s, body, _) = self.move_to(id, to, None, None).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
-        body
+        self.move_to(id, to, None, None)
+            .await
+            .expect(StatusCode::OK)
+    }
+
+    /// A citizen's own requests.
+    async fn list_as(&self, token: &str) -> Value {
+        self.app
+            .get("/api/v1/document-requests", Some(token))
+            .await
+            .expect(StatusCode::OK)
+    }
+
+    /// Request `id` as a citizen reads it.
+    async fn read_as(&self, token: &str, id: &Value) -> Resp {
+        let path = format!("/api/v1/document-requests/{}", id.as_str().unwrap());
+        self.app.get(&path, Some(token)).await
+    }
+
+    /// Request `id` as staff read it.
+    async fn staff_view(&self, id: &Value) -> Value {
+        let path = format!("/api/v1/admin/document-requests/{}", id.as_str().unwrap());
+        self.app
+            .get(&path, Some(&self.officer))
+            .await
+            .expect(StatusCode::OK)
+    }
+
+    async fn withdraw(&self, token: &str, id: &Value) -> Resp {
+        let path = format!("/api/v1/document-requests/{}/cancel", id.as_str().unwrap());
+        self.app.post(&path, Some(token), json!({})).await
+    }
+
+    /// The staff queue, `query` included.
+    async fn queue(&self, query: &str) -> Value {
+        self.app
+            .get(
+                &format!("/api/v1/admin/document-requests{query}"),
+                Some(&self.officer),
+            )
+            .await
+            .expect(StatusCode::OK)
     }
 
     fn year(&self) -> i32 {
-        use mawid_domain::Clock;
         self.app
             .clock
             .now()
             .with_timezone(&chrono_tz::Europe::Moscow)
             .year()
+    }
+
+    async fn audit_rows(&self) -> i64 {
+        self.app.count("SELECT count(*) FROM audit_log").await
+    }
+
+    async fn status_mails(&self) -> i64 {
+        self.app
+            .count("SELECT count(*) FROM notifications WHERE kind = 'document_status_changed'")
+            .await
     }
 }
 
@@ -113,15 +149,21 @@ async fn lookup_forwarded(app: &TestApp, number: &str, xff: impl Into<String>) -
     .await
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+fn tracking_number(request: &Value) -> &str {
+    request["tracking_number"].as_str().unwrap()
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn citizen_follows_a_request_from_submission_to_pickup(pool: Pool) {
+fn ids(page: &Value) -> Vec<Value> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect()
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn citizen_follows_a_request_from_submission_to_pickup(pool: PgPool) {
     let w = world(pool).await;
     let created = w.submit().await;
     let number = format!("SY-MOW-{}-000001", w.year());
@@ -142,29 +184,21 @@ async fn citizen_follows_a_request_from_submission_to_pickup(pool: Pool) {
 
     w.moved(id, "under_review").await;
     w.app.clock.advance(Duration::days(1));
-    let (s, body, _) = w
-        .move_to(
-            id,
-            "awaiting_documents",
-            Some("Please bring your birth certificate."),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    w.move_to(
+        id,
+        "awaiting_documents",
+        Some("Please bring your birth certificate."),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
     for to in ["under_review", "approved", "ready_for_pickup", "collected"] {
         w.app.clock.advance(Duration::hours(5));
         let body = w.moved(id, to).await;
         assert_eq!(body["status"], to);
     }
 
-    let (s, detail, _) = w
-        .app
-        .get(
-            &format!("/api/v1/document-requests/{}", id.as_str().unwrap()),
-            Some(&w.citizen),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{detail}");
+    let detail = w.read_as(&w.citizen, id).await.expect(StatusCode::OK);
     assert_eq!(detail["status"], "collected");
     assert_eq!(detail["can_cancel"], false);
     let steps: Vec<(Value, Value)> = detail["history"]
@@ -192,34 +226,24 @@ async fn citizen_follows_a_request_from_submission_to_pickup(pool: Pool) {
         "Please bring your birth certificate."
     );
 
-    let (s, list, _) = w
-        .app
-        .get("/api/v1/document-requests", Some(&w.citizen))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{list}");
+    let list = w.list_as(&w.citizen).await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["tracking_number"], number.as_str());
 
-    let (s, tracked, _) = track_from(&w.app, &number, DOB, "198.51.100.1:4000").await;
-    assert_eq!(s, StatusCode::OK, "{tracked}");
+    let tracked = track_from(&w.app, &number, DOB, "198.51.100.1:4000")
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(tracked["status"], "collected");
 
-    // six staff transitions: six audit rows and six status emails
+    let transitions = w
+        .app
+        .count("SELECT count(*) FROM audit_log WHERE action = 'document_request.transition'")
+        .await;
+    assert_eq!(transitions, 6, "one audit row per staff transition");
     assert_eq!(
-        count(
-            &w.app,
-            "SELECT count(*) FROM audit_log WHERE action = 'document_request.transition'"
-        )
-        .await,
-        6
-    );
-    assert_eq!(
-        count(
-            &w.app,
-            "SELECT count(*) FROM notifications WHERE kind = 'document_status_changed'"
-        )
-        .await,
-        6
+        w.status_mails().await,
+        6,
+        "one status mail per staff transition"
     );
     let payload: Value = sqlx::query_scalar(
         "SELECT payload FROM notifications WHERE kind = 'document_status_changed'
@@ -244,317 +268,220 @@ async fn citizen_follows_a_request_from_submission_to_pickup(pool: Pool) {
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn every_class_of_illegal_transition_is_409_naming_the_allowed_targets(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn every_class_of_illegal_transition_is_409_naming_the_allowed_targets(pool: PgPool) {
     let w = world(pool).await;
+    let audited = w.audit_rows().await;
     let a = w.submit().await;
     let id = &a["id"];
+    let refused = |r: Resp| r.expect_problem(StatusCode::CONFLICT, "illegal_transition");
 
-    // skipping ahead
-    let r = w.move_to(id, "approved", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    assert_eq!(r.1["allowed"], json!(["under_review"]));
+    let skipping_ahead = refused(w.move_to(id, "approved", None, None).await);
+    assert_eq!(skipping_ahead["allowed"], json!(["under_review"]));
     assert_eq!(
-        (&r.1["from"], &r.1["to"]),
+        (&skipping_ahead["from"], &skipping_ahead["to"]),
         (&json!("submitted"), &json!("approved"))
     );
-    // cancelling is the citizen's alone
-    let r = w.move_to(id, "cancelled", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    // staying put
+    // Cancelling is the citizen's alone.
+    refused(w.move_to(id, "cancelled", None, None).await);
     w.moved(id, "under_review").await;
-    let r = w.move_to(id, "under_review", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
+    let staying_put = refused(w.move_to(id, "under_review", None, None).await);
     assert_eq!(
-        r.1["allowed"],
+        staying_put["allowed"],
         json!(["awaiting_documents", "approved", "rejected"])
     );
-    // the citizen may no longer withdraw once review has started
-    let r = w
-        .app
-        .post(
-            &format!("/api/v1/document-requests/{}/cancel", id.as_str().unwrap()),
-            Some(&w.citizen),
-            json!({}),
-        )
-        .await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    assert_eq!(r.1["allowed"], json!([]));
-    // going backwards
+    // The citizen may no longer withdraw once review has started.
+    let withdrawing = refused(w.withdraw(&w.citizen, id).await);
+    assert_eq!(withdrawing["allowed"], json!([]));
     w.moved(id, "approved").await;
-    let r = w.move_to(id, "under_review", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    assert_eq!(r.1["allowed"], json!(["ready_for_pickup"]));
-    // rejecting after approval
-    let r = w.move_to(id, "rejected", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    // leaving a final state
+    let going_back = refused(w.move_to(id, "under_review", None, None).await);
+    assert_eq!(going_back["allowed"], json!(["ready_for_pickup"]));
+    refused(w.move_to(id, "rejected", None, None).await);
     let b = w.submit().await;
     w.moved(&b["id"], "under_review").await;
     w.moved(&b["id"], "rejected").await;
     for to in ["under_review", "submitted", "approved", "collected"] {
-        let r = w.move_to(&b["id"], to, None, None).await;
-        assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-        assert_eq!(r.1["allowed"], json!([]));
+        let leaving_a_final_state = refused(w.move_to(&b["id"], to, None, None).await);
+        assert_eq!(leaving_a_final_state["allowed"], json!([]));
     }
-    // an unknown status is a validation error, not a transition
-    let r = w.move_to(id, "lost", None, None).await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // An unknown status is a validation error, not a transition.
+    w.move_to(id, "lost", None, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
-    // refusals wrote nothing: 4 accepted transitions in all
-    assert_eq!(
-        count(
-            &w.app,
-            "SELECT count(*) FROM document_request_events WHERE from_status IS NOT NULL"
-        )
-        .await,
-        4
-    );
-    assert_eq!(
-        count(
-            &w.app,
-            "SELECT count(*) FROM notifications WHERE kind = 'document_status_changed'"
-        )
-        .await,
-        4
-    );
-    assert_eq!(count(&w.app, "SELECT count(*) FROM audit_log").await, 4);
-    let (_, detail, _) = w
+    let accepted = w
         .app
-        .get(
-            &format!("/api/v1/admin/document-requests/{}", id.as_str().unwrap()),
-            Some(&w.officer),
-        )
+        .count("SELECT count(*) FROM document_request_events WHERE from_status IS NOT NULL")
         .await;
-    assert_eq!(detail["status"], "approved");
-}
-
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn citizen_cancels_only_while_submitted(pool: Pool) {
-    let w = world(pool).await;
-    let a = w.submit().await;
-    let cancel = format!(
-        "/api/v1/document-requests/{}/cancel",
-        a["id"].as_str().unwrap()
-    );
-    let (s, body, _) = w.app.post(&cancel, Some(&w.citizen), json!({})).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "cancelled");
-    assert_eq!(body["can_cancel"], false);
-    assert_eq!(body["history"][1]["by"], "citizen");
-    let r = w.app.post(&cancel, Some(&w.citizen), json!({})).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    let r = w.move_to(&a["id"], "under_review", None, None).await;
-    assert_problem(&r, StatusCode::CONFLICT, "illegal_transition");
-    // a citizen's own withdrawal is not a staff action and sends no status email
-    assert_eq!(count(&w.app, "SELECT count(*) FROM audit_log").await, 0);
+    assert_eq!(accepted, 4, "refusals wrote no event");
+    assert_eq!(w.status_mails().await, 4, "refusals queued no mail");
     assert_eq!(
-        count(
-            &w.app,
-            "SELECT count(*) FROM notifications WHERE kind = 'document_status_changed'"
-        )
-        .await,
-        0
+        w.audit_rows().await - audited,
+        4,
+        "refusals were not audited"
     );
+    assert_eq!(w.staff_view(id).await["status"], "approved");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn citizens_see_public_notes_and_never_internal_ones(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn citizen_cancels_only_while_submitted(pool: PgPool) {
+    let w = world(pool).await;
+    let audited = w.audit_rows().await;
+    let a = w.submit().await;
+    let cancelled = w
+        .withdraw(&w.citizen, &a["id"])
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["can_cancel"], false);
+    assert_eq!(cancelled["history"][1]["by"], "citizen");
+    w.withdraw(&w.citizen, &a["id"])
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    w.move_to(&a["id"], "under_review", None, None)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    // A citizen's own withdrawal is not a staff action and sends no status email.
+    assert_eq!(w.audit_rows().await - audited, 0);
+    assert_eq!(w.status_mails().await, 0);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn citizens_see_public_notes_and_never_internal_ones(pool: PgPool) {
     let w = world(pool).await;
     let a = w.submit().await;
     let id = &a["id"];
     w.moved(id, "under_review").await;
-    let (s, staff_view, _) = w
+    let staff_answer = w
         .move_to(
             id,
             "awaiting_documents",
             Some("Bring the old passport."),
             Some("INTERNAL: suspected forgery"),
         )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{staff_view}");
-    let last = &staff_view["history"][2];
+        .await
+        .expect(StatusCode::OK);
+    let last = &staff_answer["history"][2];
     assert_eq!(last["internal_note"], "INTERNAL: suspected forgery");
     assert_eq!(last["public_note"], "Bring the old passport.");
     assert!(last["actor_id"].is_string());
-
-    let (_, staff_detail, _) = w
-        .app
-        .get(
-            &format!("/api/v1/admin/document-requests/{}", id.as_str().unwrap()),
-            Some(&w.officer),
-        )
-        .await;
     assert_eq!(
-        staff_detail["history"][2]["internal_note"],
+        w.staff_view(id).await["history"][2]["internal_note"],
         "INTERNAL: suspected forgery"
     );
 
-    let (s, mine, _) = w
-        .app
-        .get(
-            &format!("/api/v1/document-requests/{}", id.as_str().unwrap()),
-            Some(&w.citizen),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let mine = w.read_as(&w.citizen, id).await.expect(StatusCode::OK);
     assert_eq!(mine["history"][2]["public_note"], "Bring the old passport.");
     assert!(mine["history"][2].get("internal_note").is_none(), "{mine}");
     assert!(mine["history"][2].get("actor_id").is_none(), "{mine}");
-    let (_, list, _) = w
-        .app
-        .get("/api/v1/document-requests", Some(&w.citizen))
-        .await;
+    let list = w.list_as(&w.citizen).await;
     for body in [mine.to_string(), list.to_string()] {
         assert!(!body.contains("INTERNAL"), "{body}");
     }
-    // nor in the email to the citizen
     let payloads: Vec<Value> = sqlx::query_scalar(
         "SELECT payload FROM notifications WHERE kind = 'document_status_changed'",
     )
     .fetch_all(&w.app.pool)
     .await
     .unwrap();
-    assert!(payloads.iter().all(|p| !p.to_string().contains("INTERNAL")));
-    let mails = w.app.mails_to("amal@example.org").await;
+    assert!(
+        payloads.iter().all(|p| !p.to_string().contains("INTERNAL")),
+        "an internal note in a mail to the citizen"
+    );
+    let mails = w.app.mails_to(World::CITIZEN).await;
     assert!(mails.iter().all(|m| !m.contains("INTERNAL")));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn another_citizens_request_is_404_for_every_verb(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn another_citizens_request_is_404_for_every_verb(pool: PgPool) {
     let w = world(pool).await;
     let a = w.submit().await;
-    let id = a["id"].as_str().unwrap();
+    let id = &a["id"];
     let other = w.app.verified_citizen("other@example.org").await;
 
-    let r = w
-        .app
-        .get(&format!("/api/v1/document-requests/{id}"), Some(&other))
-        .await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
-    let unknown = w
-        .app
-        .get(
-            &format!("/api/v1/document-requests/{}", Uuid::new_v4()),
-            Some(&other),
-        )
-        .await;
+    let theirs = w
+        .read_as(&other, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let unknown = w.read_as(&other, &json!(Uuid::new_v4())).await;
     assert_eq!(
-        r.1, unknown.1,
+        theirs, unknown.body,
         "someone else's id must look like an unknown one"
     );
-    let r = w
-        .app
-        .post(
-            &format!("/api/v1/document-requests/{id}/cancel"),
-            Some(&other),
-            json!({}),
-        )
-        .await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
-    let (_, list, _) = w.app.get("/api/v1/document-requests", Some(&other)).await;
+    w.withdraw(&other, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let list = w.list_as(&other).await;
     assert_eq!(list["total"], 0);
     assert_eq!(list["items"], json!([]));
-    // and the owner's request is untouched
-    let (_, mine, _) = w
-        .app
-        .get(&format!("/api/v1/document-requests/{id}"), Some(&w.citizen))
-        .await;
-    assert_eq!(mine["status"], "submitted");
+    let mine = w.read_as(&w.citizen, id).await.expect(StatusCode::OK);
+    assert_eq!(
+        mine["status"], "submitted",
+        "the owner's request is untouched"
+    );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn creation_is_refused_for_unknown_or_non_documentary_catalogue_entries(pool: Pool) {
-    let w = world(pool).await;
-    let visit = w.app.insert_service("legalisation", false, 7).await;
-    let post = |body: Value| {
-        let app = &w.app;
-        let token = w.citizen.clone();
-        async move {
-            app.post("/api/v1/document-requests", Some(&token), body)
-                .await
-        }
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn creation_is_refused_for_unknown_or_non_documentary_catalogue_entries(pool: PgPool) {
+    let w = &world(pool).await;
+    let visit = w.app.create_service(&w.admin, "legalisation", 30).await;
+    let refused = |body: Value, code: &'static str| async move {
+        w.request_as(Some(&w.citizen), body)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, code)
     };
-    let r = post(new_request(w.office, visit)).await;
-    assert_problem(
-        &r,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "service_not_documentary",
-    );
-    let r = post(new_request(Uuid::new_v4(), w.passport)).await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_office");
-    let r = post(new_request(w.office, Uuid::new_v4())).await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_service");
-    sqlx::query("UPDATE services SET active = false WHERE id = $1")
-        .bind(w.passport)
-        .execute(&w.app.pool)
-        .await
-        .unwrap();
-    let r = post(new_request(w.office, w.passport)).await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_service");
-    sqlx::query("UPDATE services SET active = true WHERE id = $1")
-        .bind(w.passport)
-        .execute(&w.app.pool)
-        .await
-        .unwrap();
+    refused(new_request(&w.office, &visit), "service_not_documentary").await;
+    let nowhere = Uuid::new_v4().to_string();
+    refused(new_request(&nowhere, &w.service), "unknown_office").await;
+    refused(new_request(&w.office, &nowhere), "unknown_service").await;
+    let service = &format!("/api/v1/admin/services/{}", w.service);
+    let set_active = |active: bool| async move {
+        w.app
+            .patch(service, Some(&w.admin), json!({ "active": active }))
+            .await
+            .expect(StatusCode::OK);
+    };
+    set_active(false).await;
+    refused(new_request(&w.office, &w.service), "unknown_service").await;
+    set_active(true).await;
 
-    // an appointment that cannot be shown to be the citizen's own
-    let mut body = new_request(w.office, w.passport);
+    // An appointment that cannot be shown to be the citizen's own.
+    let mut body = new_request(&w.office, &w.service);
     body["appointment_id"] = json!(Uuid::new_v4());
-    let r = post(body).await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_appointment");
+    refused(body, "unknown_appointment").await;
 
-    let r = post(json!({
-        "office_id": w.office, "service_id": w.passport,
-        "applicant": { "full_name": "A", "date_of_birth": "2999-01-01", "passport_number": "??" },
-    }))
+    let problem = refused(
+        json!({
+            "office_id": w.office, "service_id": w.service,
+            "applicant": { "full_name": "A", "date_of_birth": "2999-01-01", "passport_number": "??" },
+        }),
+        "validation_failed",
+    )
     .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.1["errors"].as_array().unwrap().len(), 3, "{}", r.1);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 3, "{problem}");
 
-    // staff and anonymous callers cannot create one
-    let r = w
-        .app
-        .post(
-            "/api/v1/document-requests",
-            Some(&w.officer),
-            new_request(w.office, w.passport),
-        )
-        .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = w
-        .app
-        .post(
-            "/api/v1/document-requests",
-            None,
-            new_request(w.office, w.passport),
-        )
-        .await;
-    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
+    w.request_as(Some(&w.officer), new_request(&w.office, &w.service))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.request_as(None, new_request(&w.office, &w.service))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
 
-    // refusals took no tracking number: the first real request is 000001
     let ok = w.submit().await;
     assert!(
-        ok["tracking_number"].as_str().unwrap().ends_with("-000001"),
-        "{ok}"
+        tracking_number(&ok).ends_with("-000001"),
+        "refusals took no tracking number: {ok}"
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn fifty_concurrent_creations_in_one_office_get_fifty_consecutive_numbers(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn fifty_concurrent_creations_in_one_office_get_fifty_consecutive_numbers(pool: PgPool) {
     let w = world(pool).await;
-    let body = new_request(w.office, w.passport);
-    let results = join_all((0..50).map(|_| {
-        w.app
-            .post("/api/v1/document-requests", Some(&w.citizen), body.clone())
-    }))
-    .await;
+    let body = new_request(&w.office, &w.service);
+    let results = join_all((0..50).map(|_| w.request_as(Some(&w.citizen), body.clone()))).await;
     let mut numbers: Vec<String> = results
         .iter()
-        .map(|(s, b, _)| {
-            assert_eq!(*s, StatusCode::CREATED, "{b}");
-            b["tracking_number"].as_str().unwrap().to_owned()
-        })
+        .map(|r| tracking_number(&r.expect(StatusCode::CREATED)).to_owned())
         .collect();
     numbers.sort();
     let expected: Vec<String> = (1..=50)
@@ -562,56 +489,42 @@ async fn fifty_concurrent_creations_in_one_office_get_fifty_consecutive_numbers(
         .collect();
     assert_eq!(numbers, expected);
 
-    // another office has its own sequence
-    let led = w.app.insert_office("LED", "Europe/Moscow").await;
-    let (s, other, _) = w
-        .app
-        .post(
-            "/api/v1/document-requests",
-            Some(&w.citizen),
-            new_request(led, w.passport),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    let led = w.app.create_office(&w.admin, "LED", "Europe/Moscow").await;
+    let other = w.submit_to(&led, &w.service).await;
     assert_eq!(
         other["tracking_number"],
-        format!("SY-LED-{}-000001", w.year())
+        format!("SY-LED-{}-000001", w.year()),
+        "another office has its own sequence"
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn the_sequence_follows_the_office_local_year(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_sequence_follows_the_office_local_year(pool: PgPool) {
     let w = world(pool).await;
-    let ekb = w.app.insert_office("SVX", "Asia/Yekaterinburg").await;
-    use chrono::TimeZone;
-    // 20:30 UTC on 31 December is already 1 January in Yekaterinburg (UTC+5)
+    let ekb = w
+        .app
+        .create_office(&w.admin, "SVX", "Asia/Yekaterinburg")
+        .await;
+    // 20:30 UTC on 31 December is already 1 January in Yekaterinburg (UTC+5).
     let eve = chrono::Utc
         .with_ymd_and_hms(2030, 12, 31, 20, 30, 0)
         .unwrap();
     w.app.clock.set(eve);
-    let (s, body, _) = w
-        .app
-        .post(
-            "/api/v1/document-requests",
-            Some(&w.citizen),
-            new_request(ekb, w.passport),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let body = w.submit_to(&ekb, &w.service).await;
     assert_eq!(body["tracking_number"], "SY-SVX-2031-000001");
     assert_eq!(body["created_at"], "2031-01-01T01:30:00+05:00");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn tracking_answers_the_status_only_for_the_right_date_of_birth(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn tracking_answers_the_status_only_for_the_right_date_of_birth(pool: PgPool) {
     let w = world(pool).await;
     let a = w.submit().await;
     w.moved(&a["id"], "under_review").await;
-    let number = a["tracking_number"].as_str().unwrap();
+    let number = tracking_number(&a);
     let peer = "198.51.100.7:4000";
 
-    let (s, body, headers) = track_from(&w.app, number, DOB, peer).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    let tracked = track_from(&w.app, number, DOB, peer).await;
+    let body = tracked.expect(StatusCode::OK);
     assert_eq!(body["tracking_number"], number);
     assert_eq!(body["status"], "under_review");
     assert!(body["status_changed_at"]
@@ -620,209 +533,145 @@ async fn tracking_answers_the_status_only_for_the_right_date_of_birth(pool: Pool
         .ends_with("+03:00"));
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["status", "status_changed_at", "tracking_number"]);
-    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
-    // lower case as typed is the same number
-    let (s, _, _) = track_from(&w.app, &number.to_lowercase(), DOB, peer).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(tracked.header("cache-control"), "no-store");
+    let r = track_from(&w.app, &number.to_lowercase(), DOB, peer).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "lower case as typed is the same number"
+    );
 
     let wrong_dob = track_from(&w.app, number, "1990-04-06", peer).await;
-    assert_problem(&wrong_dob, StatusCode::NOT_FOUND, "not_found");
+    wrong_dob.expect_problem(StatusCode::NOT_FOUND, "not_found");
     let unknown = track_from(&w.app, &format!("SY-MOW-{}-000999", w.year()), DOB, peer).await;
     let malformed = track_from(&w.app, "SY-MOW-123", DOB, peer).await;
-    assert_eq!(wrong_dob.1, unknown.1);
-    assert_eq!(wrong_dob.1, malformed.1);
-    assert_eq!(wrong_dob.0, unknown.0);
+    assert_eq!(wrong_dob.body, unknown.body);
+    assert_eq!(wrong_dob.body, malformed.body);
+    assert_eq!(wrong_dob.status, unknown.status);
 
-    let no_dob = w
-        .app
+    w.app
         .call(
             TestRequest::get()
                 .uri(&format!("/api/v1/track/{number}"))
                 .peer_addr(peer.parse().unwrap()),
         )
-        .await;
-    assert_problem(
-        &no_dob,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn tracking_is_rate_limited_per_address_across_server_processes(pool: Pool) {
-    let w = world(pool.clone()).await;
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn tracking_is_rate_limited_per_address_across_server_processes(pool: PgPool) {
+    let w = world(pool).await;
     let a = w.submit().await;
-    let number = a["tracking_number"].as_str().unwrap();
-    // a second server process on the same database
-    let second = TestApp::new(pool).await;
-    second.clock.set({
-        use mawid_domain::Clock;
-        w.app.clock.now()
-    });
+    let number = tracking_number(&a);
+    let second = w.app.another_instance().await;
     let peer = "203.0.113.9:5000";
 
     for i in 0..10 {
         let app = if i % 2 == 0 { &w.app } else { &second };
-        let (s, body, _) = track_from(app, number, DOB, peer).await;
-        assert_eq!(s, StatusCode::OK, "lookup {i}: {body}");
+        let r = track_from(app, number, DOB, peer).await;
+        assert_eq!(r.status, StatusCode::OK, "lookup {i}: {}", r.body);
     }
     for app in [&w.app, &second] {
         let r = track_from(app, number, DOB, peer).await;
-        assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-        let retry: i64 =
-            r.2.get("retry-after")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+        r.expect_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        let retry = r.retry_after();
         assert!((1..=600).contains(&retry), "{retry}");
     }
-    // another address has its own budget
-    let (s, _, _) = track_from(&second, number, DOB, "203.0.113.10:5000").await;
-    assert_eq!(s, StatusCode::OK);
-    // and the limited one may look again once the window is over
-    w.app.clock.advance(Duration::minutes(10));
-    let (s, _, _) = track_from(&w.app, number, DOB, peer).await;
-    assert_eq!(s, StatusCode::OK);
-}
-
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn forwarded_for_counts_only_when_configured(pool: Pool) {
-    let mut w = world(pool).await;
-    let a = w.submit().await;
-    let number = a["tracking_number"].as_str().unwrap().to_owned();
-    // off by default: a client inventing a new address per request stays limited
-    for i in 0..10 {
-        assert_eq!(
-            lookup_forwarded(&w.app, &number, format!("192.0.2.{i}"))
-                .await
-                .0,
-            StatusCode::OK
-        );
-    }
-    let r = lookup_forwarded(&w.app, &number, "192.0.2.200").await;
-    assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-
-    // behind a trusted proxy the right-most entry is the client; entries to its left are ignored
-    w.app.clock.advance(Duration::minutes(10));
-    w.app.state.tracking = TrackingSettings {
-        trust_forwarded_for: true,
-        ..Default::default()
-    };
-    for i in 0..10 {
-        let xff = format!("1.2.3.{i}, 198.51.100.77");
-        assert_eq!(
-            lookup_forwarded(&w.app, &number, xff).await.0,
-            StatusCode::OK
-        );
-    }
-    let r = lookup_forwarded(&w.app, &number, "9.9.9.9, 198.51.100.77").await;
-    assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let r = track_from(&second, number, DOB, "203.0.113.10:5000").await;
     assert_eq!(
-        lookup_forwarded(&w.app, &number, "198.51.100.78").await.0,
-        StatusCode::OK
+        r.status,
+        StatusCode::OK,
+        "another address has its own budget"
+    );
+    w.app.clock.advance(Duration::minutes(10));
+    let r = track_from(&w.app, number, DOB, peer).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the limited address may look again once the window is over"
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn the_status_email_goes_to_the_citizen_in_their_language(pool: Pool) {
-    let app = TestApp::new(pool).await;
-    let office = app.insert_office("MOW", "Europe/Moscow").await;
-    let service = app.insert_service("passport-renewal", true, 7).await;
-    let citizen = app.verified_citizen_in("layla@example.org", "ar").await;
-    let officer = app.officer().await;
-    let (s, a, _) = app
-        .post(
-            "/api/v1/document-requests",
-            Some(&citizen),
-            new_request(office, service),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{a}");
-    let before = app.mails_to("layla@example.org").await.len();
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn forwarded_for_counts_only_when_configured(pool: PgPool) {
+    let mut w = world(pool).await;
+    let a = w.submit().await;
+    let number = tracking_number(&a).to_owned();
+    // Off by default: a client inventing a new address per request stays limited.
+    for i in 0..10 {
+        lookup_forwarded(&w.app, &number, format!("192.0.2.{i}"))
+            .await
+            .expect(StatusCode::OK);
+    }
+    lookup_forwarded(&w.app, &number, "192.0.2.200")
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 
-    let (s, body, _) = app
-        .post(
-            &format!(
-                "/api/v1/admin/document-requests/{}/transition",
-                a["id"].as_str().unwrap()
-            ),
-            Some(&officer),
-            json!({ "to": "under_review" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    // Behind a trusted proxy the right-most entry is the client; entries to its left are ignored.
+    w.app.clock.advance(Duration::minutes(10));
+    w.app.trust_forwarded_for();
+    for i in 0..10 {
+        let xff = format!("1.2.3.{i}, 198.51.100.77");
+        lookup_forwarded(&w.app, &number, xff)
+            .await
+            .expect(StatusCode::OK);
+    }
+    lookup_forwarded(&w.app, &number, "9.9.9.9, 198.51.100.77")
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    lookup_forwarded(&w.app, &number, "198.51.100.78")
+        .await
+        .expect(StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_status_email_goes_to_the_citizen_in_their_language(pool: PgPool) {
+    let w = world(pool).await;
+    let layla = w.app.verified_citizen_in("layla@example.org", "ar").await;
+    let a = w
+        .request_as(Some(&layla), new_request(&w.office, &w.service))
+        .await
+        .expect(StatusCode::CREATED);
+    let before = w.app.mails_to("layla@example.org").await.len();
+
+    w.moved(&a["id"], "under_review").await;
     let (language, recipient): (String, String) = sqlx::query_as(
         "SELECT language, recipient FROM notifications WHERE kind = 'document_status_changed'",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(&w.app.pool)
     .await
     .unwrap();
     assert_eq!(
         (language.as_str(), recipient.as_str()),
         ("ar", "layla@example.org")
     );
-    let mails = app.mails_to("layla@example.org").await;
+    let mails = w.app.mails_to("layla@example.org").await;
     assert_eq!(mails.len(), before + 1);
-    assert!(app.mails_to("officer@mawid.test").await.is_empty());
+    assert!(w.app.mails_to("officer@mawid.test").await.is_empty());
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn staff_queue_filters_and_pages_oldest_first(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn staff_queue_filters_and_pages_oldest_first(pool: PgPool) {
     let w = world(pool).await;
-    let slow = w.app.insert_service("civil-registry-birth", true, 3).await;
-    let led = w.app.insert_office("LED", "Europe/Moscow").await;
-    let post = |office: Uuid, service: Uuid| {
-        let app = &w.app;
-        let token = w.citizen.clone();
-        async move {
-            let (s, b, _) = app
-                .post(
-                    "/api/v1/document-requests",
-                    Some(&token),
-                    new_request(office, service),
-                )
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{b}");
-            b
-        }
-    };
-    // created one day apart: a (passport, 7-day target), b (birth, 3-day), c (LED), d (passport)
-    let a = post(w.office, w.passport).await;
+    let slow = w
+        .app
+        .insert_documentary_service("civil-registry-birth", 3)
+        .await;
+    let led = w.app.create_office(&w.admin, "LED", "Europe/Moscow").await;
+    // Created one day apart: a (passport, 7-day target), b (birth, 3-day), c (LED), d (passport).
+    let a = w.submit().await;
     w.app.clock.advance(Duration::days(1));
-    let b = post(w.office, slow).await;
+    let b = w.submit_to(&w.office, &slow).await;
     w.app.clock.advance(Duration::days(1));
-    let c = post(led, w.passport).await;
+    let c = w.submit_to(&led, &w.service).await;
     w.app.clock.advance(Duration::days(1));
-    let d = post(w.office, w.passport).await;
+    let d = w.submit().await;
     w.moved(&d["id"], "under_review").await;
     w.app.clock.advance(Duration::days(3));
-    // now: a 6 days in submitted, b 5 (target 3: overdue), c 4, d 3 in under_review
+    // a has been 6 days in submitted, b 5 (target 3: overdue), c 4; d 3 in under_review.
 
-    let ids = |v: &Value| -> Vec<Value> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].clone())
-            .collect()
-    };
-    let q = |query: &'static str| {
-        let app = &w.app;
-        let token = w.officer.clone();
-        async move {
-            let (s, body, _) = app
-                .get(
-                    &format!("/api/v1/admin/document-requests{query}"),
-                    Some(&token),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK, "{query}: {body}");
-            body
-        }
-    };
-    let all = q("").await;
+    let all = w.queue("").await;
     assert_eq!(ids(&all), [&a, &b, &c, &d].map(|r| r["id"].clone()));
     assert_eq!(all["total"], 4);
     assert_eq!(all["items"][0]["days_in_status"], 6);
@@ -832,42 +681,34 @@ async fn staff_queue_filters_and_pages_oldest_first(pool: Pool) {
     );
 
     assert_eq!(
-        ids(&q("?status=submitted").await),
+        ids(&w.queue("?status=submitted").await),
         [&a, &b, &c].map(|r| r["id"].clone())
     );
-    assert_eq!(ids(&q("?status=under_review").await), [d["id"].clone()]);
-    let url = format!("?office_id={led}");
-    let by_office = w
-        .app
-        .get(
-            &format!("/api/v1/admin/document-requests{url}"),
-            Some(&w.officer),
-        )
-        .await;
-    assert_eq!(ids(&by_office.1), [c["id"].clone()]);
-    let url = format!("?service_id={slow}");
-    let by_service = w
-        .app
-        .get(
-            &format!("/api/v1/admin/document-requests{url}"),
-            Some(&w.officer),
-        )
-        .await;
-    assert_eq!(ids(&by_service.1), [b["id"].clone()]);
+    assert_eq!(
+        ids(&w.queue("?status=under_review").await),
+        [d["id"].clone()]
+    );
+    assert_eq!(
+        ids(&w.queue(&format!("?office_id={led}")).await),
+        [c["id"].clone()]
+    );
+    assert_eq!(
+        ids(&w.queue(&format!("?service_id={slow}")).await),
+        [b["id"].clone()]
+    );
 
-    let overdue = q("?overdue=true").await;
+    let overdue = w.queue("?overdue=true").await;
     assert_eq!(ids(&overdue), [b["id"].clone()]);
     assert_eq!(overdue["items"][0]["overdue"], true);
     w.app.clock.advance(Duration::days(2));
-    // a: 8 days > 7; b: 7 > 3; c: 6; d: 5
+    // a: 8 days > 7; b: 7 > 3; c: 6; d: 5.
     assert_eq!(
-        ids(&q("?overdue=true").await),
+        ids(&w.queue("?overdue=true").await),
         [&a, &b].map(|r| r["id"].clone())
     );
 
-    // pages do not overlap and cover everything, in the same order
-    let p1 = q("?per_page=3&page=1").await;
-    let p2 = q("?per_page=3&page=2").await;
+    let p1 = w.queue("?per_page=3&page=1").await;
+    let p2 = w.queue("?per_page=3&page=2").await;
     assert_eq!(
         (p1["total"].clone(), p2["total"].clone()),
         (json!(4), json!(4))
@@ -875,224 +716,151 @@ async fn staff_queue_filters_and_pages_oldest_first(pool: Pool) {
     assert_eq!(ids(&p1), [&a, &b, &c].map(|r| r["id"].clone()));
     assert_eq!(ids(&p2), [d["id"].clone()]);
 
-    // final statuses are never overdue
     w.moved(&b["id"], "under_review").await;
     w.moved(&b["id"], "rejected").await;
     w.app.clock.advance(Duration::days(30));
-    let overdue = q("?overdue=true").await;
-    assert!(!ids(&overdue).contains(&b["id"]));
+    let overdue = w.queue("?overdue=true").await;
+    assert!(
+        !ids(&overdue).contains(&b["id"]),
+        "final statuses are never overdue"
+    );
 
-    let r = w
+    let problem = w
         .app
         .get(
             "/api/v1/admin/document-requests?status=lost&per_page=0",
             Some(&w.officer),
         )
-        .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.1["errors"].as_array().unwrap().len(), 2);
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn staff_routes_refuse_citizens_and_anonymous_callers(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn staff_routes_refuse_citizens_and_anonymous_callers(pool: PgPool) {
     let w = world(pool).await;
     let a = w.submit().await;
     let id = a["id"].as_str().unwrap();
-    let r = w
-        .app
-        .get("/api/v1/admin/document-requests", Some(&w.citizen))
-        .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = w
-        .app
-        .get(
-            &format!("/api/v1/admin/document-requests/{id}"),
-            Some(&w.citizen),
-        )
-        .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = w
-        .app
+    let queue = "/api/v1/admin/document-requests";
+    w.app
+        .get(queue, Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.app
+        .get(&format!("{queue}/{id}"), Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.app
         .post(
-            &format!("/api/v1/admin/document-requests/{id}/transition"),
+            &format!("{queue}/{id}/transition"),
             Some(&w.citizen),
             json!({ "to": "under_review" }),
         )
-        .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = w.app.get("/api/v1/admin/document-requests", None).await;
-    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthenticated");
-    let r = w
-        .app
-        .get(
-            &format!("/api/v1/admin/document-requests/{}", Uuid::new_v4()),
-            Some(&w.officer),
-        )
-        .await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
-    // an admin is staff too
-    let admin = w.app.admin().await;
-    let (s, _, _) = w
-        .app
-        .get("/api/v1/admin/document-requests", Some(&admin))
-        .await;
-    assert_eq!(s, StatusCode::OK);
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.app
+        .get(queue, None)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    w.app
+        .get(&format!("{queue}/{}", Uuid::new_v4()), Some(&w.officer))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let r = w.app.get(queue, Some(&w.admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "an admin is staff too");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Pool) {
-    use mawid_persistence::document_requests::{open_for_appointment, OpenFromAppointment};
+/// The ids check-in works with, for calling the persistence layer directly.
+async fn opening(w: &World, actor: &str) -> Opening {
+    let citizen = w.app.user_id(&w.citizen).await;
+    let (office, service) = (w.office.parse().unwrap(), w.service.parse().unwrap());
+    Opening {
+        citizen,
+        office,
+        service,
+        appointment: w.app.insert_appointment(citizen, office, service).await,
+        applicant: "Amal Haddad".into(),
+        date_of_birth: None,
+        passport: None,
+        actor: w.app.user_id(actor).await,
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: PgPool) {
     let w = world(pool).await;
-    let citizen_id: Uuid =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'amal@example.org'")
-            .fetch_one(&w.app.pool)
-            .await
-            .unwrap();
-    let officer_id: Uuid =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'officer@mawid.test'")
-            .fetch_one(&w.app.pool)
-            .await
-            .unwrap();
-    let appointment_id = appointment(&w.app, citizen_id, w.office, w.passport).await;
-    let open = || OpenFromAppointment {
-        citizen_id,
-        office_id: w.office,
-        service_id: w.passport,
-        appointment_id,
-        applicant_full_name: "Amal Haddad".into(),
-        applicant_date_of_birth: None,
-        applicant_passport: Some("N01234567".into()),
-        actor_id: officer_id,
-        now: {
-            use mawid_domain::Clock;
-            w.app.clock.now()
-        },
+    let open = Opening {
+        passport: Some("N01234567".into()),
+        ..opening(&w, &w.officer).await
     };
-    let mut tx = w.app.pool.begin().await.unwrap();
-    let first = open_for_appointment(&mut tx, open()).await.unwrap();
-    let again = open_for_appointment(&mut tx, open()).await.unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(first.id, again.id);
-    let mut tx = w.app.pool.begin().await.unwrap();
-    let later = open_for_appointment(&mut tx, open()).await.unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(first.id, later.id);
+    let twice = w
+        .app
+        .open_for_appointment(&[open.clone(), open.clone()])
+        .await;
+    let first = &twice[0];
+    assert_eq!(first.id, twice[1].id);
+    let later = w
+        .app
+        .open_for_appointment(std::slice::from_ref(&open))
+        .await;
+    assert_eq!(first.id, later[0].id);
     assert!(first.tracking_number.ends_with("-000001"));
     assert_eq!(first.status, "submitted");
 
-    // the citizen sees it, staff opened it, and the next number is consecutive
-    let (_, list, _) = w
-        .app
-        .get("/api/v1/document-requests", Some(&w.citizen))
-        .await;
+    let list = w.list_as(&w.citizen).await;
     assert_eq!(list["total"], 1);
-    assert_eq!(list["items"][0]["appointment_id"], json!(appointment_id));
+    assert_eq!(list["items"][0]["appointment_id"], json!(open.appointment));
     let next = w.submit().await;
-    assert!(
-        next["tracking_number"]
-            .as_str()
-            .unwrap()
-            .ends_with("-000002"),
-        "{next}"
-    );
-    // a service withdrawn after booking still opens the request of an appointment checked in
-    sqlx::query("UPDATE services SET active = false WHERE id = $1")
-        .bind(w.passport)
-        .execute(&w.app.pool)
-        .await
-        .unwrap();
-    let mut tx = w.app.pool.begin().await.unwrap();
-    let other = open_for_appointment(
-        &mut tx,
-        OpenFromAppointment {
-            appointment_id: appointment(&w.app, citizen_id, w.office, w.passport).await,
-            ..open()
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    assert!(
-        other.tracking_number.ends_with("-000003"),
-        "{}",
-        other.tracking_number
-    );
-    // without a date of birth on file, public tracking cannot match it
-    let r = track_from(&w.app, &first.tracking_number, DOB, "198.51.100.3:1").await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
-}
-
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: Pool) {
-    use mawid_persistence::document_requests::{open_for_appointment, OpenFromAppointment};
-    let w = world(pool).await;
-    let citizen_id: Uuid =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'amal@example.org'")
-            .fetch_one(&w.app.pool)
-            .await
-            .unwrap();
-    let appointment_id = appointment(&w.app, citizen_id, w.office, w.passport).await;
-    let now = {
-        use mawid_domain::Clock;
-        w.app.clock.now()
-    };
-    let check_in = || async {
-        let mut tx = w.app.pool.begin().await.unwrap();
-        let row = open_for_appointment(
-            &mut tx,
-            OpenFromAppointment {
-                citizen_id,
-                office_id: w.office,
-                service_id: w.passport,
-                appointment_id,
-                applicant_full_name: "Amal Haddad".into(),
-                applicant_date_of_birth: Some(chrono::NaiveDate::from_ymd_opt(1990, 4, 5).unwrap()),
-                applicant_passport: None,
-                actor_id: citizen_id,
-                now,
-            },
+    assert!(tracking_number(&next).ends_with("-000002"), "{next}");
+    // A service withdrawn after booking still opens the request of an appointment checked in.
+    w.app
+        .patch(
+            &format!("/api/v1/admin/services/{}", w.service),
+            Some(&w.admin),
+            json!({ "active": false }),
         )
         .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        row
-    };
-    let rows = join_all((0..4).map(|_| check_in())).await;
+        .expect(StatusCode::OK);
+    let appointment = w
+        .app
+        .insert_appointment(open.citizen, open.office, open.service)
+        .await;
+    let other = w
+        .app
+        .open_for_appointment(&[Opening {
+            appointment,
+            ..open
+        }])
+        .await;
     assert!(
-        rows.iter().all(|r| r.id == rows[0].id),
+        other[0].tracking_number.ends_with("-000003"),
+        "{}",
+        other[0].tracking_number
+    );
+    // No date of birth is on file, so public tracking cannot match it.
+    track_from(&w.app, &first.tracking_number, DOB, "198.51.100.3:1")
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: PgPool) {
+    let w = world(pool).await;
+    let open = Opening {
+        date_of_birth: NaiveDate::from_ymd_opt(1990, 4, 5),
+        ..opening(&w, &w.citizen).await
+    };
+    let rows =
+        join_all((0..4).map(|_| w.app.open_for_appointment(std::slice::from_ref(&open)))).await;
+    assert!(
+        rows.iter().all(|r| r[0].id == rows[0][0].id),
         "one request for one appointment"
     );
     assert_eq!(
-        count(&w.app, "SELECT count(*) FROM document_requests").await,
+        w.app.count("SELECT count(*) FROM document_requests").await,
         1
     );
-    // the losers' increments were rolled back with their savepoints
+    // The losers' increments were rolled back with their savepoints.
     let next = w.submit().await;
-    assert!(
-        next["tracking_number"]
-            .as_str()
-            .unwrap()
-            .ends_with("-000002"),
-        "{next}"
-    );
-}
-
-/// A booked appointment row written directly: these tests exercise the persistence call that
-/// check-in makes, not booking itself (tests/booking.rs covers check-in through HTTP).
-async fn appointment(app: &TestApp, citizen_id: Uuid, office_id: Uuid, service_id: Uuid) -> Uuid {
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end,
-                                   desk_no, applicant_name, applicant_relation, status, created_at, updated_at)
-         VALUES ($1, 'T-' || $1::text, $2, $3, $4, now() + interval '2 days', now() + interval '2 days 30 minutes',
-                 1, 'Amal Haddad', 'self', 'booked', now(), now())",
-    )
-    .bind(id)
-    .bind(citizen_id)
-    .bind(office_id)
-    .bind(service_id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    id
+    assert!(tracking_number(&next).ends_with("-000002"), "{next}");
 }

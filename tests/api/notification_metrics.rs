@@ -5,10 +5,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::helpers::{SmtpSink, TestApp};
-use mawid_notify::WorkerSettings;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sqlx::PgPool;
+
+use crate::helpers::{smtp_mailer, SmtpSink, TestApp};
 
 /// A counter's name, labels and value.
 type Counted = (String, Vec<(String, String)>, u64);
@@ -42,7 +42,7 @@ impl<F: Future> Future for Recorded<'_, F> {
     }
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn sent_mail_and_failed_attempts_are_counted_by_kind(pool: PgPool) {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -50,12 +50,12 @@ async fn sent_mail_and_failed_attempts_are_counted_by_kind(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
     sink.answer_data_with(&[451]);
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = smtp_mailer(&sink.url());
     app.register("a@example.test", "en").await;
     app.register("b@example.test", "ar").await;
     Recorded {
         recorder: &recorder,
-        inner: Box::pin(app.deliver_with(&mailer, &WorkerSettings::default())),
+        inner: Box::pin(app.deliver_with(&mailer)),
     }
     .await;
 
