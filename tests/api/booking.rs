@@ -720,14 +720,7 @@ async fn thirty_two_citizens_racing_through_two_instances_fill_a_slot_of_two_exa
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn no_reminder_is_queued_when_the_day_before_has_already_passed(pool: PgPool) {
     let w = World::new(pool).await;
-    w.app
-        .patch(
-            &format!("/api/v1/admin/services/{}", w.service),
-            Some(&w.admin),
-            json!({ "min_notice_hours": 1 }),
-        )
-        .await
-        .expect(StatusCode::OK);
+    w.patch_service(json!({ "min_notice_hours": 1 })).await;
     // Monday 14:00 is three hours away.
     let id = w.booked(&w.citizen, &w.at(0, "14:00")).await;
     let mails = notifications(&w.app, &id).await;

@@ -434,16 +434,9 @@ async fn creation_is_refused_for_unknown_or_non_documentary_catalogue_entries(po
     let nowhere = Uuid::new_v4().to_string();
     refused(new_request(&nowhere, &w.service), "unknown_office").await;
     refused(new_request(&w.office, &nowhere), "unknown_service").await;
-    let service = &format!("/api/v1/admin/services/{}", w.service);
-    let set_active = |active: bool| async move {
-        w.app
-            .patch(service, Some(&w.admin), json!({ "active": active }))
-            .await
-            .expect(StatusCode::OK);
-    };
-    set_active(false).await;
+    w.patch_service(json!({ "active": false })).await;
     refused(new_request(&w.office, &w.service), "unknown_service").await;
-    set_active(true).await;
+    w.patch_service(json!({ "active": true })).await;
 
     // An appointment that cannot be shown to be the citizen's own.
     let mut body = new_request(&w.office, &w.service);
@@ -813,14 +806,7 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Pg
     let next = w.submit().await;
     assert!(tracking_number(&next).ends_with("-000002"), "{next}");
     // A service withdrawn after booking still opens the request of an appointment checked in.
-    w.app
-        .patch(
-            &format!("/api/v1/admin/services/{}", w.service),
-            Some(&w.admin),
-            json!({ "active": false }),
-        )
-        .await
-        .expect(StatusCode::OK);
+    w.patch_service(json!({ "active": false })).await;
     let appointment = w
         .app
         .insert_appointment(open.citizen, open.office, open.service)

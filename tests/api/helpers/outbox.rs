@@ -81,6 +81,13 @@ pub struct OutboxRow {
     pub payload: Value,
 }
 
+impl OutboxRow {
+    /// Whether the last failed attempt's error mentions `text`.
+    pub fn error_mentions(&self, text: &str) -> bool {
+        self.last_error.as_deref().is_some_and(|e| e.contains(text))
+    }
+}
+
 /// A row a worker claimed.
 #[derive(Debug)]
 pub struct Claim {
@@ -173,6 +180,15 @@ impl TestApp {
         .fetch_all(&self.pool)
         .await
         .unwrap()
+    }
+
+    /// The oldest notification.
+    pub async fn first_notification(&self) -> OutboxRow {
+        self.outbox_rows()
+            .await
+            .into_iter()
+            .next()
+            .expect("a notification")
     }
 
     /// What a worker does first: claims up to `limit` due rows for `lease`.

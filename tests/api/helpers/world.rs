@@ -79,16 +79,22 @@ impl World {
         id
     }
 
-    /// From now on checking in to the world's service opens a document request.
-    pub async fn service_issues_documents(&self) {
+    /// The admin changes the world's service.
+    pub async fn patch_service(&self, changes: Value) {
         self.app
             .patch(
                 &format!("/api/v1/admin/services/{}", self.service),
                 Some(&self.admin),
-                json!({ "creates_document_request": true }),
+                changes,
             )
             .await
             .expect(StatusCode::OK);
+    }
+
+    /// From now on checking in to the world's service opens a document request.
+    pub async fn service_issues_documents(&self) {
+        self.patch_service(json!({ "creates_document_request": true }))
+            .await;
     }
 
     pub async fn book(&self, token: &str, start: &str) -> Resp {
