@@ -4,16 +4,16 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::{documented_routes, openapi, registered_routes, TestApp};
+use sqlx::PgPool;
 
-type Pool = sqlx::PgPool;
+use crate::helpers::{documented_routes, openapi, registered_routes, TestApp};
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn every_route_is_documented_and_every_documented_route_is_served(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn every_route_is_documented_and_every_documented_route_is_served(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let served = registered_routes(&app).await;
     let documented = documented_routes(&openapi());

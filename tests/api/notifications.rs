@@ -1,24 +1,21 @@
 //! Email delivery: a real SMTP conversation, retries and failures, exactly-once delivery with
 //! several workers, reminders, and the admin view of the outbox.
 
+use std::collections::HashSet;
+
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use icalendar::{Calendar, CalendarDateTime, Component, DatePerhapsTime, EventLike};
 use mail_parser::MimeHeaders;
-use mawid_domain::account::Language;
-use mawid_domain::Clock;
-use mawid_notify::WorkerSettings;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{
-    appointment_payload, assert_problem, enqueue, extract_token, outbox_rows, unused_port,
-    Received, SmtpSink, TestApp,
-};
 use uuid::Uuid;
 
-fn settings() -> WorkerSettings {
-    WorkerSettings::default()
-}
+use crate::helpers::{
+    appointment_payload, december_appointment, deliver, extract_token, html_body,
+    silent_smtp_server, smtp_mailer, smtp_mailer_timing_out_after, text_body, unused_port, Knobs,
+    Received, Resp, SmtpSink, TestApp, World,
+};
 
 /// The decoded calendar part of a message: its Content-Type `method` and the parsed calendar.
 fn invite(m: &Received) -> (String, Calendar) {
@@ -54,14 +51,31 @@ fn has_cyrillic(s: &str) -> bool {
     s.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c))
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+/// One mail of `kind` about an appointment of its own to each of `n` citizens.
+async fn queue_for_citizens(app: &TestApp, n: usize, language: &str, kind: &str) {
+    for i in 0..n {
+        let to = format!("citizen{i}@example.test");
+        let payload = december_appointment(Uuid::new_v4());
+        app.enqueue(&to, language, kind, payload).await;
+    }
+}
+
+async fn retry(app: &TestApp, notification: Uuid, token: &str) -> Resp {
+    let path = format!("/api/v1/admin/notifications/{notification}/retry");
+    app.post(&path, Some(token), json!({})).await
+}
+
+fn reminder_key(appointment: Uuid, start: DateTime<Utc>) -> String {
+    format!("reminder:{appointment}:{}", start.to_rfc3339())
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn verification_mail_goes_over_smtp_in_arabic_and_its_token_verifies(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
     app.register("amal@example.test", "ar").await;
 
-    let pass = app.deliver_with(&mailer, &settings()).await;
+    let pass = app.deliver_with(&sink.mailer()).await;
     assert_eq!(pass.sent, 1);
     let mails = sink.received();
     assert_eq!(mails.len(), 1);
@@ -87,11 +101,10 @@ async fn verification_mail_goes_over_smtp_in_arabic_and_its_token_verifies(pool:
     assert!(html.contains(r#"<html dir="rtl" lang="ar">"#), "{html}");
 
     let token = extract_token(&m.data).expect("a token in the text part");
-    let (status, body, _) = app
-        .post("/api/v1/auth/verify-email", None, json!({ "token": token }))
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let rows = outbox_rows(&app.pool).await;
+    app.verify_email(&token)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let rows = app.outbox_rows().await;
     assert_eq!(rows[0].status, "sent");
     assert!(
         rows[0].payload.get("token").is_none(),
@@ -99,32 +112,22 @@ async fn verification_mail_goes_over_smtp_in_arabic_and_its_token_verifies(pool:
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn booking_confirmation_over_smtp_has_both_parts_in_russian_and_a_request_invite(
     pool: PgPool,
 ) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
     let appointment = Uuid::new_v4();
-    // 09:00 Moscow time on Tuesday 1 December 2026 is 06:00 UTC.
-    let payload = appointment_payload(
-        appointment,
-        "2026-12-01T09:00:00+03:00",
-        "2026-12-01T09:30:00+03:00",
-    );
-    enqueue(
-        &app.pool,
+    app.enqueue(
         "ivan@example.test",
-        Language::Ru,
+        "ru",
         "appointment_booked",
-        payload,
-        app.clock.now(),
-        None,
+        december_appointment(appointment),
     )
     .await;
 
-    assert_eq!(app.deliver_with(&mailer, &settings()).await.sent, 1);
+    assert_eq!(app.deliver_with(&sink.mailer()).await.sent, 1);
     let mails = sink.received_by("ivan@example.test");
     assert_eq!(mails.len(), 1);
     let parsed = mails[0].parsed();
@@ -170,11 +173,11 @@ async fn booking_confirmation_over_smtp_has_both_parts_in_russian_and_a_request_
     assert_eq!(event.get_summary(), Some("Продление паспорта"));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn reschedule_and_cancellation_update_the_same_calendar_entry(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = sink.mailer();
     let appointment = Uuid::new_v4();
     let mut moved = appointment_payload(
         appointment,
@@ -187,30 +190,13 @@ async fn reschedule_and_cancellation_update_the_same_calendar_entry(pool: PgPool
     cancelled["sequence"] = json!(2);
     cancelled["cancelled_by"] = json!("staff");
     cancelled["reason"] = json!("The office is closed that day");
-    let now = app.clock.now();
     let to = "amal@example.test";
-    enqueue(
-        &app.pool,
-        to,
-        Language::En,
-        "appointment_rescheduled",
-        moved,
-        now,
-        None,
-    )
-    .await;
-    app.deliver_with(&mailer, &settings()).await;
-    enqueue(
-        &app.pool,
-        to,
-        Language::En,
-        "appointment_cancelled",
-        cancelled,
-        now,
-        None,
-    )
-    .await;
-    app.deliver_with(&mailer, &settings()).await;
+    app.enqueue(to, "en", "appointment_rescheduled", moved)
+        .await;
+    app.deliver_with(&mailer).await;
+    app.enqueue(to, "en", "appointment_cancelled", cancelled)
+        .await;
+    app.deliver_with(&mailer).await;
 
     let mails = sink.received_by(to);
     assert_eq!(mails.len(), 2);
@@ -240,140 +226,123 @@ async fn reschedule_and_cancellation_update_the_same_calendar_entry(pool: PgPool
     assert!(text.contains("The office is closed that day"), "{text}");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn registration_succeeds_while_smtp_is_down_and_the_mail_arrives_once_it_is_back(
     pool: PgPool,
 ) {
     let app = TestApp::new(pool).await;
     let port = unused_port();
-    let mailer = TestApp::smtp_mailer(&format!("smtp://127.0.0.1:{port}"));
+    let mailer = smtp_mailer(&format!("smtp://127.0.0.1:{port}"));
     app.register("amal@example.test", "en").await;
 
-    let pass = app.deliver_with(&mailer, &settings()).await;
+    let pass = app.deliver_with(&mailer).await;
     assert_eq!((pass.sent, pass.failed), (0, 1));
-    let row = &outbox_rows(&app.pool).await[0];
+    let row = app.first_notification().await;
     assert_eq!(row.status, "pending");
     assert_eq!(row.attempts, 1);
     assert!(row.next_attempt_at > app.clock.now(), "{row:?}");
     assert!(row.last_error.is_some());
 
     let sink = SmtpSink::start_on(port).await;
-    // Not yet due: the sink stays empty even though it is up.
-    app.deliver_with(&mailer, &settings()).await;
-    assert!(sink.received().is_empty());
+    app.deliver_with(&mailer).await;
+    assert!(
+        sink.received().is_empty(),
+        "not yet due: the sink stays empty even though it is up"
+    );
 
     app.clock.advance(Duration::minutes(2));
-    assert_eq!(app.deliver_with(&mailer, &settings()).await.sent, 1);
+    assert_eq!(app.deliver_with(&mailer).await.sent, 1);
     app.clock.advance(Duration::hours(2));
-    app.deliver_with(&mailer, &settings()).await;
+    app.deliver_with(&mailer).await;
     assert_eq!(sink.received_by("amal@example.test").len(), 1);
     assert!(extract_token(&sink.received()[0].data).is_some());
-    assert_eq!(outbox_rows(&app.pool).await[0].status, "sent");
+    assert_eq!(app.first_notification().await.status, "sent");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn temporary_smtp_refusal_is_retried_after_the_backoff(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
     sink.answer_data_with(&[451]);
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = sink.mailer();
     app.register("amal@example.test", "ru").await;
 
-    let pass = app.deliver_with(&mailer, &settings()).await;
+    let pass = app.deliver_with(&mailer).await;
     assert_eq!((pass.sent, pass.failed), (0, 1));
-    let row = &outbox_rows(&app.pool).await[0];
+    let row = app.first_notification().await;
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
-    assert!(
-        row.last_error.as_deref().unwrap().contains("451"),
-        "{row:?}"
-    );
+    assert!(row.error_mentions("451"), "{row:?}");
 
     app.clock.advance(Duration::minutes(2));
-    assert_eq!(app.deliver_with(&mailer, &settings()).await.sent, 1);
+    assert_eq!(app.deliver_with(&mailer).await.sent, 1);
     let mails = sink.received();
     assert_eq!(mails.len(), 1);
     assert!(has_cyrillic(mails[0].parsed().subject().unwrap()));
-    let row = &outbox_rows(&app.pool).await[0];
+    let row = app.first_notification().await;
     assert_eq!((row.status.as_str(), row.attempts), ("sent", 2));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn permanent_smtp_refusal_fails_the_row_at_once(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
     sink.answer_data_with(&[550]);
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = sink.mailer();
     app.register("amal@example.test", "en").await;
 
-    app.deliver_with(&mailer, &settings()).await;
-    let row = &outbox_rows(&app.pool).await[0];
+    app.deliver_with(&mailer).await;
+    let row = app.first_notification().await;
     assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
-    assert!(
-        row.last_error.as_deref().unwrap().contains("550"),
-        "{row:?}"
-    );
+    assert!(row.error_mentions("550"), "{row:?}");
 
     app.clock.advance(Duration::days(1));
-    app.deliver_with(&mailer, &settings()).await;
+    app.deliver_with(&mailer).await;
     assert!(
         sink.received().is_empty(),
         "a failed row is not sent again by itself"
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn delivery_gives_up_after_the_configured_number_of_attempts(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let mailer = TestApp::smtp_mailer(&format!("smtp://127.0.0.1:{}", unused_port()));
-    let settings = WorkerSettings {
-        max_attempts: 3,
-        ..settings()
+    let mailer = smtp_mailer(&format!("smtp://127.0.0.1:{}", unused_port()));
+    let three_attempts = Knobs {
+        max_attempts: Some(3),
+        ..Knobs::default()
     };
     app.register("amal@example.test", "en").await;
     for attempt in 1..=3 {
-        app.deliver_with(&mailer, &settings).await;
-        let row = &outbox_rows(&app.pool).await[0];
+        app.deliver_tuned(&mailer, three_attempts).await;
+        let row = app.first_notification().await;
         assert_eq!(row.attempts, attempt);
         let expected = if attempt < 3 { "pending" } else { "failed" };
         assert_eq!(row.status, expected, "after attempt {attempt}");
         app.clock.advance(Duration::hours(2));
     }
-    app.deliver_with(&mailer, &settings).await;
-    assert_eq!(outbox_rows(&app.pool).await[0].attempts, 3);
+    app.deliver_tuned(&mailer, three_attempts).await;
+    assert_eq!(app.first_notification().await.attempts, 3);
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn unknown_kind_fails_its_row_without_stopping_the_worker(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
-    let now = app.clock.now();
     let to = "amal@example.test";
-    enqueue(
-        &app.pool,
+    app.enqueue(to, "en", "newsletter", json!({"full_name": "A"}))
+        .await;
+    app.enqueue(
         to,
-        Language::En,
-        "newsletter",
-        json!({"full_name": "A"}),
-        now,
-        None,
-    )
-    .await;
-    enqueue(
-        &app.pool,
-        to,
-        Language::En,
+        "en",
         "appointment_booked",
         json!({"full_name": "A", "reference": "MOW-7Q4K-2MZD"}),
-        now,
-        None,
     )
     .await;
     app.register("amal2@example.test", "en").await;
 
-    let pass = app.deliver_with(&mailer, &settings()).await;
+    let pass = app.deliver_with(&sink.mailer()).await;
     assert_eq!((pass.sent, pass.failed), (1, 2));
-    let rows = outbox_rows(&app.pool).await;
+    let rows = app.outbox_rows().await;
     let by_kind = |k: &str| rows.iter().find(|r| r.kind == k).unwrap();
     let unknown = by_kind("newsletter");
     assert_eq!((unknown.status.as_str(), unknown.attempts), ("failed", 1));
@@ -383,62 +352,33 @@ async fn unknown_kind_fails_its_row_without_stopping_the_worker(pool: PgPool) {
     );
     let broken = by_kind("appointment_booked");
     assert_eq!(broken.status, "failed");
-    assert!(broken
-        .last_error
-        .as_deref()
-        .unwrap()
-        .contains("does not match the contract"));
+    assert!(
+        broken.error_mentions("does not match the contract"),
+        "{broken:?}"
+    );
     assert_eq!(by_kind("verify_email").status, "sent");
     assert_eq!(sink.received().len(), 1);
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn two_workers_on_one_database_deliver_each_mail_exactly_once(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let now = app.clock.now();
-    for i in 0..50 {
-        enqueue(
-            &app.pool,
-            &format!("citizen{i}@example.test"),
-            Language::En,
-            "appointment_reminder",
-            appointment_payload(
-                Uuid::new_v4(),
-                "2026-12-01T09:00:00+03:00",
-                "2026-12-01T09:30:00+03:00",
-            ),
-            now,
-            None,
-        )
-        .await;
-    }
+    queue_for_citizens(&app, 50, "en", "appointment_reminder").await;
     // Two independent workers, as in two server processes: own pool, own SMTP connections.
     let other_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_with((*app.pool.connect_options()).clone())
         .await
         .unwrap();
-    let small_batches = WorkerSettings {
-        batch: 3,
-        ..settings()
+    let small_batches = Knobs {
+        batch: Some(3),
+        ..Knobs::default()
     };
     let worker = |pool: PgPool| {
-        let mailer = TestApp::smtp_mailer(&sink.url());
+        let mailer = sink.mailer();
         let clock = app.clock.clone();
-        let settings = small_batches.clone();
-        async move {
-            let mut sent = 0;
-            loop {
-                let pass = mawid_notify::run_once(&pool, &mailer, &clock, &settings)
-                    .await
-                    .unwrap();
-                if pass.sent + pass.failed == 0 {
-                    return sent;
-                }
-                sent += pass.sent;
-            }
-        }
+        async move { deliver(&pool, &mailer, &clock, small_batches).await.sent }
     };
     let (a, b) = tokio::join!(worker(app.pool.clone()), worker(other_pool));
     assert_eq!(a + b, 50);
@@ -446,26 +386,18 @@ async fn two_workers_on_one_database_deliver_each_mail_exactly_once(pool: PgPool
 
     let mails = sink.received();
     assert_eq!(mails.len(), 50);
-    let ids: std::collections::HashSet<String> = mails.iter().map(Received::message_id).collect();
+    let ids: HashSet<String> = mails.iter().map(Received::message_id).collect();
     assert_eq!(ids.len(), 50, "each message exactly once");
-    let recipients: std::collections::HashSet<&String> =
-        mails.iter().flat_map(|m| &m.rcpt_to).collect();
+    let recipients: HashSet<&String> = mails.iter().flat_map(|m| &m.rcpt_to).collect();
     assert_eq!(recipients.len(), 50);
-    assert!(outbox_rows(&app.pool)
-        .await
-        .iter()
-        .all(|r| r.status == "sent"));
+    assert!(app.outbox_rows().await.iter().all(|r| r.status == "sent"));
 }
 
-fn reminder_key(appointment: Uuid, start: DateTime<Utc>) -> String {
-    format!("reminder:{appointment}:{}", start.to_rfc3339())
-}
-
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn reminder_is_sent_once_after_its_due_time_and_not_before(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = sink.mailer();
     let appointment = Uuid::new_v4();
     let start = app.clock.now() + Duration::hours(30);
     let due = start - Duration::hours(24);
@@ -478,26 +410,18 @@ async fn reminder_is_sent_once_after_its_due_time_and_not_before(pool: PgPool) {
             .to_rfc3339(),
     );
     let key = reminder_key(appointment, start);
-    enqueue(
-        &app.pool,
-        "amal@example.test",
-        Language::Ar,
-        "appointment_reminder",
-        payload,
-        due,
-        Some(key),
-    )
-    .await
-    .expect("a new row");
+    app.enqueue_reminder("amal@example.test", "ar", payload, due, key)
+        .await
+        .expect("a new row");
 
     app.clock.advance(Duration::hours(6) - Duration::seconds(1));
-    app.deliver_with(&mailer, &settings()).await;
+    app.deliver_with(&mailer).await;
     assert!(sink.received().is_empty(), "not before its due time");
 
     app.clock.advance(Duration::seconds(2));
-    assert_eq!(app.deliver_with(&mailer, &settings()).await.sent, 1);
+    assert_eq!(app.deliver_with(&mailer).await.sent, 1);
     app.clock.advance(Duration::hours(3));
-    app.deliver_with(&mailer, &settings()).await;
+    app.deliver_with(&mailer).await;
     let mails = sink.received();
     assert_eq!(mails.len(), 1, "exactly once");
     let parsed = mails[0].parsed();
@@ -508,25 +432,18 @@ async fn reminder_is_sent_once_after_its_due_time_and_not_before(pool: PgPool) {
         .contains(r#"dir="rtl" lang="ar""#));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn cancelled_reminder_is_never_sent(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let mailer = TestApp::smtp_mailer(&sink.url());
     let appointment = Uuid::new_v4();
     let start = app.clock.now() + Duration::hours(30);
-    enqueue(
-        &app.pool,
+    app.enqueue_reminder(
         "amal@example.test",
-        Language::En,
-        "appointment_reminder",
-        appointment_payload(
-            appointment,
-            "2026-12-01T09:00:00+03:00",
-            "2026-12-01T09:30:00+03:00",
-        ),
+        "en",
+        december_appointment(appointment),
         start - Duration::hours(24),
-        Some(reminder_key(appointment, start)),
+        reminder_key(appointment, start),
     )
     .await;
     // What the booking code does on cancel or reschedule (shared contract).
@@ -540,65 +457,43 @@ async fn cancelled_reminder_is_never_sent(pool: PgPool) {
     .unwrap();
 
     app.clock.advance(Duration::hours(7));
-    app.deliver_with(&mailer, &settings()).await;
+    app.deliver_with(&sink.mailer()).await;
     assert!(sink.received().is_empty());
-    assert_eq!(outbox_rows(&app.pool).await[0].status, "cancelled");
+    assert_eq!(app.first_notification().await.status, "cancelled");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn second_enqueue_with_the_same_dedupe_key_adds_no_row(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let appointment = Uuid::new_v4();
     let start = app.clock.now() + Duration::hours(30);
-    let payload = appointment_payload(
-        appointment,
-        "2026-12-01T09:00:00+03:00",
-        "2026-12-01T09:30:00+03:00",
-    );
-    let key = reminder_key(appointment, start);
     let due = start - Duration::hours(24);
-    let first = enqueue(
-        &app.pool,
-        "amal@example.test",
-        Language::En,
-        "appointment_reminder",
-        payload.clone(),
-        due,
-        Some(key.clone()),
-    )
-    .await;
-    assert!(first.is_some());
-    let second = enqueue(
-        &app.pool,
-        "amal@example.test",
-        Language::En,
-        "appointment_reminder",
-        payload,
-        due,
-        Some(key),
-    )
-    .await;
-    assert_eq!(second, None);
-    assert_eq!(outbox_rows(&app.pool).await.len(), 1);
+    let enqueue = || {
+        let payload = december_appointment(appointment);
+        let key = reminder_key(appointment, start);
+        app.enqueue_reminder("amal@example.test", "en", payload, due, key)
+    };
+    assert!(enqueue().await.is_some());
+    assert_eq!(enqueue().await, None);
+    assert_eq!(app.outbox_rows().await.len(), 1);
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn admin_lists_notifications_by_status_without_payload_or_token(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    let admin = app.admin().await;
-    let citizen = app.verified_citizen("sent@example.test").await;
-    app.register("waiting@example.test", "ru").await;
+    let w = &World::new(pool).await;
+    w.app.register("waiting@example.test", "ru").await;
     let token: String = sqlx::query_scalar(
         "SELECT payload->>'token' FROM notifications WHERE recipient = 'waiting@example.test'",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(&w.app.pool)
     .await
     .unwrap();
+    let list = |query: &str| {
+        let path = format!("/api/v1/admin/notifications{query}");
+        async move { w.app.get(&path, Some(&w.admin)).await }
+    };
 
-    let (status, body, _) = app
-        .get("/api/v1/admin/notifications?status=pending", Some(&admin))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = list("?status=pending").await.expect(StatusCode::OK);
     assert_eq!(body["total"], 1);
     assert_eq!(body["page"], 1);
     let item = &body["items"][0];
@@ -612,56 +507,42 @@ async fn admin_lists_notifications_by_status_without_payload_or_token(pool: PgPo
         "the token never leaves the outbox"
     );
 
-    let (_, all, _) = app
-        .get(
-            "/api/v1/admin/notifications?per_page=1&page=2",
-            Some(&admin),
-        )
-        .await;
+    let all = list("?per_page=1&page=2").await.expect(StatusCode::OK);
     assert_eq!(all["total"], 2);
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
     assert_eq!(all["per_page"], 1);
 
-    let r = app
-        .get("/api/v1/admin/notifications?status=lost", Some(&admin))
-        .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = app
-        .get("/api/v1/admin/notifications?per_page=1000", Some(&admin))
-        .await;
-    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = app.get("/api/v1/admin/notifications", Some(&citizen)).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let officer = app.officer().await;
-    let r = app.get("/api/v1/admin/notifications", Some(&officer)).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
-    let r = app.get("/api/v1/admin/notifications", None).await;
-    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    for query in ["?status=lost", "?per_page=1000"] {
+        list(query)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    for token in [&w.citizen, &w.officer] {
+        w.app
+            .get("/api/v1/admin/notifications", Some(token))
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let r = w.app.get("/api/v1/admin/notifications", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn admin_retry_sends_a_failed_mail_again_and_is_audited(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let admin = app.admin().await;
     let sink = SmtpSink::start().await;
     sink.answer_data_with(&[550]);
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = sink.mailer();
     app.register("amal@example.test", "en").await;
-    app.deliver_with(&mailer, &settings()).await;
-    let row = &outbox_rows(&app.pool).await[0];
+    app.deliver_with(&mailer).await;
+    let row = app.first_notification().await;
     assert_eq!(row.status, "failed");
 
-    let (status, body, _) = app
-        .post(
-            &format!("/api/v1/admin/notifications/{}/retry", row.id),
-            Some(&admin),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "pending");
-    assert_eq!(body["attempts"], 0);
-    assert_eq!(app.deliver_with(&mailer, &settings()).await.sent, 1);
+    let retried = retry(&app, row.id, &admin).await.expect(StatusCode::OK);
+    assert_eq!(retried["status"], "pending");
+    assert_eq!(retried["attempts"], 0);
+    assert_eq!(app.deliver_with(&mailer).await.sent, 1);
     assert_eq!(sink.received_by("amal@example.test").len(), 1);
     assert!(extract_token(&sink.received()[0].data).is_some());
 
@@ -675,83 +556,46 @@ async fn admin_retry_sends_a_failed_mail_again_and_is_audited(pool: PgPool) {
     assert_eq!(target, row.id.to_string());
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn retry_of_a_mail_that_has_not_failed_is_a_conflict(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let admin = app.admin().await;
     app.register("amal@example.test", "en").await;
-    let row = &outbox_rows(&app.pool).await[0];
-    let r = app
-        .post(
-            &format!("/api/v1/admin/notifications/{}/retry", row.id),
-            Some(&admin),
-            json!({}),
-        )
-        .await;
-    assert_problem(&r, StatusCode::CONFLICT, "not_failed");
-
-    let r = app
-        .post(
-            &format!("/api/v1/admin/notifications/{}/retry", Uuid::new_v4()),
-            Some(&admin),
-            json!({}),
-        )
-        .await;
-    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let row = app.first_notification().await;
+    retry(&app, row.id, &admin)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "not_failed");
+    retry(&app, Uuid::new_v4(), &admin)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
     let citizen = app.verified_citizen("citizen@example.test").await;
-    let r = app
-        .post(
-            &format!("/api/v1/admin/notifications/{}/retry", row.id),
-            Some(&citizen),
-            json!({}),
-        )
-        .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    retry(&app, row.id, &citizen)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn without_smtp_mail_is_written_as_eml_files(pool: PgPool) {
     let app = TestApp::new(pool).await;
     app.register("amal@example.test", "ru").await;
     let mails = app.mails_to("amal@example.test").await;
     assert_eq!(mails.len(), 1);
-    assert!(has_cyrillic(&support::text_body(&mails[0])));
-    assert!(support::html_body(&mails[0]).contains(r#"lang="ru""#));
+    assert!(has_cyrillic(&text_body(&mails[0])));
+    assert!(html_body(&mails[0]).contains(r#"lang="ru""#));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn server_worker_runs_its_loops_and_stops_when_asked(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
-    let now = app.clock.now();
-    for i in 0..12 {
-        enqueue(
-            &app.pool,
-            &format!("citizen{i}@example.test"),
-            Language::Ru,
-            "appointment_booked",
-            appointment_payload(
-                Uuid::new_v4(),
-                "2026-12-01T09:00:00+03:00",
-                "2026-12-01T09:30:00+03:00",
-            ),
-            now,
-            None,
-        )
-        .await;
-    }
+    queue_for_citizens(&app, 12, "ru", "appointment_booked").await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = mawid_notify::Worker {
-        pool: app.pool.clone(),
-        mailer: TestApp::smtp_mailer(&sink.url()),
-        clock: std::sync::Arc::new(app.clock.clone()),
-        settings: WorkerSettings {
-            concurrency: 3,
-            batch: 2,
-            ..settings()
-        },
+    let knobs = Knobs {
+        concurrency: Some(3),
+        batch: Some(2),
+        ..Knobs::default()
     };
-    let running = tokio::spawn(worker.run(stopped));
+    let running = app.spawn_worker(sink.mailer(), knobs, stopped);
     sink.wait_for(12).await;
     stop.send(true).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), running)
@@ -759,66 +603,51 @@ async fn server_worker_runs_its_loops_and_stops_when_asked(pool: PgPool) {
         .expect("the worker stops when asked")
         .unwrap();
 
-    let ids: std::collections::HashSet<String> =
-        sink.received().iter().map(Received::message_id).collect();
+    let ids: HashSet<String> = sink.received().iter().map(Received::message_id).collect();
     assert_eq!(ids.len(), 12);
     assert_eq!(sink.received().len(), 12);
-    assert!(outbox_rows(&app.pool)
-        .await
-        .iter()
-        .all(|r| r.status == "sent"));
+    assert!(app.outbox_rows().await.iter().all(|r| r.status == "sent"));
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn a_relay_that_hangs_times_out_and_the_mail_is_retried(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let (port, server) = support::silent_smtp_server().await;
-    let mailer = mawid_notify::Mailer::smtp(
+    let (port, server) = silent_smtp_server().await;
+    let mailer = smtp_mailer_timing_out_after(
         &format!("smtp://127.0.0.1:{port}"),
-        "Mawid <no-reply@mawid.test>".parse().unwrap(),
         std::time::Duration::from_millis(300),
-    )
-    .unwrap();
+    );
     app.register("amal@example.test", "en").await;
 
     let pass = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        app.deliver_with(&mailer, &settings()),
+        app.deliver_with(&mailer),
     )
     .await
     .expect("the worker is not held by a silent relay");
     assert_eq!((pass.sent, pass.failed), (0, 1));
-    let row = &outbox_rows(&app.pool).await[0];
+    let row = app.first_notification().await;
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
-    assert!(
-        row.last_error.as_deref().unwrap().contains("timed out"),
-        "{row:?}"
-    );
+    assert!(row.error_mentions("timed out"), "{row:?}");
     server.abort();
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn rows_a_stopping_worker_released_are_due_again_at_once_with_no_attempt_used(pool: PgPool) {
-    use mawid_persistence::outbox;
     let app = TestApp::new(pool).await;
     app.register("a@example.test", "en").await;
     app.register("b@example.test", "en").await;
-    let now = app.clock.now();
-    let claimed = outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let lease = Duration::minutes(5);
+    let claimed = app.claim_due(lease, 10).await;
     assert_eq!(claimed.len(), 2);
-    // Leased: nobody else may take them now.
-    assert!(outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        app.claim_due(lease, 10).await.is_empty(),
+        "leased: nobody else may take them now"
+    );
 
     let ids: Vec<Uuid> = claimed.iter().map(|r| r.id).collect();
-    outbox::release(&app.pool, &ids).await.unwrap();
-    let again = outbox::claim_due(&app.pool, now, Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    app.release(&ids).await;
+    let again = app.claim_due(lease, 10).await;
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|r| r.attempts == 1), "{again:?}");
 }

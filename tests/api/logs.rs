@@ -1,9 +1,9 @@
 //! No token, password, passport number, date of birth or name ever reaches a log line.
 //!
-//! Every log line of this test binary is captured (at TRACE, in both the JSON and the text
-//! format, request spans included) while the account flows run with known secret values and
-//! every registered route is sent those values in its path, query and body. Routes added later
-//! are covered without touching this file.
+//! From the first of these tests on, every log line of the test binary is captured (at TRACE, in
+//! both the JSON and the text format, request spans included, other tests' lines too) while the
+//! account flows run with known secret values and every registered route is sent those values in
+//! its path, query and body. Routes added later are covered without touching this file.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
 use serde_json::json;
-use support::{registered_routes, with_token, TestApp};
+use sqlx::PgPool;
 use tracing_subscriber::layer::SubscriberExt;
 
-type Pool = sqlx::PgPool;
+use crate::helpers::{registered_routes, with_token, TestApp};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -69,8 +69,8 @@ fn assert_absent(log: &str, secrets: &[(&str, &str)]) {
     }
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn account_flows_log_no_password_token_or_name(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn account_flows_log_no_password_token_or_name(pool: PgPool) {
     logs();
     let app = TestApp::new(pool).await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
@@ -82,68 +82,47 @@ async fn account_flows_log_no_password_token_or_name(pool: Pool) {
     let new_name = format!("Rima Renamed{}", &tag[8..16]);
     let phone = "+79161234567";
 
-    let (status, body, _) = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({ "email": email, "password": password, "full_name": full_name,
-                    "preferred_language": "ar", "phone": phone }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let verify_token = app.last_token_for(&email).await;
-    let r = app
-        .post(
-            "/api/v1/auth/verify-email",
-            None,
-            json!({ "token": verify_token }),
-        )
-        .await;
-    assert_eq!(r.0, StatusCode::NO_CONTENT);
-    // A reused (now spent) token and a wrong password take the error paths.
     app.post(
-        "/api/v1/auth/verify-email",
+        "/api/v1/auth/register",
         None,
-        json!({ "token": verify_token }),
+        json!({ "email": email, "password": password, "full_name": full_name,
+                "preferred_language": "ar", "phone": phone }),
     )
-    .await;
-    assert_eq!(
-        app.login(&email, &wrong_password).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    .await
+    .expect(StatusCode::CREATED);
+    let verify_token = app.last_token_for(&email).await;
+    app.verify_email(&verify_token)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    // A reused (now spent) token and a wrong password take the error paths.
+    app.verify_email(&verify_token).await;
+    app.login(&email, &wrong_password)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
 
-    let (_, pair, _) = app.login(&email, &password).await;
+    let pair = app.login(&email, &password).await.expect(StatusCode::OK);
     let access = pair["access_token"].as_str().unwrap().to_owned();
     let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
-    let (_, rotated, _) = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": refresh }),
-        )
-        .await;
+    let rotated = app
+        .refresh(&pair["refresh_token"])
+        .await
+        .expect(StatusCode::OK);
     let access2 = rotated["access_token"].as_str().unwrap().to_owned();
     let refresh2 = rotated["refresh_token"].as_str().unwrap().to_owned();
     // Reusing the first refresh token is logged as an incident: still without the token.
-    let reuse = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": refresh }),
-        )
-        .await;
-    assert_eq!(reuse.0, StatusCode::UNAUTHORIZED);
+    app.refresh(&pair["refresh_token"])
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
 
-    let (_, pair, _) = app.login(&email, &password).await;
+    let pair = app.login(&email, &password).await.expect(StatusCode::OK);
     let access3 = pair["access_token"].as_str().unwrap().to_owned();
     let refresh3 = pair["refresh_token"].as_str().unwrap().to_owned();
     app.get("/api/v1/me", Some(&access3)).await;
-    app.call(with_token(
-        TestRequest::patch()
-            .uri("/api/v1/me")
-            .set_json(json!({ "full_name": new_name })),
+    app.patch(
+        "/api/v1/me",
         Some(&access3),
-    ))
+        json!({ "full_name": new_name }),
+    )
     .await;
     app.post(
         "/api/v1/auth/logout",
@@ -152,21 +131,11 @@ async fn account_flows_log_no_password_token_or_name(pool: Pool) {
     )
     .await;
 
-    app.post(
-        "/api/v1/auth/password-reset",
-        None,
-        json!({ "email": email }),
-    )
-    .await;
+    app.request_password_reset(&email).await;
     let reset_token = app.last_token_for(&email).await;
-    let r = app
-        .post(
-            "/api/v1/auth/password-reset/confirm",
-            None,
-            json!({ "token": reset_token, "new_password": new_password }),
-        )
-        .await;
-    assert_eq!(r.0, StatusCode::NO_CONTENT, "{}", r.1);
+    app.confirm_password_reset(&reset_token, &new_password)
+        .await
+        .expect(StatusCode::NO_CONTENT);
 
     let log = captured_text();
     assert!(
@@ -194,8 +163,8 @@ async fn account_flows_log_no_password_token_or_name(pool: Pool) {
     );
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
-async fn no_route_logs_a_passport_number_or_date_of_birth_it_is_sent(pool: Pool) {
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn no_route_logs_a_passport_number_or_date_of_birth_it_is_sent(pool: PgPool) {
     logs();
     let app = TestApp::new(pool).await;
     let tag = uuid::Uuid::new_v4().simple().to_string();

@@ -1,10 +1,14 @@
-//! Delivery counters. A binary of its own: the metrics recorder is process-global, and here no
-//! other test sends mail while the counts are read.
+//! Delivery counters. The global metrics recorder counts every test's mail, so this test reads a
+//! recorder of its own, set for its thread while its delivery runs.
 
-use mawid_notify::WorkerSettings;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sqlx::PgPool;
-use support::{SmtpSink, TestApp};
+
+use crate::helpers::{smtp_mailer, SmtpSink, TestApp};
 
 /// A counter's name, labels and value.
 type Counted = (String, Vec<(String, String)>, u64);
@@ -22,21 +26,38 @@ fn counter(snapshot: &[Counted], name: &str, labels: &[(&str, &str)]) -> u64 {
         .sum()
 }
 
-#[sqlx::test(migrator = "mawid_persistence::MIGRATOR")]
+/// `inner` with `recorder` as the thread's recorder during each poll: the metrics it emits while
+/// it runs go there, those of other tests on other threads do not.
+struct Recorded<'r, F> {
+    recorder: &'r DebuggingRecorder,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Recorded<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        metrics::with_local_recorder(this.recorder, || this.inner.as_mut().poll(cx))
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn sent_mail_and_failed_attempts_are_counted_by_kind(pool: PgPool) {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    recorder
-        .install()
-        .expect("the only recorder in this binary");
 
     let app = TestApp::new(pool).await;
     let sink = SmtpSink::start().await;
     sink.answer_data_with(&[451]);
-    let mailer = TestApp::smtp_mailer(&sink.url());
+    let mailer = smtp_mailer(&sink.url());
     app.register("a@example.test", "en").await;
     app.register("b@example.test", "ar").await;
-    app.deliver_with(&mailer, &WorkerSettings::default()).await;
+    Recorded {
+        recorder: &recorder,
+        inner: Box::pin(app.deliver_with(&mailer)),
+    }
+    .await;
 
     let snapshot: Vec<Counted> = snapshotter
         .snapshot()

@@ -1,0 +1,448 @@
+//! The app on a fresh database with a clock the test moves, requests and their answers, and the
+//! accounts and catalogue entries tests start from.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::http::{Method, StatusCode};
+use actix_web::test::{self, TestRequest};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use mawid_http::{AppState, JwtKeys, Passwords, TrackingSettings};
+use mawid_notify::Mailer;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const JWT_SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(t)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+
+    pub fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl mawid_domain::Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        TestClock::now(self)
+    }
+}
+
+/// One answer: its status, its body as JSON (Null when empty or not JSON) and as text, and its
+/// headers.
+#[derive(Clone, Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    /// The body, once the status is `status`; any other status panics showing the body.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self.body.clone()
+    }
+
+    /// The body, once the answer is a problem+json document of `status` with the stable `code`.
+    #[track_caller]
+    pub fn expect_problem(&self, status: StatusCode, code: &str) -> Value {
+        let body = &self.body;
+        assert_eq!(self.status, status, "body: {body}");
+        assert_eq!(
+            self.header("content-type"),
+            "application/problem+json",
+            "body: {body}"
+        );
+        assert_eq!(body["code"], code, "body: {body}");
+        assert_eq!(body["status"], status.as_u16(), "body: {body}");
+        assert!(
+            body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+        body.clone()
+    }
+
+    /// A header's value as text; "" when it is absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The Retry-After header, in seconds.
+    #[track_caller]
+    pub fn retry_after(&self) -> i64 {
+        self.header("retry-after")
+            .parse()
+            .unwrap_or_else(|_| panic!("no Retry-After in {:?}", self.headers))
+    }
+}
+
+pub struct TestApp {
+    pub pool: PgPool,
+    pub clock: TestClock,
+    state: AppState,
+    pub(super) mail_dir: PathBuf,
+    pub(super) mailer: Mailer,
+}
+
+impl TestApp {
+    /// The app on `pool` (from `#[sqlx::test]`), with mail written to a fresh folder.
+    pub async fn new(pool: PgPool) -> Self {
+        #[allow(clippy::disallowed_methods)]
+        let clock = TestClock::at(Utc::now());
+        let state = AppState {
+            pool: pool.clone(),
+            jwt: Arc::new(JwtKeys::new(JWT_SECRET).unwrap()),
+            clock: Arc::new(clock.clone()),
+            passwords: Arc::new(Passwords::new(2)),
+            tracking: Default::default(),
+        };
+        let mail_dir =
+            std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
+        let mailer =
+            Mailer::files(&mail_dir, "Mawid <no-reply@mawid.test>".parse().unwrap()).unwrap();
+        Self {
+            pool,
+            clock,
+            state,
+            mail_dir,
+            mailer,
+        }
+    }
+
+    /// A second server process on the same database: its own state and connection pool, its
+    /// clock at this one's time.
+    pub async fn another_instance(&self) -> TestApp {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(self.pool.connect_options().as_ref().clone())
+            .await
+            .unwrap();
+        let other = TestApp::new(pool).await;
+        other.clock.set(self.clock.now());
+        other
+    }
+
+    /// Public tracking takes the client address from the right-most X-Forwarded-For entry, as
+    /// behind a trusted proxy.
+    pub fn trust_forwarded_for(&mut self) {
+        self.state.tracking = TrackingSettings {
+            trust_forwarded_for: true,
+            ..Default::default()
+        };
+    }
+
+    pub async fn service(
+        &self,
+    ) -> impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    > {
+        test::init_service(mawid_http::app(self.state.clone())).await
+    }
+
+    /// Sends one request through a fresh service.
+    pub async fn call(&self, req: TestRequest) -> Resp {
+        let svc = self.service().await;
+        let res = test::call_service(&svc, req.to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = test::read_body(res).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = TestRequest::default().method(method).uri(path);
+        if let Some(b) = body {
+            req = req.set_json(b);
+        }
+        self.call(with_token(req, token)).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// `count(*)` or any other single integer a query answers.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot
+    /// arithmetic is the same on every run while issued tokens stay valid in real time.
+    pub fn freeze_on_next_monday(&self) -> NaiveDate {
+        #[allow(clippy::disallowed_methods)]
+        let today = Utc::now().date_naive();
+        let ahead = 7 - i64::from(today.weekday().num_days_from_monday());
+        let monday = today + Duration::days(ahead);
+        self.clock
+            .set(monday.and_hms_opt(8, 0, 0).unwrap().and_utc());
+        monday
+    }
+}
+
+/// The string at `pointer` ("/action", "/details/code") in each element of the array `list`.
+pub fn strings<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|e| {
+            e.pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no string at {pointer} in {e}"))
+        })
+        .collect()
+}
+
+pub fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {
+    match token {
+        Some(t) => req.insert_header(("Authorization", format!("Bearer {t}"))),
+        None => req,
+    }
+}
+
+// ---- accounts --------------------------------------------------------------------------------
+
+impl TestApp {
+    pub async fn register(&self, email: &str, language: &str) -> Value {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": email, "password": PASSWORD, "full_name": "Amal Haddad", "preferred_language": language }),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn verify_email(&self, token: &str) -> Resp {
+        self.post("/api/v1/auth/verify-email", None, json!({ "token": token }))
+            .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &Value) -> Resp {
+        self.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    pub async fn request_password_reset(&self, email: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({ "email": email }),
+        )
+        .await
+    }
+
+    pub async fn confirm_password_reset(&self, token: &str, new_password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({ "token": token, "new_password": new_password }),
+        )
+        .await
+    }
+
+    /// Registers, verifies through the emailed token, logs in; returns the access token.
+    pub async fn verified_citizen(&self, email: &str) -> String {
+        self.verified_citizen_in(email, "en").await
+    }
+
+    /// Like [`TestApp::verified_citizen`], with the account's preferred language.
+    pub async fn verified_citizen_in(&self, email: &str, language: &str) -> String {
+        self.register(email, language).await;
+        let token = self.last_token_for(email).await;
+        self.verify_email(&token)
+            .await
+            .expect(StatusCode::NO_CONTENT);
+        self.access_token(email, PASSWORD).await
+    }
+
+    pub async fn access_token(&self, email: &str, password: &str) -> String {
+        let pair = self.login(email, password).await.expect(StatusCode::OK);
+        pair["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The id of the account behind `token`.
+    pub async fn user_id(&self, token: &str) -> Uuid {
+        let me = self
+            .get("/api/v1/me", Some(token))
+            .await
+            .expect(StatusCode::OK);
+        me["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// An account of `role` ("admin", "officer", "citizen"), verified, created directly in the
+    /// database (staff cannot register, and it is faster than the mail round trip); its access
+    /// token.
+    pub async fn staff(&self, email: &str, role: &str) -> String {
+        use mawid_domain::account::{Email, FullName, Language, Password, Role};
+        let hash = self
+            .state
+            .passwords
+            .hash(&Password::parse(PASSWORD).unwrap())
+            .await
+            .unwrap();
+        mawid_persistence::users::insert(
+            &self.pool,
+            mawid_persistence::users::NewUser {
+                email: &Email::parse(email).unwrap(),
+                password_hash: &hash,
+                full_name: &FullName::parse("full_name", "Staff Member").unwrap(),
+                language: Language::En,
+                phone: None,
+                role: Role::parse(role).unwrap_or_else(|| panic!("no role {role}")),
+                verified_at: Some(self.clock.now()),
+            },
+        )
+        .await
+        .unwrap();
+        self.access_token(email, PASSWORD).await
+    }
+
+    pub async fn admin(&self) -> String {
+        self.staff("admin@mawid.test", "admin").await
+    }
+
+    pub async fn officer(&self) -> String {
+        self.staff("officer@mawid.test", "officer").await
+    }
+
+    /// A verified citizen created directly in the database (faster than the mail round trip).
+    pub async fn quick_citizen(&self, email: &str) -> String {
+        self.staff(email, "citizen").await
+    }
+}
+
+// ---- catalogue -------------------------------------------------------------------------------
+
+impl TestApp {
+    /// An office through the admin API; returns its id.
+    pub async fn create_office(&self, admin: &str, code: &str, timezone: &str) -> String {
+        let office = self
+            .post(
+                "/api/v1/admin/offices",
+                Some(admin),
+                json!({
+                    "code": code,
+                    "name": { "ar": "القنصلية", "ru": "Консульство", "en": "Consulate" },
+                    "address": { "ar": "شارع", "ru": "улица", "en": "Street 1" },
+                    "timezone": timezone,
+                }),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        office["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A service of `duration` minutes (24 h notice, 60 days advance); returns its id.
+    pub async fn create_service(&self, admin: &str, code: &str, duration: i64) -> String {
+        let service = self
+            .post(
+                "/api/v1/admin/services",
+                Some(admin),
+                json!({
+                    "code": code,
+                    "name": { "ar": "خدمة", "ru": "Услуга", "en": "Service" },
+                    "duration_minutes": duration,
+                    "required_documents": [{ "ar": "جواز", "ru": "Паспорт", "en": "Passport" }],
+                    "fee_amount": "25.00",
+                    "fee_currency": "USD",
+                }),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        service["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Puts a Monday–Friday schedule of `intervals`; returns the admin answer.
+    pub async fn weekday_schedule(
+        &self,
+        admin: &str,
+        office: &str,
+        service: &str,
+        capacity: i64,
+        intervals: Value,
+    ) -> Value {
+        let weekly: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri"]
+            .iter()
+            .map(|d| ((*d).to_owned(), intervals.clone()))
+            .collect();
+        self.put(
+            &format!("/api/v1/admin/offices/{office}/schedules/{service}"),
+            Some(admin),
+            json!({ "capacity": capacity, "weekly": weekly }),
+        )
+        .await
+        .expect(StatusCode::OK)
+    }
+}

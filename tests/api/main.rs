@@ -1,0 +1,15 @@
+//! Mawid's black-box tests, one binary: the real app over HTTP on a fresh PostgreSQL database
+//! per test, one module per resource, and `helpers`, the harness they share.
+
+mod accounts;
+mod booking;
+mod catalogue;
+mod contract;
+mod deploy;
+mod document_requests;
+mod errors;
+mod helpers;
+mod logs;
+mod notification_metrics;
+mod notifications;
+mod ops;
