@@ -1,5 +1,5 @@
 # Mawid server image: built on the official Rust image, run on slim Debian as a non-root user.
-# docker compose up (see docker-compose.yml) builds it; tests/deploy.rs keeps it honest.
+# docker compose up (see docker-compose.yml) builds it; tests/api/deploy.rs keeps it honest.
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
