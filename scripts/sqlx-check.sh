@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/pg.sh
 
 sqlx_version=$(awk '/^name = "sqlx"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-if ! cargo sqlx --version 2>/dev/null | grep -qx "sqlx-cli $sqlx_version"; then
+if ! sqlx --version 2>/dev/null | grep -qx "sqlx-cli $sqlx_version"; then
   echo "sqlx-check: installing sqlx-cli $sqlx_version"
   cargo install --quiet --locked sqlx-cli --version "$sqlx_version" \
     --no-default-features --features postgres,rustls
