@@ -269,9 +269,16 @@ mod tests {
 
     #[test]
     fn an_unknown_role_or_language_is_an_error_naming_the_column() {
-        let e = UserRow::try_from(record("root", "en")).unwrap_err().to_string();
+        let e = UserRow::try_from(record("root", "en"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("users.role") && e.contains("\"root\""), "{e}");
-        let e = UserRow::try_from(record("citizen", "fr")).unwrap_err().to_string();
-        assert!(e.contains("users.preferred_language") && e.contains("\"fr\""), "{e}");
+        let e = UserRow::try_from(record("citizen", "fr"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("users.preferred_language") && e.contains("\"fr\""),
+            "{e}"
+        );
     }
 }
