@@ -1,11 +1,26 @@
 //! Accounts: who may sign in, how they are reached, and what they may do.
 
+pub mod lockout;
+pub mod one_time;
+pub mod session;
+pub mod staff;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
+use crate::Code;
+
+pub use lockout::{Lockout, LOCKOUT_WINDOW_MINUTES, MAX_LOGIN_FAILURES};
+pub use one_time::{
+    Purpose, ResetMail, EMAIL_VERIFICATION_TTL_HOURS, MAX_RESET_EMAILS_PER_WINDOW,
+    PASSWORD_RESET_TTL_MINUTES, RESET_EMAIL_WINDOW_MINUTES,
+};
+pub use session::{
+    RefreshState, Rotation, StoredRefresh, ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_DAYS,
+};
 
 /// An email address, trimmed and lower-cased so uniqueness is case-insensitive.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -52,12 +67,17 @@ impl Password {
     pub const LEN: RangeInclusive<usize> = 10..=128;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::parse_as("password", raw)
+    }
+
+    /// Parses a password sent under another field name, such as `new_password`.
+    pub fn parse_as(field: &str, raw: &str) -> Result<Self, Invalid> {
         let n = raw.chars().count();
         if Self::LEN.contains(&n) {
             return Ok(Self(raw.to_owned()));
         }
         let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
-        Err(Invalid::new("password", format!("{lo} to {hi} characters")))
+        Err(Invalid::new(field, format!("{lo} to {hi} characters")))
     }
 
     pub fn expose(&self) -> &str {
@@ -204,6 +224,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// The roles a staff account may hold.
+    pub const STAFF: [Role; 2] = [Role::Officer, Role::Admin];
+
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "citizen" => Some(Self::Citizen),
@@ -230,7 +253,7 @@ impl Role {
     }
 
     pub fn is_staff(self) -> bool {
-        matches!(self, Self::Officer | Self::Admin)
+        Self::STAFF.contains(&self)
     }
 
     /// Whether this role may do what `needed` may: an admin does everything an officer does.
@@ -243,17 +266,63 @@ impl Role {
     }
 }
 
-/// Failed logins allowed for one email within [`LOCKOUT_WINDOW_MINUTES`] before refusing.
-pub const MAX_LOGIN_FAILURES: i64 = 5;
-pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
-pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
-/// Reset emails one account may be sent per window: enough for a lost mail or two, too few to
-/// flood someone's inbox through the always-202 endpoint.
-pub const MAX_RESET_EMAILS_PER_WINDOW: i64 = 3;
-pub const RESET_EMAIL_WINDOW_MINUTES: i64 = 15;
-pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 48;
-pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 15 * 60;
-pub const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
+/// An account about to be created: a citizen signing up, or a staff member an admin adds.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: Email,
+    pub full_name: FullName,
+    pub language: Language,
+    pub phone: Option<Phone>,
+    pub role: Role,
+}
+
+impl NewAccount {
+    /// A citizen proves the address with the mailed token; an admin vouches for a staff address,
+    /// which has no self-service sign-up to verify.
+    pub fn verified_on_creation(&self) -> bool {
+        self.role.is_staff()
+    }
+}
+
+/// Changes to one's own profile; a field left `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub full_name: Option<FullName>,
+    pub language: Option<Language>,
+    /// `Some(None)` clears the phone.
+    pub phone: Option<Option<Phone>>,
+}
+
+/// Why a sign-in, a token or a session is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// One answer for an unknown email and a wrong password, so it tells nobody who has an account.
+    #[error("the email or the password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins for this account; wait and try again")]
+    Locked { retry_after_secs: u64 },
+    #[error("the token is unknown, already used or expired")]
+    InvalidOneTimeToken,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("this refresh token was already used; sign in again")]
+    RefreshTokenReused,
+    #[error("the account behind this token no longer exists")]
+    AccountGone,
+}
+
+impl Refusal {
+    pub fn code(self) -> Code {
+        match self {
+            Self::InvalidCredentials => Code::InvalidCredentials,
+            Self::Locked { .. } => Code::TooManyLoginAttempts,
+            Self::InvalidOneTimeToken => Code::InvalidOrExpiredToken,
+            Self::InvalidRefreshToken => Code::InvalidRefreshToken,
+            Self::RefreshTokenReused => Code::RefreshTokenReused,
+            Self::AccountGone => Code::InvalidToken,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -331,6 +400,46 @@ mod tests {
         assert!(Role::parse_staff("citizen").is_err());
         assert_eq!(Role::parse_staff("officer").unwrap(), Role::Officer);
         assert_eq!(Role::parse_staff("admin").unwrap(), Role::Admin);
+        assert!(Role::parse_staff("root").is_err());
+        assert!(Role::STAFF.iter().all(|r| r.is_staff()));
+        assert!(!Role::Citizen.is_staff());
+    }
+
+    #[test]
+    fn a_renamed_password_field_is_reported_under_its_own_name() {
+        let e = Password::parse_as("new_password", "short").unwrap_err();
+        assert_eq!(e.errors[0].field, "new_password");
+        assert_eq!(e.errors[0].message, "10 to 128 characters");
+    }
+
+    #[test]
+    fn only_staff_accounts_start_verified() {
+        let account = |role| NewAccount {
+            email: Email::parse("amal@example.org").unwrap(),
+            full_name: FullName::parse("full_name", "Amal Haddad").unwrap(),
+            language: Language::Ar,
+            phone: None,
+            role,
+        };
+        assert!(!account(Role::Citizen).verified_on_creation());
+        assert!(account(Role::Officer).verified_on_creation());
+        assert!(account(Role::Admin).verified_on_creation());
+    }
+
+    #[test]
+    fn every_refusal_has_its_code() {
+        assert_eq!(
+            Refusal::Locked {
+                retry_after_secs: 9
+            }
+            .code(),
+            Code::TooManyLoginAttempts
+        );
+        assert_eq!(
+            Refusal::InvalidOneTimeToken.code(),
+            Code::InvalidOrExpiredToken
+        );
+        assert_eq!(Refusal::AccountGone.code(), Code::InvalidToken);
     }
 
     #[test]

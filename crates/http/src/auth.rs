@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mawid_domain::account::{Role, ACCESS_TOKEN_TTL_SECONDS};
+use mawid_domain::account::{staff, Role, ACCESS_TOKEN_TTL_SECONDS};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -162,6 +162,11 @@ role_extractor!(
     /// An admin only.
     Admin,
     Role::Admin
+);
+role_extractor!(
+    /// May create and list staff accounts.
+    StaffManager,
+    staff::MANAGER_ROLE
 );
 
 impl FromRequest for Authenticated {

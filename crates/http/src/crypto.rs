@@ -8,6 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use mawid_domain::account::Password;
+use mawid_persistence::accounts::Secret;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -98,4 +99,13 @@ pub fn random_token() -> String {
 /// What the database keeps of a secret token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random token with its hash.
+pub fn new_secret() -> Secret {
+    let token = random_token();
+    Secret {
+        hash: token_hash(&token),
+        token,
+    }
 }

@@ -8,11 +8,13 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::borrow::Cow;
 
+use mawid_domain::account;
 use mawid_domain::appointment as booking;
 use mawid_domain::document;
 use mawid_domain::error::{FieldError, Step};
 use mawid_domain::schedule::RangeRefusal;
 use mawid_domain::{Code, Invalid};
+use mawid_persistence::accounts::AccountError;
 use mawid_persistence::appointments::BookingError;
 use mawid_persistence::document_requests::DocumentError;
 use mawid_persistence::StoreError;
@@ -307,6 +309,26 @@ impl From<DocumentError> for ApiError {
             }
             DocumentError::Refused(r) => ApiError::new(r.code(), r.to_string()),
             DocumentError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<account::Refusal> for ApiError {
+    fn from(r: account::Refusal) -> Self {
+        match r {
+            account::Refusal::Locked { retry_after_secs } => {
+                ApiError::retry_after(r.code(), r.to_string(), retry_after_secs)
+            }
+            _ => ApiError::new(r.code(), r.to_string()),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Refused(r) => r.into(),
+            AccountError::Store(e) => e.into(),
         }
     }
 }

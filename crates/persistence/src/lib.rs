@@ -1,14 +1,15 @@
 //! PostgreSQL repositories per aggregate, the migrator and the constraint → error table.
 
+pub mod accounts;
 pub mod appointments;
 pub mod audit;
 pub mod catalogue;
 pub mod document_requests;
-pub mod login;
+mod login;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;
-pub mod tokens;
+mod tokens;
 pub mod users;
 
 use std::time::Duration;

@@ -1,62 +1,50 @@
-//! Failed-login counting, kept in PostgreSQL so a lockout holds across server processes.
+//! Queries on failed sign-ins, kept in PostgreSQL so a lockout holds across server processes.
 
 use chrono::{DateTime, Utc};
-use mawid_domain::account::Email;
-use sqlx::PgPool;
+use mawid_domain::account::{Email, MAX_LOGIN_FAILURES};
+use sqlx::PgExecutor;
 
 use crate::StoreError;
 
-/// Failures recorded for `email` since `since`.
+/// The newest failures recorded for `email` after `since`: no more than the lockout needs.
 #[tracing::instrument(skip_all)]
-pub async fn failures_since(
-    pool: &PgPool,
+pub(crate) async fn recent_failures(
+    ex: impl PgExecutor<'_>,
     email: &Email,
     since: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM login_failures WHERE email = $1 AND failed_at > $2",
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT failed_at FROM login_failures WHERE email = $1 AND failed_at > $2
+         ORDER BY failed_at DESC LIMIT $3",
+        email.as_str(),
+        since,
+        MAX_LOGIN_FAILURES,
     )
-    .bind(email.as_str())
-    .bind(since)
-    .fetch_one(pool)
-    .await?)
-}
-
-/// The `n`-th most recent failure: once the window moves past it, fewer than `n` remain.
-#[tracing::instrument(skip_all)]
-pub async fn nth_latest_failure(
-    pool: &PgPool,
-    email: &Email,
-    n: i64,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(sqlx::query_scalar::<_, DateTime<Utc>>(
-        "SELECT failed_at FROM login_failures WHERE email = $1 ORDER BY failed_at DESC OFFSET $2 LIMIT 1",
-    )
-    .bind(email.as_str())
-    .bind(n - 1)
-    .fetch_optional(pool)
+    .fetch_all(ex)
     .await?)
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn record_failure(
-    pool: &PgPool,
+pub(crate) async fn record_failure(
+    ex: impl PgExecutor<'_>,
     email: &Email,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
-        .bind(email.as_str())
-        .bind(at)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)",
+        email.as_str(),
+        at,
+    )
+    .execute(ex)
+    .await?;
     Ok(())
 }
 
+/// Forgets the failures of `email`, the address as stored (normalised by [`Email`]).
 #[tracing::instrument(skip_all)]
-pub async fn clear_failures(pool: &PgPool, email: &Email) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(email.as_str())
-        .execute(pool)
+pub(crate) async fn clear_failures(ex: impl PgExecutor<'_>, email: &str) -> Result<(), StoreError> {
+    sqlx::query!("DELETE FROM login_failures WHERE email = $1", email)
+        .execute(ex)
         .await?;
     Ok(())
 }

@@ -1,44 +1,29 @@
-//! Refresh tokens (rotated, in families) and single-use tokens; only hashes are stored.
+//! Queries on refresh tokens (rotated, in families) and single-use tokens; only hashes are stored.
 
 use chrono::{DateTime, Utc};
+use mawid_domain::account::{Purpose, StoredRefresh};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    VerifyEmail,
-    PasswordReset,
-}
-
-impl Purpose {
-    fn code(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "verify_email",
-            Self::PasswordReset => "password_reset",
-        }
-    }
-}
-
 #[tracing::instrument(skip_all)]
-pub async fn insert_one_time(
+pub(crate) async fn insert_one_time(
     ex: impl PgExecutor<'_>,
     hash: &str,
     user_id: Uuid,
     purpose: Purpose,
     created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
+        hash,
+        user_id,
+        purpose.code(),
+        created_at,
+        purpose.expires_at(created_at),
     )
-    .bind(hash)
-    .bind(user_id)
-    .bind(purpose.code())
-    .bind(created_at)
-    .bind(expires_at)
     .execute(ex)
     .await?;
     Ok(())
@@ -46,18 +31,19 @@ pub async fn insert_one_time(
 
 /// How many tokens of `purpose` the user was sent since `since`.
 #[tracing::instrument(skip_all)]
-pub async fn issued_since(
+pub(crate) async fn issued_since(
     ex: impl PgExecutor<'_>,
     user_id: Uuid,
     purpose: Purpose,
     since: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND created_at > $3",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM one_time_tokens
+           WHERE user_id = $1 AND purpose = $2 AND created_at > $3"#,
+        user_id,
+        purpose.code(),
+        since,
     )
-    .bind(user_id)
-    .bind(purpose.code())
-    .bind(since)
     .fetch_one(ex)
     .await?)
 }
@@ -65,106 +51,119 @@ pub async fn issued_since(
 /// Marks the token used and returns its user, or `None` when unknown, used or expired.
 /// One UPDATE, so two concurrent uses cannot both succeed.
 #[tracing::instrument(skip_all)]
-pub async fn consume_one_time(
+pub(crate) async fn consume_one_time(
     ex: impl PgExecutor<'_>,
     hash: &str,
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar::<_, Uuid>(
+    Ok(sqlx::query_scalar!(
         "UPDATE one_time_tokens SET used_at = $3
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
          RETURNING user_id",
+        hash,
+        purpose.code(),
+        now,
     )
-    .bind(hash)
-    .bind(purpose.code())
-    .bind(now)
     .fetch_optional(ex)
     .await?)
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn insert_refresh(
+pub(crate) async fn insert_refresh(
     ex: impl PgExecutor<'_>,
     hash: &str,
     user_id: Uuid,
     family_id: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash)
-        .bind(user_id)
-        .bind(family_id)
-        .bind(expires_at)
-        .execute(ex)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at)
+         VALUES ($1, $2, $3, $4)",
+        hash,
+        user_id,
+        family_id,
+        expires_at,
+    )
+    .execute(ex)
+    .await?;
     Ok(())
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct RefreshRow {
+#[derive(Debug)]
+pub(crate) struct RefreshRow {
     pub user_id: Uuid,
     pub family_id: Uuid,
-    pub expires_at: DateTime<Utc>,
-    pub used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub stored: StoredRefresh,
 }
 
 /// Locks the token row so two concurrent refreshes with one token cannot both rotate it.
 #[tracing::instrument(skip_all)]
-pub async fn lock_refresh(
+pub(crate) async fn lock_refresh(
     conn: &mut PgConnection,
     hash: &str,
 ) -> Result<Option<RefreshRow>, StoreError> {
-    Ok(sqlx::query_as::<_, RefreshRow>(
-        "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+    let row = sqlx::query!(
+        "SELECT user_id, family_id, expires_at, used_at, revoked_at
+         FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        hash,
     )
-    .bind(hash)
     .fetch_optional(conn)
-    .await?)
+    .await?;
+    Ok(row.map(|r| RefreshRow {
+        user_id: r.user_id,
+        family_id: r.family_id,
+        stored: StoredRefresh {
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            revoked_at: r.revoked_at,
+        },
+    }))
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn mark_refresh_used(
+pub(crate) async fn mark_refresh_used(
     ex: impl PgExecutor<'_>,
     hash: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
-        .bind(hash)
-        .bind(at)
-        .execute(ex)
-        .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn revoke_family(
-    ex: impl PgExecutor<'_>,
-    family_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
+        hash,
+        at,
     )
-    .bind(family_id)
-    .bind(at)
     .execute(ex)
     .await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn revoke_all_for_user(
+pub(crate) async fn revoke_family(
+    ex: impl PgExecutor<'_>,
+    family_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+        at,
+    )
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub(crate) async fn revoke_all_for_user(
     ex: impl PgExecutor<'_>,
     user_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        at,
     )
-    .bind(user_id)
-    .bind(at)
     .execute(ex)
     .await?;
     Ok(())
@@ -172,20 +171,20 @@ pub async fn revoke_all_for_user(
 
 /// Revokes the family of `hash` when it belongs to `user_id`; returns whether it did.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_family_of(
+pub(crate) async fn revoke_family_of(
     ex: impl PgExecutor<'_>,
     hash: &str,
     user_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = $3
          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)
            AND revoked_at IS NULL",
+        hash,
+        user_id,
+        at,
     )
-    .bind(hash)
-    .bind(user_id)
-    .bind(at)
     .execute(ex)
     .await?
     .rows_affected();

@@ -1,33 +1,74 @@
-//! User accounts: citizens and staff.
+//! Queries on user accounts, citizens and staff alike; the use cases are in `accounts`.
 
 use chrono::{DateTime, Utc};
-use mawid_domain::account::{Email, FullName, Language, Phone, Role};
-use sqlx::{PgExecutor, PgPool};
+use mawid_domain::account::{Email, FullName, Language, NewAccount, Phone, ProfileChange, Role};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::{map_err, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An account as stored, with its role and language decoded.
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: Uuid,
     pub email: String,
     pub password_hash: String,
     pub full_name: String,
-    pub preferred_language: String,
+    pub preferred_language: Language,
     pub phone: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 impl UserRow {
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Citizen)
-    }
-
+    /// The language of mail to this account.
     pub fn language(&self) -> Language {
-        Language::parse(&self.preferred_language).unwrap_or(Language::En)
+        self.preferred_language
     }
+}
+
+/// A `users` row as the database returns it, before its text columns are decoded.
+struct Record {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    full_name: String,
+    preferred_language: String,
+    phone: Option<String>,
+    role: String,
+    email_verified_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+/// A value no parser accepts is a broken row, not a default: say where it is.
+fn corrupt(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("users.{column} holds an unknown value {value:?}").into())
+}
+
+impl TryFrom<Record> for UserRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: Record) -> Result<Self, sqlx::Error> {
+        let preferred_language = Language::parse(&r.preferred_language)
+            .map_err(|_| corrupt("preferred_language", &r.preferred_language))?;
+        let role = Role::parse(&r.role).ok_or_else(|| corrupt("role", &r.role))?;
+        Ok(Self {
+            id: r.id,
+            email: r.email,
+            password_hash: r.password_hash,
+            full_name: r.full_name,
+            preferred_language,
+            phone: r.phone,
+            role,
+            email_verified_at: r.email_verified_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+fn decode(r: Option<Record>) -> Result<Option<UserRow>, StoreError> {
+    Ok(r.map(UserRow::try_from).transpose()?)
 }
 
 pub struct NewUser<'a> {
@@ -40,26 +81,42 @@ pub struct NewUser<'a> {
     pub verified_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str =
-    "id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at, created_at";
+impl<'a> NewUser<'a> {
+    /// The row for `account`, created at `now`.
+    pub fn of(account: &'a NewAccount, password_hash: &'a str, now: DateTime<Utc>) -> Self {
+        Self {
+            email: &account.email,
+            password_hash,
+            full_name: &account.full_name,
+            language: account.language,
+            phone: account.phone.as_ref(),
+            role: account.role,
+            verified_at: account.verified_on_creation().then_some(now),
+        }
+    }
+}
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(ex: impl PgExecutor<'_>, u: NewUser<'_>) -> Result<UserRow, StoreError> {
-    sqlx::query_as::<_, UserRow>(&format!(
+    let r = sqlx::query_as!(
+        Record,
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(u.email.as_str())
-    .bind(u.password_hash)
-    .bind(u.full_name.as_str())
-    .bind(u.language.code())
-    .bind(u.phone.map(Phone::as_str))
-    .bind(u.role.code())
-    .bind(u.verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
+                   email_verified_at, created_at",
+        Uuid::new_v4(),
+        u.email.as_str(),
+        u.password_hash,
+        u.full_name.as_str(),
+        u.language.code(),
+        u.phone.map(Phone::as_str),
+        u.role.code(),
+        u.verified_at,
+    )
     .fetch_one(ex)
     .await
-    .map_err(map_err)
+    .map_err(map_err)?;
+    Ok(UserRow::try_from(r)?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -67,93 +124,161 @@ pub async fn by_email(
     ex: impl PgExecutor<'_>,
     email: &Email,
 ) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(&format!(
-        "SELECT {COLUMNS} FROM users WHERE lower(email) = $1"
-    ))
-    .bind(email.as_str())
-    .fetch_optional(ex)
-    .await?)
+    decode(
+        sqlx::query_as!(
+            Record,
+            "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                    email_verified_at, created_at
+             FROM users WHERE lower(email) = $1",
+            email.as_str(),
+        )
+        .fetch_optional(ex)
+        .await?,
+    )
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(ex)
-            .await?,
+    decode(
+        sqlx::query_as!(
+            Record,
+            "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                    email_verified_at, created_at
+             FROM users WHERE id = $1",
+            id,
+        )
+        .fetch_optional(ex)
+        .await?,
     )
 }
 
-pub struct ProfileChange<'a> {
-    pub full_name: Option<&'a FullName>,
-    pub language: Option<Language>,
-    /// `Some(None)` clears the phone.
-    pub phone: Option<Option<&'a Phone>>,
-}
-
 #[tracing::instrument(skip_all)]
-pub async fn update_profile(
-    pool: &PgPool,
+pub(crate) async fn update_profile(
+    ex: impl PgExecutor<'_>,
     id: Uuid,
-    c: ProfileChange<'_>,
-) -> Result<UserRow, StoreError> {
-    sqlx::query_as::<_, UserRow>(&format!(
-        "UPDATE users SET
-            full_name = COALESCE($2, full_name),
-            preferred_language = COALESCE($3, preferred_language),
-            phone = CASE WHEN $4 THEN $5 ELSE phone END,
-            updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(c.full_name.map(FullName::as_str))
-    .bind(c.language.map(Language::code))
-    .bind(c.phone.is_some())
-    .bind(c.phone.flatten().map(Phone::as_str))
-    .fetch_optional(pool)
-    .await?
-    .ok_or(StoreError::NotFound)
+    c: &ProfileChange,
+) -> Result<Option<UserRow>, StoreError> {
+    decode(
+        sqlx::query_as!(
+            Record,
+            "UPDATE users SET
+                full_name = COALESCE($2, full_name),
+                preferred_language = COALESCE($3, preferred_language),
+                phone = CASE WHEN $4 THEN $5 ELSE phone END,
+                updated_at = now()
+             WHERE id = $1
+             RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
+                       email_verified_at, created_at",
+            id,
+            c.full_name.as_ref().map(FullName::as_str),
+            c.language.map(Language::code),
+            c.phone.is_some(),
+            c.phone.as_ref().and_then(|p| p.as_ref().map(Phone::as_str)),
+        )
+        .fetch_optional(ex)
+        .await?,
+    )
 }
 
+/// Sets the password hash and returns the account's email, or `None` when there is no such
+/// account.
 #[tracing::instrument(skip_all)]
-pub async fn set_password(ex: impl PgExecutor<'_>, id: Uuid, hash: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(hash)
-        .execute(ex)
-        .await?;
-    Ok(())
+pub(crate) async fn set_password(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    hash: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING email",
+        id,
+        hash,
+    )
+    .fetch_optional(ex)
+    .await?)
 }
 
+/// Marks the address verified; a second verification keeps the first time.
 #[tracing::instrument(skip_all)]
-pub async fn mark_verified(
+pub(crate) async fn mark_verified(
     ex: impl PgExecutor<'_>,
     id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(at)
-        .execute(ex)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = now()
+         WHERE id = $1",
+        id,
+        at,
+    )
+    .execute(ex)
+    .await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn list_staff(pool: &PgPool) -> Result<Vec<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(&format!(
-        "SELECT {COLUMNS} FROM users WHERE role IN ('officer', 'admin') ORDER BY created_at, id"
-    ))
-    .fetch_all(pool)
-    .await?)
+pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, StoreError> {
+    let staff = Role::STAFF.map(Role::code);
+    sqlx::query_as!(
+        Record,
+        "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                email_verified_at, created_at
+         FROM users WHERE role = ANY($1) ORDER BY created_at, id",
+        &staff[..] as &[&str],
+    )
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(|r| Ok(UserRow::try_from(r)?))
+    .collect()
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn admin_exists(pool: &PgPool) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')")
-            .fetch_one(pool)
-            .await?,
+pub async fn admin_exists(ex: impl PgExecutor<'_>) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE role = $1) AS "exists!""#,
+        Role::Admin.code(),
     )
+    .fetch_one(ex)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(role: &str, language: &str) -> Record {
+        Record {
+            id: Uuid::nil(),
+            email: "amal@example.org".into(),
+            password_hash: "x".into(),
+            full_name: "Amal Haddad".into(),
+            preferred_language: language.into(),
+            phone: None,
+            role: role.into(),
+            email_verified_at: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn role_and_language_decode_into_domain_types() {
+        let u = UserRow::try_from(record("officer", "ar")).unwrap();
+        assert_eq!(u.role, Role::Officer);
+        assert_eq!(u.language(), Language::Ar);
+    }
+
+    #[test]
+    fn an_unknown_role_or_language_is_an_error_naming_the_column() {
+        let e = UserRow::try_from(record("root", "en"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("users.role") && e.contains("\"root\""), "{e}");
+        let e = UserRow::try_from(record("citizen", "fr"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("users.preferred_language") && e.contains("\"fr\""),
+            "{e}"
+        );
+    }
 }

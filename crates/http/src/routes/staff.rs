@@ -1,14 +1,13 @@
 //! Staff accounts, managed by admins.
 
 use actix_web::{web, HttpResponse};
-use mawid_domain::account::{Email, FullName, Language, Password, Role};
+use mawid_domain::account::{staff, Email, FullName, Language, NewAccount, Password, Role};
 use mawid_domain::Invalid;
-use mawid_persistence::audit::{self, Entry};
-use mawid_persistence::users::{self, NewUser};
+use mawid_persistence::accounts;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Admin;
+use crate::auth::StaffManager;
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::routes::accounts::UserView;
@@ -31,65 +30,55 @@ struct NewStaff {
     preferred_language: Option<String>,
 }
 
-async fn create_staff(
-    admin: Admin,
-    state: web::Data<AppState>,
-    body: Json<NewStaff>,
-) -> Result<HttpResponse, ApiError> {
-    let mut v = Invalid::collect();
-    let email = v.check(Email::parse(&body.email));
-    let password = v.check(Password::parse(&body.password));
-    let full_name = v.check(FullName::parse("full_name", &body.full_name));
-    let role = v.check(Role::parse_staff(&body.role));
-    let language = v.check(
-        body.preferred_language
-            .as_deref()
-            .map_or(Ok(Language::En), Language::parse),
-    );
-    v.finish()?;
-    let (Some(email), Some(password), Some(full_name), Some(role), Some(language)) =
-        (email, password, full_name, role, language)
-    else {
-        unreachable!("finish() returned Ok, so every field parsed");
-    };
-
-    let hash = state.passwords.hash(&password).await?;
-    let now = state.now();
-    let mut tx = state.pool.begin().await?;
-    let user = users::insert(
-        &mut *tx,
-        NewUser {
-            email: &email,
-            password_hash: &hash,
-            full_name: &full_name,
+impl NewStaff {
+    fn into_domain(self) -> Result<(NewAccount, Password), Invalid> {
+        let mut v = Invalid::collect();
+        let email = v.check(Email::parse(&self.email));
+        let password = v.check(Password::parse(&self.password));
+        let full_name = v.check(FullName::parse("full_name", &self.full_name));
+        let role = v.check(Role::parse_staff(&self.role));
+        let language = v.check(
+            self.preferred_language
+                .as_deref()
+                .map_or(Ok(staff::DEFAULT_LANGUAGE), Language::parse),
+        );
+        v.finish()?;
+        let (Some(email), Some(password), Some(full_name), Some(role), Some(language)) =
+            (email, password, full_name, role, language)
+        else {
+            unreachable!("finish() returned Ok, so every field parsed");
+        };
+        let account = NewAccount {
+            email,
+            full_name,
             language,
             phone: None,
             role,
-            // The admin vouches for a staff address; there is no self-service sign-up to verify.
-            verified_at: Some(now),
-        },
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        Entry {
-            actor_id: admin.id(),
-            action: "staff.create",
-            target_type: "user",
-            target_id: user.id.to_string(),
-            details: json!({ "role": role.code() }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        };
+        Ok((account, password))
+    }
+}
+
+async fn create_staff(
+    manager: StaffManager,
+    state: web::Data<AppState>,
+    body: Json<NewStaff>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, password) = body.into_inner().into_domain()?;
+    let hash = state.passwords.hash(&password).await?;
+    let user =
+        accounts::create_staff(&state.pool, manager.id(), &account, &hash, state.now()).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
-async fn list_staff(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let staff: Vec<UserView> = users::list_staff(&state.pool)
+async fn list_staff(
+    _manager: StaffManager,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let items: Vec<UserView> = accounts::list_staff(&state.pool)
         .await?
         .into_iter()
         .map(UserView::from)
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": staff })))
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

@@ -1,0 +1,321 @@
+//! Account use cases: sign-up, address verification, sign-in, sessions, password reset, the
+//! caller's profile and staff accounts. Each owns its transaction; the rules are the domain's.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use mawid_domain::account::session::refresh_expires_at;
+use mawid_domain::account::{
+    Email, Lockout, NewAccount, ProfileChange, Purpose, RefreshState, Refusal, ResetMail, Role,
+    Rotation,
+};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, Entry};
+use crate::outbox::{self, NewNotification};
+use crate::users::{self, NewUser, UserRow};
+use crate::{login, tokens, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// A secret handed to a client (in a mail or an answer) and the hash the database keeps of it.
+/// Made by the http crate, which owns the randomness and the hashing.
+pub struct Secret {
+    pub token: String,
+    pub hash: String,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A signed-in account: what the access token is issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// Creates a citizen account and queues the mail with its verification token.
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    pool: &PgPool,
+    account: &NewAccount,
+    password_hash: &str,
+    verification: &Secret,
+    now: DateTime<Utc>,
+) -> Result<UserRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let user = users::insert(&mut *tx, NewUser::of(account, password_hash, now)).await?;
+    send_one_time_token(&mut tx, &user, Purpose::VerifyEmail, verification, now).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Creates a single-use token and queues the email carrying it, in the caller's transaction.
+async fn send_one_time_token(
+    conn: &mut PgConnection,
+    user: &UserRow,
+    purpose: Purpose,
+    secret: &Secret,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tokens::insert_one_time(&mut *conn, &secret.hash, user.id, purpose, now).await?;
+    outbox::enqueue(
+        &mut *conn,
+        NewNotification {
+            user_id: Some(user.id),
+            recipient: &user.email,
+            language: user.language(),
+            payload: purpose.mail(user.full_name.clone(), secret.token.clone()),
+            due_at: now,
+            dedupe_key: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Uses a verification token: the address is verified once, the token works once.
+#[tracing::instrument(skip_all)]
+pub async fn verify_email(
+    pool: &PgPool,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    let mut tx = pool.begin().await?;
+    let user_id = tokens::consume_one_time(&mut *tx, token_hash, Purpose::VerifyEmail, now)
+        .await?
+        .ok_or(Refusal::InvalidOneTimeToken)?;
+    users::mark_verified(&mut *tx, user_id, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A sign-in past the lockout, waiting for the password check. Only [`begin_login`] makes one,
+/// so no password is ever checked for a locked account.
+pub struct LoginAttempt {
+    email: Email,
+    user: Option<UserRow>,
+    at: DateTime<Utc>,
+}
+
+impl LoginAttempt {
+    /// The stored hash to verify against; `None` for an unknown email, which is verified against
+    /// a dummy hash so the answer takes as long.
+    pub fn password_hash(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.password_hash.as_str())
+    }
+}
+
+/// First half of a sign-in: the lockout decision and the account, before the password is
+/// verified (off the database, on the hashing pool).
+#[tracing::instrument(skip_all)]
+pub async fn begin_login(
+    pool: &PgPool,
+    email: &Email,
+    now: DateTime<Utc>,
+) -> Result<LoginAttempt, AccountError> {
+    let failures = login::recent_failures(pool, email, Lockout::window_start(now)).await?;
+    Lockout::check(&failures, now).allow()?;
+    Ok(LoginAttempt {
+        email: email.clone(),
+        user: users::by_email(pool, email).await?,
+        at: now,
+    })
+}
+
+/// Second half of a sign-in, given whether the password matched: a failure is recorded, a
+/// success clears the failures and starts a new token family with `refresh_hash`.
+#[tracing::instrument(skip_all)]
+pub async fn finish_login(
+    pool: &PgPool,
+    attempt: LoginAttempt,
+    password_matches: bool,
+    refresh_hash: &str,
+) -> Result<Session, AccountError> {
+    let LoginAttempt { email, user, at } = attempt;
+    let Some(user) = user.filter(|_| password_matches) else {
+        login::record_failure(pool, &email, at).await?;
+        return Err(Refusal::InvalidCredentials.into());
+    };
+    let mut tx = pool.begin().await?;
+    login::clear_failures(&mut *tx, email.as_str()).await?;
+    let session = mint(&mut tx, &user, Uuid::new_v4(), refresh_hash, at).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+async fn mint(
+    conn: &mut PgConnection,
+    user: &UserRow,
+    family: Uuid,
+    refresh_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Session, StoreError> {
+    let expires = refresh_expires_at(now);
+    tokens::insert_refresh(conn, refresh_hash, user.id, family, expires).await?;
+    Ok(Session {
+        user_id: user.id,
+        role: user.role,
+    })
+}
+
+/// Rotates the refresh token `presented` into `next`; a reused one revokes its whole family.
+#[tracing::instrument(skip_all)]
+pub async fn refresh(
+    pool: &PgPool,
+    presented: &str,
+    next: &str,
+    now: DateTime<Utc>,
+) -> Result<Session, AccountError> {
+    let mut tx = pool.begin().await?;
+    let row = tokens::lock_refresh(&mut tx, presented)
+        .await?
+        .ok_or(Refusal::InvalidRefreshToken)?;
+    let rotation = RefreshState::of(&row.stored, now).rotation();
+    if let Some(refusal) = rotation.refusal() {
+        if rotation == Rotation::RevokeFamily {
+            tokens::revoke_family(&mut *tx, row.family_id, now).await?;
+            tx.commit().await?;
+            tracing::warn!(family = %row.family_id, "refresh token reuse; family revoked");
+        }
+        return Err(refusal.into());
+    }
+    tokens::mark_refresh_used(&mut *tx, presented, now).await?;
+    let user = users::by_id(&mut *tx, row.user_id)
+        .await?
+        .ok_or(Refusal::InvalidRefreshToken)?;
+    let session = mint(&mut tx, &user, row.family_id, next, now).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Ends the sign-in that `token_hash` belongs to. Unknown or foreign tokens are ignored: logging
+/// out is idempotent and reveals nothing.
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    pool: &PgPool,
+    token_hash: &str,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tokens::revoke_family_of(pool, token_hash, user_id, now).await?;
+    Ok(())
+}
+
+/// Mails a reset token to the account of `email`, if there is one and its mail limit allows.
+/// The caller answers the same in every case.
+#[tracing::instrument(skip_all)]
+pub async fn request_password_reset(
+    pool: &PgPool,
+    email: &Email,
+    reset: &Secret,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(user) = users::by_email(&mut *tx, email).await? else {
+        return Ok(());
+    };
+    let since = ResetMail::window_start(now);
+    let sent = tokens::issued_since(&mut *tx, user.id, Purpose::PasswordReset, since).await?;
+    match ResetMail::decide(sent) {
+        ResetMail::Send => {
+            send_one_time_token(&mut tx, &user, Purpose::PasswordReset, reset, now).await?;
+            tx.commit().await?;
+        }
+        ResetMail::Withhold => {
+            tracing::info!(user = %user.id, "password reset mail withheld: per-window limit reached");
+        }
+    }
+    Ok(())
+}
+
+/// Uses a reset token: the new password, every session ended (a reset usually means the old
+/// password leaked) and the failed sign-ins forgotten, all or nothing.
+#[tracing::instrument(skip_all)]
+pub async fn reset_password(
+    pool: &PgPool,
+    token_hash: &str,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    let mut tx = pool.begin().await?;
+    let user_id = tokens::consume_one_time(&mut *tx, token_hash, Purpose::PasswordReset, now)
+        .await?
+        .ok_or(Refusal::InvalidOneTimeToken)?;
+    let email = users::set_password(&mut *tx, user_id, password_hash)
+        .await?
+        .ok_or(Refusal::InvalidOneTimeToken)?;
+    tokens::revoke_all_for_user(&mut *tx, user_id, now).await?;
+    login::clear_failures(&mut *tx, &email).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The caller's own account.
+#[tracing::instrument(skip_all)]
+pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<UserRow, AccountError> {
+    Ok(users::by_id(pool, user_id)
+        .await?
+        .ok_or(Refusal::AccountGone)?)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn update_profile(
+    pool: &PgPool,
+    user_id: Uuid,
+    change: &ProfileChange,
+) -> Result<UserRow, StoreError> {
+    users::update_profile(pool, user_id, change)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Creates a staff account for `admin_id`, with its audit entry.
+#[tracing::instrument(skip_all)]
+pub async fn create_staff(
+    pool: &PgPool,
+    admin_id: Uuid,
+    account: &NewAccount,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<UserRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let user = users::insert(&mut *tx, NewUser::of(account, password_hash, now)).await?;
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id: admin_id,
+            action: "staff.create",
+            target_type: "user",
+            target_id: user.id.to_string(),
+            details: json!({ "role": user.role.code() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Every officer and admin, oldest first.
+#[tracing::instrument(skip_all)]
+pub async fn list_staff(pool: &PgPool) -> Result<Vec<UserRow>, StoreError> {
+    users::list_staff(pool).await
+}
