@@ -8,7 +8,6 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
-use crate::schedule::Policy;
 
 /// An office code such as `MOW`: three capital letters, also the prefix of its references.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -334,14 +333,6 @@ impl Service {
     /// The fee is informational; a service created without one is free.
     pub const DEFAULT_FEE_AMOUNT: &'static str = "0";
     pub const DEFAULT_FEE_CURRENCY: &'static str = "USD";
-
-    pub fn policy(&self) -> Policy {
-        Policy {
-            duration_minutes: self.duration_minutes,
-            min_notice_hours: self.min_notice_hours,
-            max_advance_days: self.max_advance_days,
-        }
-    }
 }
 
 /// A service as an admin sends it, unparsed. Creating needs `code`, `name` and

@@ -27,8 +27,9 @@ pub struct ScheduleRow {
 }
 
 impl ScheduleRow {
-    pub fn template(&self) -> &WeeklyTemplate {
-        &self.weekly
+    /// A copy of the decoded template, for a [`Calendar`] the caller keeps.
+    pub fn template(&self) -> WeeklyTemplate {
+        self.weekly.clone()
     }
 }
 
@@ -358,7 +359,7 @@ pub async fn availability(
     let taken = taken(&mut *conn, office.id, service.id, lo, hi).await?;
     let calendar = Calendar {
         tz: office.tz(),
-        template: schedule.template(),
+        template: &schedule.weekly,
         capacity: schedule.capacity,
         closures: &closed,
         policy: service.policy(),

@@ -87,7 +87,7 @@ fn schedule_view(row: &ScheduleRow, affected: Option<usize>) -> serde_json::Valu
         "office_id": row.office_id,
         "service_id": row.service_id,
         "capacity": row.capacity,
-        "weekly": row.template().to_map(),
+        "weekly": row.weekly.to_map(),
         "updated_at": row.updated_at,
     });
     if let (Some(n), Some(o)) = (affected, v.as_object_mut()) {
