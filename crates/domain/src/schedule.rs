@@ -2,17 +2,21 @@
 //! an instant goes through the office's chrono-tz zone, so daylight saving is handled once, here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::appointment::Refusal;
+use crate::catalogue::check_range as check_setting;
 use crate::code::Code;
 use crate::error::Invalid;
 
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// Longest availability window, both ends included.
 pub const MAX_RANGE_DAYS: i64 = 62;
+/// Desks one schedule may run in parallel; the database checks the same range.
+pub const CAPACITY: RangeInclusive<i32> = 1..=100;
 
 /// Opening intervals `[open, close)` per weekday (Monday first), ordered and non-overlapping.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -82,6 +86,30 @@ impl WeeklyTemplate {
                 ((*d).to_owned(), v)
             })
             .collect()
+    }
+}
+
+/// What an admin sets for one office and service: the weekly template and its capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub template: WeeklyTemplate,
+    pub capacity: i32,
+}
+
+impl Schedule {
+    /// Reports a bad template and a bad capacity together.
+    pub fn parse(
+        capacity: i32,
+        weekly: &BTreeMap<String, Vec<[String; 2]>>,
+    ) -> Result<Self, Invalid> {
+        let mut v = Invalid::collect();
+        let template = v.check(WeeklyTemplate::parse(weekly));
+        let capacity = v.check(check_setting("capacity", capacity, CAPACITY));
+        v.finish()?;
+        let (Some(template), Some(capacity)) = (template, capacity) else {
+            unreachable!("finish() returned Ok, so both parsed");
+        };
+        Ok(Self { template, capacity })
     }
 }
 
@@ -156,7 +184,6 @@ pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&tz).date_naive()
 }
 
-/// Checks a requested range of local dates.
 /// A `from`..`to` range of local dates that cannot be listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RangeRefusal {
@@ -175,6 +202,7 @@ impl RangeRefusal {
     }
 }
 
+/// Checks a requested range of local dates.
 pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), RangeRefusal> {
     if to < from {
         return Err(RangeRefusal::Inverted);
@@ -183,6 +211,65 @@ pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), RangeRefusal> {
         return Err(RangeRefusal::TooLong);
     }
     Ok(())
+}
+
+/// Local dates `from..=to` that passed [`check_range`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl DateRange {
+    pub fn parse(from: NaiveDate, to: NaiveDate) -> Result<Self, RangeRefusal> {
+        check_range(from, to)?;
+        Ok(Self { from, to })
+    }
+
+    /// A UTC window holding every instant of these local dates in any zone: offsets lie within a
+    /// day of UTC, so a day's margin on each side is enough.
+    pub fn utc_window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        utc_window(self.from, self.to)
+    }
+}
+
+fn utc_window(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
+    (
+        midnight(from) - Duration::days(1),
+        midnight(to) + Duration::days(2),
+    )
+}
+
+/// Closures are whole local dates of an office: a closed day removes every slot of it, and the
+/// bookings it falls on are the ones that start on that local date.
+pub mod closure {
+    use super::*;
+
+    /// The bounds of a closure listing whose ends the admin left open: every closure there is.
+    pub const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+        Some(d) => d,
+        None => panic!("a valid date"),
+    };
+    pub const LATEST: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+        Some(d) => d,
+        None => panic!("a valid date"),
+    };
+
+    pub fn listing(from: Option<NaiveDate>, to: Option<NaiveDate>) -> (NaiveDate, NaiveDate) {
+        (from.unwrap_or(EARLIEST), to.unwrap_or(LATEST))
+    }
+
+    /// Where to look for the bookings a closure of `day` may fall on.
+    pub fn utc_window(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        super::utc_window(day, day)
+    }
+
+    /// How many of `booked` (starts of future bookings) a closure of `day` falls on. They stay
+    /// valid: the admin is told, the agenda flags them.
+    pub fn affected(tz: Tz, day: NaiveDate, booked: &[DateTime<Utc>]) -> usize {
+        booked.iter().filter(|s| local_date(tz, **s) == day).count()
+    }
 }
 
 pub struct Calendar<'a> {
@@ -249,6 +336,41 @@ impl Calendar<'_> {
             .into_iter()
             .find(|s| s.start == start)
     }
+
+    /// Whether an existing booking at `start` still fits: on the grid and not on a closed day.
+    /// One that does not stays valid (a change never drops bookings); the agenda flags it.
+    pub fn on_schedule(&self, start: DateTime<Utc>) -> bool {
+        !self.closures.contains(&local_date(self.tz, start)) && self.on_grid(start).is_some()
+    }
+
+    /// How many of `booked` (starts of future bookings) this calendar leaves outside it: what
+    /// the admin who changes a schedule is told.
+    pub fn affected(&self, booked: &[DateTime<Utc>]) -> usize {
+        booked.iter().filter(|s| !self.on_schedule(**s)).count()
+    }
+
+    /// The free slots the public is offered: none while the office or the service is inactive
+    /// (the schedule is kept for when it returns).
+    pub fn offered(
+        &self,
+        open: Open,
+        range: DateRange,
+        booked: &HashMap<DateTime<Utc>, i64>,
+        now: DateTime<Utc>,
+    ) -> Vec<Slot> {
+        if open.office && open.service {
+            self.availability(range.from, range.to, booked, now)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Whether the office and the service are active (listed and bookable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Open {
+    pub office: bool,
+    pub service: bool,
 }
 
 #[cfg(test)]
@@ -270,6 +392,13 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn local_starts(tz: Tz, slots: &[SlotTime]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|s| s.start.with_timezone(&tz).format("%H:%M%:z").to_string())
+            .collect()
     }
 
     #[test]
@@ -329,11 +458,7 @@ mod tests {
         // 2026-03-29: 02:00 CET jumps to 03:00 CEST.
         let t = template("sun", &[("01:00", "04:00")]);
         let tz = chrono_tz::Europe::Berlin;
-        let slots = day_grid(tz, &t, d("2026-03-29"), 30);
-        let local: Vec<String> = slots
-            .iter()
-            .map(|s| s.start.with_timezone(&tz).format("%H:%M%:z").to_string())
-            .collect();
+        let local = local_starts(tz, &day_grid(tz, &t, d("2026-03-29"), 30));
         assert_eq!(
             local,
             ["01:00+01:00", "01:30+01:00", "03:00+02:00", "03:30+02:00"]
@@ -346,10 +471,7 @@ mod tests {
         let t = template("sun", &[("01:00", "04:00")]);
         let tz = chrono_tz::Europe::Berlin;
         let slots = day_grid(tz, &t, d("2026-10-25"), 30);
-        let local: Vec<String> = slots
-            .iter()
-            .map(|s| s.start.with_timezone(&tz).format("%H:%M%:z").to_string())
-            .collect();
+        let local = local_starts(tz, &slots);
         assert_eq!(
             local,
             [
@@ -472,5 +594,150 @@ mod tests {
             check_range(d("2026-12-02"), d("2026-12-01")),
             Err(RangeRefusal::Inverted)
         );
+    }
+
+    fn moscow_calendar<'a>(
+        t: &'a WeeklyTemplate,
+        closures: &'a BTreeSet<NaiveDate>,
+    ) -> Calendar<'a> {
+        Calendar {
+            tz: chrono_tz::Europe::Moscow,
+            template: t,
+            capacity: 2,
+            closures,
+            policy: Policy {
+                duration_minutes: 30,
+                min_notice_hours: 24,
+                max_advance_days: 60,
+            },
+        }
+    }
+
+    #[test]
+    fn capacity_is_one_to_a_hundred_desks_and_reported_with_the_template() {
+        let weekly = BTreeMap::from([(
+            "mon".to_owned(),
+            vec![["09:00".to_owned(), "10:00".to_owned()]],
+        )]);
+        assert!(Schedule::parse(*CAPACITY.start(), &weekly).is_ok());
+        assert!(Schedule::parse(*CAPACITY.end(), &weekly).is_ok());
+        let bad = BTreeMap::from([("funday".to_owned(), vec![])]);
+        let err = Schedule::parse(*CAPACITY.end() + 1, &bad).unwrap_err();
+        let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["weekly.funday", "capacity"]);
+        assert!(Schedule::parse(0, &weekly).is_err());
+    }
+
+    #[test]
+    fn a_booking_is_on_schedule_only_on_the_grid_of_an_open_day() {
+        let t = template("wed", &[("09:00", "10:00")]);
+        let none = BTreeSet::new();
+        let cal = moscow_calendar(&t, &none);
+        // Wednesday 2026-12-02, 09:00 and 09:30 Moscow are the grid; 09:10 and 10:00 are not.
+        assert!(cal.on_schedule("2026-12-02T06:00:00Z".parse().unwrap()));
+        assert!(cal.on_schedule("2026-12-02T06:30:00Z".parse().unwrap()));
+        assert!(!cal.on_schedule("2026-12-02T06:10:00Z".parse().unwrap()));
+        assert!(!cal.on_schedule("2026-12-02T07:00:00Z".parse().unwrap()));
+        let closed: BTreeSet<_> = [d("2026-12-02")].into();
+        let cal = moscow_calendar(&t, &closed);
+        assert!(!cal.on_schedule("2026-12-02T06:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_new_schedule_affects_the_future_bookings_it_leaves_off_its_grid() {
+        // The afternoon is dropped: the 14:00 booking is affected, the 09:00 one is not.
+        let t = template("wed", &[("09:00", "13:00")]);
+        let none = BTreeSet::new();
+        let booked = [
+            "2026-12-02T06:00:00Z".parse().unwrap(),
+            "2026-12-02T11:00:00Z".parse().unwrap(),
+        ];
+        assert_eq!(moscow_calendar(&t, &none).affected(&booked), 1);
+        assert_eq!(moscow_calendar(&t, &none).affected(&[]), 0);
+    }
+
+    #[test]
+    fn a_closure_affects_the_bookings_of_its_local_date_in_the_office_zone() {
+        let day = d("2026-12-02");
+        // 23:30 UTC on the 1st is already the 2nd in Moscow, not in New York.
+        let booked = [
+            "2026-12-01T23:30:00Z".parse().unwrap(),
+            "2026-12-02T12:00:00Z".parse().unwrap(),
+            "2026-12-02T22:00:00Z".parse().unwrap(),
+        ];
+        assert_eq!(
+            closure::affected(chrono_tz::Europe::Moscow, day, &booked),
+            2
+        );
+        assert_eq!(
+            closure::affected(chrono_tz::America::New_York, day, &booked),
+            2
+        );
+        assert_eq!(
+            closure::affected(chrono_tz::Pacific::Kiritimati, day, &booked),
+            1
+        );
+    }
+
+    #[test]
+    fn the_search_windows_hold_every_instant_of_their_local_dates_in_any_zone() {
+        let (from, to) = (d("2026-12-01"), d("2026-12-03"));
+        let (lo, hi) = DateRange::parse(from, to).unwrap().utc_window();
+        let (day_lo, day_hi) = closure::utc_window(from);
+        for tz in [
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Etc::GMTPlus12,
+            chrono_tz::Europe::Moscow,
+        ] {
+            let first = tz
+                .from_local_datetime(&from.and_time(NaiveTime::MIN))
+                .unwrap();
+            let last = tz
+                .from_local_datetime(&to.and_hms_opt(23, 59, 0).unwrap())
+                .unwrap();
+            assert!(lo <= first && last < hi, "{tz}");
+            let end_of_from = tz
+                .from_local_datetime(&from.and_hms_opt(23, 59, 0).unwrap())
+                .unwrap();
+            assert!(day_lo <= first && end_of_from < day_hi, "{tz}");
+        }
+    }
+
+    #[test]
+    fn an_open_closure_listing_covers_every_date() {
+        assert_eq!(
+            closure::listing(None, None),
+            (d("1900-01-01"), d("9999-12-31"))
+        );
+        assert_eq!(
+            closure::listing(Some(d("2026-12-01")), None),
+            (d("2026-12-01"), closure::LATEST)
+        );
+    }
+
+    #[test]
+    fn an_inactive_office_or_service_offers_no_slot() {
+        let t = template("wed", &[("09:00", "10:00")]);
+        let none = BTreeSet::new();
+        let cal = moscow_calendar(&t, &none);
+        let now = "2026-11-23T06:00:00Z".parse().unwrap();
+        let wed = DateRange::parse(d("2026-12-02"), d("2026-12-02")).unwrap();
+        let open = Open {
+            office: true,
+            service: true,
+        };
+        assert_eq!(cal.offered(open, wed, &HashMap::new(), now).len(), 2);
+        for closed in [
+            Open {
+                office: false,
+                ..open
+            },
+            Open {
+                service: false,
+                ..open
+            },
+        ] {
+            assert!(cal.offered(closed, wed, &HashMap::new(), now).is_empty());
+        }
     }
 }

@@ -10,12 +10,14 @@ use std::borrow::Cow;
 
 use mawid_domain::account;
 use mawid_domain::appointment as booking;
+use mawid_domain::catalogue::DraftError;
 use mawid_domain::document;
 use mawid_domain::error::{FieldError, Step};
 use mawid_domain::schedule::RangeRefusal;
 use mawid_domain::{Code, Invalid};
 use mawid_persistence::accounts::AccountError;
 use mawid_persistence::appointments::BookingError;
+use mawid_persistence::catalogue::CatalogueError;
 use mawid_persistence::document_requests::DocumentError;
 use mawid_persistence::StoreError;
 use serde::Serialize;
@@ -276,6 +278,25 @@ impl From<booking::Refusal> for ApiError {
 impl From<RangeRefusal> for ApiError {
     fn from(r: RangeRefusal) -> Self {
         ApiError::new(r.code(), r.to_string())
+    }
+}
+
+impl From<DraftError> for ApiError {
+    fn from(e: DraftError) -> Self {
+        match e {
+            DraftError::Invalid(e) => e.into(),
+            DraftError::UnknownTimezone(e) => ApiError::new(Code::UnknownTimezone, e.to_string()),
+        }
+    }
+}
+
+impl From<CatalogueError> for ApiError {
+    fn from(e: CatalogueError) -> Self {
+        match e {
+            CatalogueError::Draft(d) => d.into(),
+            CatalogueError::Refused(r) => r.into(),
+            CatalogueError::Store(s) => s.into(),
+        }
     }
 }
 

@@ -1,141 +1,224 @@
-//! Offices and services.
+//! Offices and services: rows decoded into domain types when read, and the admin use cases that
+//! change them, each one transaction with its audit row.
 
-use mawid_domain::catalogue::{Fee, Localized, OfficeCode, ServiceCode};
+use chrono_tz::Tz;
+use mawid_domain::appointment::Refusal;
+use mawid_domain::catalogue::{
+    parse_timezone, DraftError, Fee, Localized, Office, OfficeCode, OfficeDraft, Service,
+    ServiceCode, ServiceDraft,
+};
 use mawid_domain::mail;
-use sqlx::PgExecutor;
+use mawid_domain::schedule::Policy;
+use mawid_domain::Invalid;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::audit::{self, Entry};
 use crate::{map_err, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Why a catalogue, schedule or availability use case did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+    /// The office does not offer the service: it has no schedule for it.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Invalid> for CatalogueError {
+    fn from(e: Invalid) -> Self {
+        Self::Draft(e.into())
+    }
+}
+
+impl From<sqlx::Error> for CatalogueError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// A stored value that does not decode: an error naming the column and the value, never a
+/// silent default.
+pub(crate) fn corrupt(column: &str, value: &str, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(sqlx::Error::Decode(
+        format!("{column} holds {value:?}: {why}").into(),
+    ))
+}
+
+#[derive(Debug, Clone)]
 pub struct OfficeRow {
     pub id: Uuid,
-    pub code: String,
-    pub name_ar: String,
-    pub name_ru: String,
-    pub name_en: String,
-    pub address_ar: String,
-    pub address_ru: String,
-    pub address_en: String,
-    pub timezone: String,
+    pub code: OfficeCode,
+    pub name: Localized,
+    pub address: Localized,
+    pub timezone: Tz,
     pub active: bool,
 }
 
 impl OfficeRow {
     pub fn name(&self) -> Localized {
-        Localized {
-            ar: self.name_ar.clone(),
-            ru: self.name_ru.clone(),
-            en: self.name_en.clone(),
-        }
+        self.name.clone()
     }
 
     pub fn address(&self) -> Localized {
-        Localized {
-            ar: self.address_ar.clone(),
-            ru: self.address_ru.clone(),
-            en: self.address_en.clone(),
+        self.address.clone()
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.timezone
+    }
+
+    pub fn office(&self) -> Office {
+        Office {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            address: self.address.clone(),
+            timezone: self.timezone,
+            active: self.active,
         }
     }
+}
 
-    /// The zone was validated before it was stored; Moscow is the documented default.
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::Europe::Moscow)
+/// An office's columns as stored.
+struct OfficeRecord {
+    id: Uuid,
+    code: String,
+    name_ar: String,
+    name_ru: String,
+    name_en: String,
+    address_ar: String,
+    address_ru: String,
+    address_en: String,
+    timezone: String,
+    active: bool,
+}
+
+impl TryFrom<OfficeRecord> for OfficeRow {
+    type Error = StoreError;
+
+    fn try_from(r: OfficeRecord) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            code: OfficeCode::parse(&r.code).map_err(|e| corrupt("offices.code", &r.code, e))?,
+            timezone: parse_timezone(&r.timezone)
+                .map_err(|e| corrupt("offices.timezone", &r.timezone, e))?,
+            name: Localized {
+                ar: r.name_ar,
+                ru: r.name_ru,
+                en: r.name_en,
+            },
+            address: Localized {
+                ar: r.address_ar,
+                ru: r.address_ru,
+                en: r.address_en,
+            },
+            active: r.active,
+        })
     }
 }
 
-/// A complete office, as created or after a patch has been applied.
-pub struct OfficeData {
-    pub code: OfficeCode,
-    pub name: Localized,
-    pub address: Localized,
-    pub timezone: chrono_tz::Tz,
-    pub active: bool,
+/// The row a lookup by id found.
+fn the_one<T>(rows: Vec<T>) -> Result<T, StoreError> {
+    rows.into_iter().next().ok_or(StoreError::NotFound)
 }
 
-const OFFICE_COLUMNS: &str =
-    "id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active";
-
+/// The office `id` whatever its state, or with `None` every active office, by code.
 #[tracing::instrument(skip_all)]
-pub async fn insert_office(
-    ex: impl PgExecutor<'_>,
-    o: &OfficeData,
-) -> Result<OfficeRow, StoreError> {
-    sqlx::query_as::<_, OfficeRow>(&format!(
-        "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {OFFICE_COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(o.code.as_str())
-    .bind(&o.name.ar)
-    .bind(&o.name.ru)
-    .bind(&o.name.en)
-    .bind(&o.address.ar)
-    .bind(&o.address.ru)
-    .bind(&o.address.en)
-    .bind(o.timezone.name())
-    .bind(o.active)
-    .fetch_one(ex)
-    .await
-    .map_err(map_err)
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn update_office(
-    ex: impl PgExecutor<'_>,
-    id: Uuid,
-    o: &OfficeData,
-) -> Result<OfficeRow, StoreError> {
-    sqlx::query_as::<_, OfficeRow>(&format!(
-        "UPDATE offices SET code = $2, name_ar = $3, name_ru = $4, name_en = $5, address_ar = $6,
-            address_ru = $7, address_en = $8, timezone = $9, active = $10, updated_at = now()
-         WHERE id = $1 RETURNING {OFFICE_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(o.code.as_str())
-    .bind(&o.name.ar)
-    .bind(&o.name.ru)
-    .bind(&o.name.en)
-    .bind(&o.address.ar)
-    .bind(&o.address.ru)
-    .bind(&o.address.en)
-    .bind(o.timezone.name())
-    .bind(o.active)
-    .fetch_optional(ex)
-    .await
-    .map_err(map_err)?
-    .ok_or(StoreError::NotFound)
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn office(ex: impl PgExecutor<'_>, id: Uuid) -> Result<OfficeRow, StoreError> {
-    sqlx::query_as::<_, OfficeRow>(&format!(
-        "SELECT {OFFICE_COLUMNS} FROM offices WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(ex)
-    .await?
-    .ok_or(StoreError::NotFound)
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn list_offices(ex: impl PgExecutor<'_>) -> Result<Vec<OfficeRow>, StoreError> {
-    Ok(sqlx::query_as::<_, OfficeRow>(&format!(
-        "SELECT {OFFICE_COLUMNS} FROM offices WHERE active ORDER BY code"
-    ))
+async fn offices(ex: impl PgExecutor<'_>, id: Option<Uuid>) -> Result<Vec<OfficeRow>, StoreError> {
+    sqlx::query_as!(
+        OfficeRecord,
+        "SELECT id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active
+         FROM offices WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code",
+        id,
+    )
     .fetch_all(ex)
-    .await?)
+    .await?
+    .into_iter()
+    .map(OfficeRow::try_from)
+    .collect()
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+pub async fn office(ex: impl PgExecutor<'_>, id: Uuid) -> Result<OfficeRow, StoreError> {
+    the_one(offices(ex, Some(id)).await?)
+}
+
+pub async fn list_offices(ex: impl PgExecutor<'_>) -> Result<Vec<OfficeRow>, StoreError> {
+    offices(ex, None).await
+}
+
+/// Writes `o` under `id`: a new id inserts, a stored one is overwritten.
+#[tracing::instrument(skip_all)]
+async fn save_office(ex: impl PgExecutor<'_>, id: Uuid, o: &Office) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET code = $2, name_ar = $3, name_ru = $4, name_en = $5,
+            address_ar = $6, address_ru = $7, address_en = $8, timezone = $9, active = $10,
+            updated_at = now()",
+        id,
+        o.code.as_str(),
+        o.name.ar,
+        o.name.ru,
+        o.name.en,
+        o.address.ar,
+        o.address.ru,
+        o.address.en,
+        o.timezone.name(),
+        o.active,
+    )
+    .execute(ex)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create_office(
+    pool: &PgPool,
+    actor_id: Uuid,
+    draft: &OfficeDraft,
+) -> Result<OfficeRow, CatalogueError> {
+    let new = draft.create()?;
+    let mut tx = pool.begin().await?;
+    let id = Uuid::new_v4();
+    save_office(&mut *tx, id, &new).await?;
+    let row = office(&mut *tx, id).await?;
+    let details = json!({ "code": row.code, "timezone": row.timezone });
+    commit_audited(tx, actor_id, "office.create", "office", id, details).await?;
+    Ok(row)
+}
+
+/// Applies the fields `draft` sets over the stored office.
+#[tracing::instrument(skip_all)]
+pub async fn patch_office(
+    pool: &PgPool,
+    actor_id: Uuid,
+    id: Uuid,
+    draft: &OfficeDraft,
+) -> Result<OfficeRow, CatalogueError> {
+    let mut tx = pool.begin().await?;
+    let changed = draft.apply(&office(&mut *tx, id).await?.office())?;
+    save_office(&mut *tx, id, &changed).await?;
+    let row = office(&mut *tx, id).await?;
+    let details = json!({ "fields": draft.fields() });
+    commit_audited(tx, actor_id, "office.update", "office", id, details).await?;
+    Ok(row)
+}
+
+#[derive(Debug, Clone)]
 pub struct ServiceRow {
     pub id: Uuid,
-    pub code: String,
-    pub name_ar: String,
-    pub name_ru: String,
-    pub name_en: String,
+    pub code: ServiceCode,
+    pub name: Localized,
     pub duration_minutes: i32,
-    pub required_documents: serde_json::Value,
+    pub required_documents: Vec<Localized>,
+    /// The fee as the database prints it, e.g. "25.00".
     pub fee_amount: String,
     pub fee_currency: String,
     pub min_notice_hours: i32,
@@ -146,46 +229,79 @@ pub struct ServiceRow {
 
 impl ServiceRow {
     pub fn name(&self) -> Localized {
-        Localized {
-            ar: self.name_ar.clone(),
-            ru: self.name_ru.clone(),
-            en: self.name_en.clone(),
-        }
+        self.name.clone()
     }
 
     pub fn documents(&self) -> Vec<Localized> {
-        serde_json::from_value(self.required_documents.clone()).unwrap_or_default()
+        self.required_documents.clone()
     }
 
-    pub fn policy(&self) -> mawid_domain::schedule::Policy {
-        mawid_domain::schedule::Policy {
+    pub fn policy(&self) -> Policy {
+        Policy {
             duration_minutes: self.duration_minutes,
             min_notice_hours: self.min_notice_hours,
             max_advance_days: self.max_advance_days,
         }
     }
+
+    pub fn service(&self) -> Service {
+        Service {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            duration_minutes: self.duration_minutes,
+            required_documents: self.required_documents.clone(),
+            fee: Fee {
+                amount: self.fee_amount.clone(),
+                currency: self.fee_currency.clone(),
+            },
+            min_notice_hours: self.min_notice_hours,
+            max_advance_days: self.max_advance_days,
+            creates_document_request: self.creates_document_request,
+            active: self.active,
+        }
+    }
 }
 
-pub struct ServiceData {
-    pub code: ServiceCode,
-    pub name: Localized,
-    pub duration_minutes: i32,
-    pub required_documents: Vec<Localized>,
-    pub fee: Fee,
-    pub min_notice_hours: i32,
-    pub max_advance_days: i32,
-    pub creates_document_request: bool,
-    pub active: bool,
+/// A service's columns as stored.
+struct ServiceRecord {
+    id: Uuid,
+    code: String,
+    name_ar: String,
+    name_ru: String,
+    name_en: String,
+    duration_minutes: i32,
+    required_documents: serde_json::Value,
+    fee_amount: String,
+    fee_currency: String,
+    min_notice_hours: i32,
+    max_advance_days: i32,
+    creates_document_request: bool,
+    active: bool,
 }
 
-impl ServiceData {
-    pub fn from_row(r: &ServiceRow) -> Result<Self, mawid_domain::Invalid> {
+impl TryFrom<ServiceRecord> for ServiceRow {
+    type Error = StoreError;
+
+    fn try_from(r: ServiceRecord) -> Result<Self, StoreError> {
+        let documents = Vec::<Localized>::deserialize(&r.required_documents).map_err(|e| {
+            corrupt(
+                "services.required_documents",
+                &r.required_documents.to_string(),
+                e,
+            )
+        })?;
         Ok(Self {
-            code: ServiceCode::parse(&r.code)?,
-            name: r.name(),
+            id: r.id,
+            code: ServiceCode::parse(&r.code).map_err(|e| corrupt("services.code", &r.code, e))?,
+            name: Localized {
+                ar: r.name_ar,
+                ru: r.name_ru,
+                en: r.name_en,
+            },
             duration_minutes: r.duration_minutes,
-            required_documents: r.documents(),
-            fee: Fee::parse(&r.fee_amount, &r.fee_currency)?,
+            required_documents: documents,
+            fee_amount: r.fee_amount,
+            fee_currency: r.fee_currency,
             min_notice_hours: r.min_notice_hours,
             max_advance_days: r.max_advance_days,
             creates_document_request: r.creates_document_request,
@@ -194,98 +310,127 @@ impl ServiceData {
     }
 }
 
-const SERVICE_COLUMNS: &str =
-    "id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-    fee_amount::text AS fee_amount, fee_currency, min_notice_hours, max_advance_days,
-    creates_document_request, active";
-
-fn documents_json(docs: &[Localized]) -> serde_json::Value {
-    serde_json::to_value(docs).unwrap_or_else(|_| serde_json::Value::Array(vec![]))
+/// The service `id` whatever its state, or with `None` every active service, by code.
+#[tracing::instrument(skip_all)]
+async fn services(
+    ex: impl PgExecutor<'_>,
+    id: Option<Uuid>,
+) -> Result<Vec<ServiceRow>, StoreError> {
+    sqlx::query_as!(
+        ServiceRecord,
+        r#"SELECT id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
+            fee_amount::text AS "fee_amount!", fee_currency, min_notice_hours, max_advance_days,
+            creates_document_request, active
+         FROM services WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code"#,
+        id,
+    )
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(ServiceRow::try_from)
+    .collect()
 }
 
+pub async fn service(ex: impl PgExecutor<'_>, id: Uuid) -> Result<ServiceRow, StoreError> {
+    the_one(services(ex, Some(id)).await?)
+}
+
+pub async fn list_services(ex: impl PgExecutor<'_>) -> Result<Vec<ServiceRow>, StoreError> {
+    services(ex, None).await
+}
+
+/// Writes `s` under `id`: a new id inserts, a stored one is overwritten.
 #[tracing::instrument(skip_all)]
-pub async fn insert_service(
-    ex: impl PgExecutor<'_>,
-    s: &ServiceData,
-) -> Result<ServiceRow, StoreError> {
-    sqlx::query_as::<_, ServiceRow>(&format!(
+async fn save_service(ex: impl PgExecutor<'_>, id: Uuid, s: &Service) -> Result<(), StoreError> {
+    sqlx::query!(
         "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
             fee_amount, fee_currency, min_notice_hours, max_advance_days, creates_document_request, active)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9, $10, $11, $12, $13) RETURNING {SERVICE_COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(s.code.as_str())
-    .bind(&s.name.ar)
-    .bind(&s.name.ru)
-    .bind(&s.name.en)
-    .bind(s.duration_minutes)
-    .bind(documents_json(&s.required_documents))
-    .bind(&s.fee.amount)
-    .bind(&s.fee.currency)
-    .bind(s.min_notice_hours)
-    .bind(s.max_advance_days)
-    .bind(s.creates_document_request)
-    .bind(s.active)
-    .fetch_one(ex)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9, $10, $11, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET code = $2, name_ar = $3, name_ru = $4, name_en = $5,
+            duration_minutes = $6, required_documents = $7, fee_amount = $8::text::numeric,
+            fee_currency = $9, min_notice_hours = $10, max_advance_days = $11,
+            creates_document_request = $12, active = $13, updated_at = now()",
+        id,
+        s.code.as_str(),
+        s.name.ar,
+        s.name.ru,
+        s.name.en,
+        s.duration_minutes,
+        Json(&s.required_documents) as _,
+        s.fee.amount,
+        s.fee.currency,
+        s.min_notice_hours,
+        s.max_advance_days,
+        s.creates_document_request,
+        s.active,
+    )
+    .execute(ex)
     .await
-    .map_err(map_err)
+    .map_err(map_err)?;
+    Ok(())
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn update_service(
-    ex: impl PgExecutor<'_>,
+pub async fn create_service(
+    pool: &PgPool,
+    actor_id: Uuid,
+    draft: &ServiceDraft,
+) -> Result<ServiceRow, CatalogueError> {
+    let new = draft.create()?;
+    let mut tx = pool.begin().await?;
+    let id = Uuid::new_v4();
+    save_service(&mut *tx, id, &new).await?;
+    let row = service(&mut *tx, id).await?;
+    let details = json!({ "code": row.code });
+    commit_audited(tx, actor_id, "service.create", "service", id, details).await?;
+    Ok(row)
+}
+
+/// Applies the fields `draft` sets over the stored service.
+#[tracing::instrument(skip_all)]
+pub async fn patch_service(
+    pool: &PgPool,
+    actor_id: Uuid,
     id: Uuid,
-    s: &ServiceData,
-) -> Result<ServiceRow, StoreError> {
-    sqlx::query_as::<_, ServiceRow>(&format!(
-        "UPDATE services SET code = $2, name_ar = $3, name_ru = $4, name_en = $5, duration_minutes = $6,
-            required_documents = $7, fee_amount = $8::numeric, fee_currency = $9, min_notice_hours = $10,
-            max_advance_days = $11, creates_document_request = $12, active = $13, updated_at = now()
-         WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(s.code.as_str())
-    .bind(&s.name.ar)
-    .bind(&s.name.ru)
-    .bind(&s.name.en)
-    .bind(s.duration_minutes)
-    .bind(documents_json(&s.required_documents))
-    .bind(&s.fee.amount)
-    .bind(&s.fee.currency)
-    .bind(s.min_notice_hours)
-    .bind(s.max_advance_days)
-    .bind(s.creates_document_request)
-    .bind(s.active)
-    .fetch_optional(ex)
-    .await
-    .map_err(map_err)?
-    .ok_or(StoreError::NotFound)
+    draft: &ServiceDraft,
+) -> Result<ServiceRow, CatalogueError> {
+    let mut tx = pool.begin().await?;
+    let changed = draft.apply(&service(&mut *tx, id).await?.service())?;
+    save_service(&mut *tx, id, &changed).await?;
+    let row = service(&mut *tx, id).await?;
+    let details = json!({ "fields": draft.fields() });
+    commit_audited(tx, actor_id, "service.update", "service", id, details).await?;
+    Ok(row)
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn service(ex: impl PgExecutor<'_>, id: Uuid) -> Result<ServiceRow, StoreError> {
-    sqlx::query_as::<_, ServiceRow>(&format!(
-        "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(ex)
-    .await?
-    .ok_or(StoreError::NotFound)
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn list_services(ex: impl PgExecutor<'_>) -> Result<Vec<ServiceRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ServiceRow>(&format!(
-        "SELECT {SERVICE_COLUMNS} FROM services WHERE active ORDER BY code"
-    ))
-    .fetch_all(ex)
-    .await?)
+/// Writes the audit row of an admin's catalogue change and commits it with the change.
+pub(crate) async fn commit_audited(
+    mut tx: Transaction<'_, Postgres>,
+    actor_id: Uuid,
+    action: &str,
+    target_type: &str,
+    target_id: impl ToString,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id,
+            action,
+            target_type,
+            target_id: target_id.to_string(),
+            details,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The office and service blocks of appointment mails.
 pub fn office_payload(o: &OfficeRow) -> mail::Office {
     mail::Office {
-        code: o.code.clone(),
+        code: o.code.to_string(),
         name: o.name(),
         address: o.address(),
     }
@@ -293,7 +438,7 @@ pub fn office_payload(o: &OfficeRow) -> mail::Office {
 
 pub fn service_payload(s: &ServiceRow) -> mail::Service {
     mail::Service {
-        code: s.code.clone(),
+        code: s.code.to_string(),
         name: s.name(),
         required_documents: s.documents(),
         fee_amount: s.fee_amount.clone(),

@@ -3,18 +3,27 @@
 //! The Moscow consular section, the eight services of product.md, a Monday–Friday schedule with
 //! a lunch break, and Russia's fixed public holidays of the next twelve months as closures.
 
+use std::collections::BTreeMap;
+
 use chrono::{Datelike, Months, NaiveDate};
-use serde_json::json;
+use chrono_tz::Tz;
+use mawid_domain::catalogue::{Localized, Service as ServiceSettings};
+use mawid_domain::schedule::{local_date, Schedule};
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{schedules, StoreError};
 
 struct Text(&'static str, &'static str, &'static str);
 
 impl Text {
-    fn json(&self) -> serde_json::Value {
-        json!({ "ar": self.0, "ru": self.1, "en": self.2 })
+    fn localized(&self) -> Localized {
+        Localized {
+            ar: self.0.to_owned(),
+            ru: self.1.to_owned(),
+            en: self.2.to_owned(),
+        }
     }
 }
 
@@ -256,78 +265,87 @@ pub fn holidays_from(today: NaiveDate) -> Vec<(NaiveDate, &'static str)> {
     out
 }
 
+/// The sample office's zone.
+const TIMEZONE: Tz = chrono_tz::Europe::Moscow;
+
+/// Monday to Friday, 09:00–15:00 with a lunch hour, for every sample service.
+fn weekly() -> BTreeMap<String, Vec<[String; 2]>> {
+    let day = || {
+        vec![
+            ["09:00".into(), "13:00".into()],
+            ["14:00".into(), "15:00".into()],
+        ]
+    };
+    ["mon", "tue", "wed", "thu", "fri"]
+        .into_iter()
+        .map(|d| (d.to_owned(), day()))
+        .collect()
+}
+
 pub async fn load(pool: &PgPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    let office_id: Uuid = sqlx::query_scalar(
+    // The seed command has no application clock: "now" is the database's.
+    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let office_id = sqlx::query_scalar!(
         "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone)
-         VALUES ($1, 'MOW', $2, $3, $4, $5, $6, $7, 'Europe/Moscow')
+         VALUES ($1, 'MOW', $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (code) DO UPDATE SET name_ar = $2, name_ru = $3, name_en = $4, address_ar = $5,
             address_ru = $6, address_en = $7, updated_at = now()
          RETURNING id",
+        Uuid::new_v4(),
+        "القسم القنصلي في سفارة الجمهورية العربية السورية في موسكو",
+        "Консульский отдел Посольства Сирийской Арабской Республики в Москве",
+        "Consular Section of the Embassy of the Syrian Arab Republic in Moscow",
+        "حارة مانسوروفسكي 4، موسكو 119034، روسيا الاتحادية",
+        "Мансуровский переулок, 4, Москва, 119034",
+        "4 Mansurovsky Lane, Moscow 119034, Russian Federation",
+        TIMEZONE.name(),
     )
-    .bind(Uuid::new_v4())
-    .bind("القسم القنصلي في سفارة الجمهورية العربية السورية في موسكو")
-    .bind("Консульский отдел Посольства Сирийской Арабской Республики в Москве")
-    .bind("Consular Section of the Embassy of the Syrian Arab Republic in Moscow")
-    .bind("حارة مانسوروفسكي 4، موسكو 119034، روسيا الاتحادية")
-    .bind("Мансуровский переулок, 4, Москва, 119034")
-    .bind("4 Mansurovsky Lane, Moscow 119034, Russian Federation")
     .fetch_one(&mut *tx)
     .await?;
 
-    let weekly = json!({
-        "mon": [["09:00", "13:00"], ["14:00", "15:00"]],
-        "tue": [["09:00", "13:00"], ["14:00", "15:00"]],
-        "wed": [["09:00", "13:00"], ["14:00", "15:00"]],
-        "thu": [["09:00", "13:00"], ["14:00", "15:00"]],
-        "fri": [["09:00", "13:00"], ["14:00", "15:00"]],
-        "sat": [],
-        "sun": [],
-    });
+    let weekly = weekly();
     for s in SERVICES {
-        let docs: Vec<serde_json::Value> = s.documents.iter().map(Text::json).collect();
-        let service_id: Uuid = sqlx::query_scalar(
+        let docs: Vec<Localized> = s.documents.iter().map(Text::localized).collect();
+        // The notice and advance of a new service are the domain's defaults; a rerun keeps
+        // whatever an admin set since.
+        let service_id = sqlx::query_scalar!(
             "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-                fee_amount, fee_currency, creates_document_request)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, 'USD', $9)
+                fee_amount, fee_currency, creates_document_request, min_notice_hours, max_advance_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, 'USD', $9, $10, $11)
              ON CONFLICT (code) DO UPDATE SET name_ar = $3, name_ru = $4, name_en = $5, duration_minutes = $6,
-                required_documents = $7, fee_amount = $8::numeric, creates_document_request = $9, updated_at = now()
+                required_documents = $7, fee_amount = $8::text::numeric, creates_document_request = $9,
+                updated_at = now()
              RETURNING id",
+            Uuid::new_v4(),
+            s.code,
+            s.name.0,
+            s.name.1,
+            s.name.2,
+            s.minutes,
+            Json(&docs) as _,
+            s.fee,
+            s.creates_document_request,
+            ServiceSettings::DEFAULT_MIN_NOTICE_HOURS,
+            ServiceSettings::DEFAULT_MAX_ADVANCE_DAYS,
         )
-        .bind(Uuid::new_v4())
-        .bind(s.code)
-        .bind(s.name.0)
-        .bind(s.name.1)
-        .bind(s.name.2)
-        .bind(s.minutes)
-        .bind(json!(docs))
-        .bind(s.fee)
-        .bind(s.creates_document_request)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO schedules (office_id, service_id, capacity, weekly) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (office_id, service_id) DO UPDATE SET capacity = $3, weekly = $4, updated_at = now()",
-        )
-        .bind(office_id)
-        .bind(service_id)
-        .bind(s.capacity)
-        .bind(&weekly)
-        .execute(&mut *tx)
-        .await?;
+        let schedule = Schedule::parse(s.capacity, &weekly)
+            .map_err(|e| StoreError::Db(sqlx::Error::Encode(e.into())))?;
+        schedules::upsert(&mut *tx, office_id, service_id, &schedule, now).await?;
     }
 
-    // "Today" in Moscow from the database clock: the seed command has no application clock.
-    let today: NaiveDate = sqlx::query_scalar("SELECT (now() AT TIME ZONE 'Europe/Moscow')::date")
-        .fetch_one(&mut *tx)
-        .await?;
-    for (day, reason) in holidays_from(today) {
-        sqlx::query(
-            "INSERT INTO closures (office_id, day, reason) VALUES ($1, $2, $3) ON CONFLICT (office_id, day) DO NOTHING",
+    for (day, reason) in holidays_from(local_date(TIMEZONE, now)) {
+        sqlx::query!(
+            "INSERT INTO closures (office_id, day, reason) VALUES ($1, $2, $3)
+             ON CONFLICT (office_id, day) DO NOTHING",
+            office_id,
+            day,
+            reason,
         )
-        .bind(office_id)
-        .bind(day)
-        .bind(reason)
         .execute(&mut *tx)
         .await?;
     }
@@ -338,6 +356,17 @@ pub async fn load(pool: &PgPool) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_sample_service_has_a_valid_schedule_and_texts() {
+        for s in SERVICES {
+            assert!(Schedule::parse(s.capacity, &weekly()).is_ok(), "{}", s.code);
+            assert!(Localized::parse("name", &s.name.localized()).is_ok());
+            for d in s.documents {
+                assert!(Localized::parse("document", &d.localized()).is_ok());
+            }
+        }
+    }
 
     #[test]
     fn the_next_twelve_months_of_fixed_holidays_from_23_november_2026() {

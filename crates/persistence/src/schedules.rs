@@ -1,30 +1,62 @@
-//! Weekly schedules per office and service, and office closures.
+//! Weekly schedules per office and service, office closures and the availability cut from them:
+//! rows decoded into domain types when read, each admin change one transaction with its audit row.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mawid_domain::schedule::WeeklyTemplate;
-use sqlx::PgExecutor;
+use chrono_tz::Tz;
+use mawid_domain::appointment::Refusal;
+use mawid_domain::schedule::{closure, Calendar, DateRange, Open, Schedule, Slot, WeeklyTemplate};
+use mawid_domain::text::Reason;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::catalogue::{self, commit_audited, corrupt, CatalogueError};
 use crate::{map_err, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ScheduleRow {
     pub office_id: Uuid,
     pub service_id: Uuid,
     pub capacity: i32,
-    pub weekly: serde_json::Value,
+    pub weekly: WeeklyTemplate,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ScheduleRow {
-    /// The stored template was validated on the way in; a row that no longer parses offers nothing.
+    /// A copy of the decoded template, for a [`Calendar`] the caller keeps.
     pub fn template(&self) -> WeeklyTemplate {
-        serde_json::from_value::<BTreeMap<String, Vec<[String; 2]>>>(self.weekly.clone())
-            .ok()
-            .and_then(|m| WeeklyTemplate::parse(&m).ok())
-            .unwrap_or_default()
+        self.weekly.clone()
+    }
+}
+
+/// A schedule's columns as stored.
+struct ScheduleRecord {
+    office_id: Uuid,
+    service_id: Uuid,
+    capacity: i32,
+    weekly: serde_json::Value,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ScheduleRecord> for ScheduleRow {
+    type Error = StoreError;
+
+    fn try_from(r: ScheduleRecord) -> Result<Self, StoreError> {
+        let bad = |why: String| corrupt("schedules.weekly", &r.weekly.to_string(), why);
+        let raw = BTreeMap::<String, Vec<[String; 2]>>::deserialize(&r.weekly)
+            .map_err(|e| bad(e.to_string()))?;
+        let weekly = WeeklyTemplate::parse(&raw).map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            office_id: r.office_id,
+            service_id: r.service_id,
+            capacity: r.capacity,
+            weekly,
+            updated_at: r.updated_at,
+        })
     }
 }
 
@@ -34,80 +66,177 @@ pub async fn get(
     office_id: Uuid,
     service_id: Uuid,
 ) -> Result<Option<ScheduleRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ScheduleRow>(
+    sqlx::query_as!(
+        ScheduleRecord,
         "SELECT office_id, service_id, capacity, weekly, updated_at FROM schedules
          WHERE office_id = $1 AND service_id = $2",
+        office_id,
+        service_id,
     )
-    .bind(office_id)
-    .bind(service_id)
     .fetch_optional(ex)
-    .await?)
+    .await?
+    .map(ScheduleRow::try_from)
+    .transpose()
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn put(
+pub(crate) async fn upsert(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     service_id: Uuid,
-    capacity: i32,
-    template: &WeeklyTemplate,
+    schedule: &Schedule,
     now: DateTime<Utc>,
-) -> Result<ScheduleRow, StoreError> {
-    let weekly = serde_json::json!(template.to_map());
-    sqlx::query_as::<_, ScheduleRow>(
+) -> Result<(), StoreError> {
+    sqlx::query!(
         "INSERT INTO schedules (office_id, service_id, capacity, weekly, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (office_id, service_id) DO UPDATE SET capacity = $3, weekly = $4, updated_at = $5
-         RETURNING office_id, service_id, capacity, weekly, updated_at",
+         ON CONFLICT (office_id, service_id) DO UPDATE SET capacity = $3, weekly = $4, updated_at = $5",
+        office_id,
+        service_id,
+        schedule.capacity,
+        Json(schedule.template.to_map()) as _,
+        now,
     )
-    .bind(office_id)
-    .bind(service_id)
-    .bind(capacity)
-    .bind(weekly)
-    .bind(now)
-    .fetch_one(ex)
+    .execute(ex)
     .await
-    .map_err(map_err)
+    .map_err(map_err)?;
+    Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A schedule as stored after a change, and the future bookings the change left off its grid.
+pub struct PutSchedule {
+    pub schedule: ScheduleRow,
+    pub affected_bookings: usize,
+}
+
+/// Sets the weekly template and capacity of one office and service. Bookings are never dropped:
+/// the ones the new grid leaves out stay valid and are only counted for the admin.
+#[tracing::instrument(skip_all)]
+pub async fn put_schedule(
+    pool: &PgPool,
+    actor_id: Uuid,
+    office_id: Uuid,
+    service_id: Uuid,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+) -> Result<PutSchedule, StoreError> {
+    let mut tx = pool.begin().await?;
+    let office = catalogue::office(&mut *tx, office_id).await?;
+    let service = catalogue::service(&mut *tx, service_id).await?;
+    upsert(&mut *tx, office_id, service_id, schedule, now).await?;
+    let row = get(&mut *tx, office_id, service_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let booked = future_booked(&mut *tx, office_id, Some(service_id), now, None).await?;
+    // Closed days are counted when a closure is added, not again here.
+    let calendar = Calendar {
+        tz: office.tz(),
+        template: &schedule.template,
+        capacity: schedule.capacity,
+        closures: &BTreeSet::new(),
+        policy: service.policy(),
+    };
+    let affected = calendar.affected(&booked);
+    let details = json!({
+        "capacity": schedule.capacity,
+        "weekly": schedule.template.to_map(),
+        "affected_bookings": affected,
+    });
+    let target = format!("{office_id}/{service_id}");
+    commit_audited(tx, actor_id, "schedule.put", "schedule", target, details).await?;
+    Ok(PutSchedule {
+        schedule: row,
+        affected_bookings: affected,
+    })
+}
+
+#[derive(Debug, Clone)]
 pub struct ClosureRow {
     pub day: NaiveDate,
     pub reason: String,
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn add_closure(
+async fn insert_closure(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     day: NaiveDate,
     reason: &str,
 ) -> Result<ClosureRow, StoreError> {
-    sqlx::query_as::<_, ClosureRow>(
+    sqlx::query_as!(
+        ClosureRow,
         "INSERT INTO closures (office_id, day, reason) VALUES ($1, $2, $3) RETURNING day, reason",
+        office_id,
+        day,
+        reason,
     )
-    .bind(office_id)
-    .bind(day)
-    .bind(reason)
     .fetch_one(ex)
     .await
     .map_err(map_err)
 }
 
+/// A closure as stored, and the future bookings it falls on.
+pub struct AddedClosure {
+    pub closure: ClosureRow,
+    pub affected_bookings: usize,
+}
+
+/// Closes the office on one of its local dates. Bookings that day stay valid; they are counted
+/// for the admin and flagged in the agenda.
 #[tracing::instrument(skip_all)]
-pub async fn delete_closure(
+pub async fn add_closure(
+    pool: &PgPool,
+    actor_id: Uuid,
+    office_id: Uuid,
+    day: NaiveDate,
+    reason: &Reason,
+    now: DateTime<Utc>,
+) -> Result<AddedClosure, StoreError> {
+    let mut tx = pool.begin().await?;
+    let office = catalogue::office(&mut *tx, office_id).await?;
+    let added = insert_closure(&mut *tx, office.id, day, reason.as_str()).await?;
+    let (lo, hi) = closure::utc_window(day);
+    let booked = future_booked(&mut *tx, office.id, None, now.max(lo), Some(hi)).await?;
+    let affected = closure::affected(office.tz(), day, &booked);
+    let details =
+        json!({ "date": added.day, "reason": added.reason, "affected_bookings": affected });
+    commit_audited(tx, actor_id, "closure.create", "office", office.id, details).await?;
+    Ok(AddedClosure {
+        closure: added,
+        affected_bookings: affected,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn remove_closure(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     day: NaiveDate,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query("DELETE FROM closures WHERE office_id = $1 AND day = $2")
-        .bind(office_id)
-        .bind(day)
-        .execute(ex)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM closures WHERE office_id = $1 AND day = $2",
+        office_id,
+        day,
+    )
+    .execute(ex)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Reopens the office on `day`.
+#[tracing::instrument(skip_all)]
+pub async fn delete_closure(
+    pool: &PgPool,
+    actor_id: Uuid,
+    office_id: Uuid,
+    day: NaiveDate,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    remove_closure(&mut *tx, office_id, day).await?;
+    let details = json!({ "date": day });
+    commit_audited(tx, actor_id, "closure.delete", "office", office_id, details).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -117,14 +246,29 @@ pub async fn closures(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<ClosureRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ClosureRow>(
+    Ok(sqlx::query_as!(
+        ClosureRow,
         "SELECT day, reason FROM closures WHERE office_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+        office_id,
+        from,
+        to,
     )
-    .bind(office_id)
-    .bind(from)
-    .bind(to)
     .fetch_all(ex)
     .await?)
+}
+
+/// The closures of an office between two optional local dates (open ends list everything).
+#[tracing::instrument(skip_all)]
+pub async fn list_closures(
+    pool: &PgPool,
+    office_id: Uuid,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<ClosureRow>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let office = catalogue::office(&mut *conn, office_id).await?;
+    let (from, to) = closure::listing(from, to);
+    closures(&mut *conn, office.id, from, to).await
 }
 
 pub async fn closed_days(
@@ -140,65 +284,92 @@ pub async fn closed_days(
         .collect())
 }
 
-/// Places taken per slot start in `[from, to)`: every status but cancelled holds a desk.
+/// Places taken per slot start in `[from, to)`: every status but cancelled holds a desk (the
+/// same condition as the `appointments_desk_key` index).
 #[tracing::instrument(skip_all)]
-pub async fn taken(
+async fn taken(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     service_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<HashMap<DateTime<Utc>, i64>, StoreError> {
-    let rows: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT slot_start, count(*) FROM appointments
+    Ok(sqlx::query!(
+        r#"SELECT slot_start, count(*) AS "taken!" FROM appointments
          WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
            AND status <> 'cancelled'
-         GROUP BY slot_start",
+         GROUP BY slot_start"#,
+        office_id,
+        service_id,
+        from,
+        to,
     )
-    .bind(office_id)
-    .bind(service_id)
-    .bind(from)
-    .bind(to)
     .fetch_all(ex)
-    .await?;
-    Ok(rows.into_iter().collect())
+    .await?
+    .into_iter()
+    .map(|r| (r.slot_start, r.taken))
+    .collect())
 }
 
-/// Starts of the future `booked` appointments of one office and service.
+/// Starts of the `booked` appointments of an office (of one service, or of all) that start
+/// after `after` (and before `before`): the bookings a schedule change or closure may affect.
 #[tracing::instrument(skip_all)]
-pub async fn future_booked_starts(
+async fn future_booked(
     ex: impl PgExecutor<'_>,
+    office_id: Uuid,
+    service_id: Option<Uuid>,
+    after: DateTime<Utc>,
+    before: Option<DateTime<Utc>>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT slot_start FROM appointments
+         WHERE office_id = $1 AND ($2::uuid IS NULL OR service_id = $2) AND status = 'booked'
+           AND slot_start > $3 AND ($4::timestamptz IS NULL OR slot_start < $4)",
+        office_id,
+        service_id,
+        after,
+        before,
+    )
+    .fetch_all(ex)
+    .await?)
+}
+
+/// The free slots of one office and service between two local dates, in its zone.
+pub struct Availability {
+    pub timezone: Tz,
+    pub slots: Vec<Slot>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn availability(
+    pool: &PgPool,
     office_id: Uuid,
     service_id: Uuid,
+    range: DateRange,
     now: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT slot_start FROM appointments
-         WHERE office_id = $1 AND service_id = $2 AND status = 'booked' AND slot_start > $3",
-    )
-    .bind(office_id)
-    .bind(service_id)
-    .bind(now)
-    .fetch_all(ex)
-    .await?)
-}
-
-/// Future `booked` appointments of an office on one of its local dates.
-#[tracing::instrument(skip_all)]
-pub async fn future_booked_on(
-    ex: impl PgExecutor<'_>,
-    office_id: Uuid,
-    day: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM appointments a JOIN offices o ON o.id = a.office_id
-         WHERE a.office_id = $1 AND a.status = 'booked' AND a.slot_start > $3
-           AND (a.slot_start AT TIME ZONE o.timezone)::date = $2",
-    )
-    .bind(office_id)
-    .bind(day)
-    .bind(now)
-    .fetch_one(ex)
-    .await?)
+) -> Result<Availability, CatalogueError> {
+    let mut conn = pool.acquire().await?;
+    let office = catalogue::office(&mut *conn, office_id).await?;
+    let service = catalogue::service(&mut *conn, service_id).await?;
+    let schedule = get(&mut *conn, office.id, service.id)
+        .await?
+        .ok_or(Refusal::NotOffered)?;
+    let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
+    let (lo, hi) = range.utc_window();
+    let taken = taken(&mut *conn, office.id, service.id, lo, hi).await?;
+    let calendar = Calendar {
+        tz: office.tz(),
+        template: &schedule.weekly,
+        capacity: schedule.capacity,
+        closures: &closed,
+        policy: service.policy(),
+    };
+    let open = Open {
+        office: office.active,
+        service: service.active,
+    };
+    Ok(Availability {
+        timezone: office.tz(),
+        slots: calendar.offered(open, range, &taken, now),
+    })
 }

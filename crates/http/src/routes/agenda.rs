@@ -64,7 +64,7 @@ async fn agenda(
                     closures: &closed,
                     policy: service.policy(),
                 };
-                closed.is_empty() && cal.on_grid(a.slot_start).is_some()
+                cal.on_schedule(a.slot_start)
             }
             _ => false,
         };
