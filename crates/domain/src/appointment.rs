@@ -280,10 +280,19 @@ impl Offer {
 }
 
 /// What booking needs to know about the account holder.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Holder<'a> {
     pub full_name: &'a str,
     pub email_verified: bool,
+}
+
+impl fmt::Debug for Holder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holder")
+            .field("full_name", &"…")
+            .field("email_verified", &self.email_verified)
+            .finish()
+    }
 }
 
 impl Holder<'_> {
@@ -298,8 +307,8 @@ impl Holder<'_> {
     }
 }
 
-/// The applicant fields of a booking request, as sent.
-#[derive(Debug, Clone, Copy, Default)]
+/// The applicant fields of a booking request, as sent (no `Debug`: they are personal data).
+#[derive(Clone, Copy, Default)]
 pub struct ApplicantFields<'a> {
     pub full_name: Option<&'a str>,
     pub relation: Option<&'a str>,

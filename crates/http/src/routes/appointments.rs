@@ -130,7 +130,8 @@ fn idempotency(req: &HttpRequest, body: &BookingIn) -> Result<Option<Idempotency
     let Some(raw) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
-    let key = IdempotencyKey::parse(raw.to_str().unwrap_or(""))?;
+    // A header that is not visible ASCII is refused like an empty one.
+    let key = IdempotencyKey::parse(raw.to_str().unwrap_or_default())?;
     let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
     Ok(Some(Idempotency {
         key,

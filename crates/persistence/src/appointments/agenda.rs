@@ -1,7 +1,7 @@
 //! The staff agenda: an office's appointments on one local date, each marked with whether it
 //! still fits the schedule in force.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 use chrono::NaiveDate;
 use mawid_domain::agenda::on_schedule;
@@ -36,10 +36,10 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
     let closed = schedules::closed_days(&mut *conn, office.id, date, date).await?;
     let mut offers: HashMap<Uuid, (Option<ScheduleRow>, ServiceRow)> = HashMap::new();
     for a in &rows {
-        if !offers.contains_key(&a.service_id) {
+        if let Entry::Vacant(e) = offers.entry(a.service_id) {
             let schedule = schedules::get(&mut *conn, office.id, a.service_id).await?;
             let service = catalogue::service(&mut *conn, a.service_id).await?;
-            offers.insert(a.service_id, (schedule, service));
+            e.insert((schedule, service));
         }
     }
     let items = rows

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    self, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Offer, PassportNo, Reference,
-    Refusal, Status,
+    reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Offer, PassportNo,
+    Reference, Refusal, Status,
 };
 use mawid_domain::schedule::Calendar;
 use serde_json::json;
@@ -118,7 +118,7 @@ pub async fn reschedule(
     let mut tx = pool.begin().await?;
     lock(&mut tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
     let current = locked(&mut tx, id, Some(citizen_id)).await?;
-    appointment::reschedule_to(current.status, current.slot_start, start)?;
+    reschedule_to(current.status, current.slot_start, start)?;
     let ctx = context(&mut tx, current.office_id, current.service_id).await?;
     let end = check_slot(&mut tx, &ctx, start, now).await?;
     claim_desk(&mut tx, &ctx.target(start, end), Claim::Move { id, now }).await?;

@@ -11,6 +11,8 @@ mod booking;
 mod lifecycle;
 mod mail;
 
+use std::fmt;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, Utc};
 use mawid_domain::appointment::{
     CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered,
@@ -62,7 +64,7 @@ impl From<KeyReused> for BookingError {
 }
 
 /// An appointment with the labels of its office and service, its enum columns decoded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppointmentRow {
     pub id: Uuid,
     pub reference: String,
@@ -85,6 +87,18 @@ pub struct AppointmentRow {
     pub service_name_ar: String,
     pub service_name_ru: String,
     pub service_name_en: String,
+}
+
+/// Leaves the applicant's name and passport number out.
+impl fmt::Debug for AppointmentRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppointmentRow")
+            .field("id", &self.id)
+            .field("reference", &self.reference)
+            .field("status", &self.status)
+            .field("slot_start", &self.slot_start)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppointmentRow {
