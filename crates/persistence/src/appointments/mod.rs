@@ -309,3 +309,72 @@ async fn withdraw_reminders(conn: &mut PgConnection, id: Uuid) -> Result<(), sql
     .await
     .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Stored {
+        Stored {
+            id: Uuid::nil(),
+            reference: "MOW-2345-6789".into(),
+            citizen_id: Uuid::nil(),
+            office_id: Uuid::nil(),
+            service_id: Uuid::nil(),
+            slot_start: DateTime::UNIX_EPOCH,
+            slot_end: DateTime::UNIX_EPOCH + TimeDelta::minutes(30),
+            applicant_name: "Amal Haddad".into(),
+            applicant_relation: "self".into(),
+            passport_number: None,
+            status: "cancelled".into(),
+            sequence: 1,
+            cancelled_by: Some("staff".into()),
+            cancel_reason: Some("closed".into()),
+            created_at: DateTime::UNIX_EPOCH,
+            office_code: "MOW".into(),
+            timezone: "Europe/Moscow".into(),
+            service_code: "passport".into(),
+            service_name_ar: "جواز".into(),
+            service_name_ru: "Паспорт".into(),
+            service_name_en: "Passport".into(),
+        }
+    }
+
+    #[test]
+    fn a_stored_row_decodes_into_its_domain_types() {
+        let a = AppointmentRow::try_from(stored()).unwrap();
+        assert_eq!(a.status, Status::Cancelled);
+        assert_eq!(a.cancelled_by, Some(CancelledBy::Staff));
+        assert_eq!(a.applicant_relation, Relation::Myself);
+        assert_eq!(a.timezone, chrono_tz::Europe::Moscow);
+        assert_eq!(a.local(a.slot_start), "1970-01-01T03:00:00+03:00");
+    }
+
+    #[test]
+    fn an_unknown_stored_value_is_an_error_naming_its_column_and_value() {
+        let cases: [(fn(&mut Stored), &str); 4] = [
+            (|s| s.status = "lost".into(), "appointments.status"),
+            (
+                |s| s.applicant_relation = "cousin".into(),
+                "appointments.applicant_relation",
+            ),
+            (
+                |s| s.cancelled_by = Some("robot".into()),
+                "appointments.cancelled_by",
+            ),
+            (|s| s.timezone = "Mars/Olympus".into(), "offices.timezone"),
+        ];
+        for (spoil, column) in cases {
+            let mut s = stored();
+            spoil(&mut s);
+            let e = AppointmentRow::try_from(s).unwrap_err().to_string();
+            assert!(e.contains(column), "{e}");
+            assert!(
+                ["lost", "cousin", "robot", "Mars/Olympus"]
+                    .iter()
+                    .any(|v| e.contains(v)),
+                "{e}"
+            );
+        }
+    }
+}
