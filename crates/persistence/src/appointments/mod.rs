@@ -352,7 +352,8 @@ mod tests {
 
     #[test]
     fn an_unknown_stored_value_is_an_error_naming_its_column_and_value() {
-        let cases: [(fn(&mut Stored), &str); 4] = [
+        type Spoil = fn(&mut Stored);
+        let cases: [(Spoil, &str); 4] = [
             (|s| s.status = "lost".into(), "appointments.status"),
             (
                 |s| s.applicant_relation = "cousin".into(),
