@@ -1,12 +1,18 @@
-//! Appointments: the lifecycle, the booking refusals, fair-use limits, applicants and references.
+//! Appointments: the lifecycle, the booking refusals, fair-use limits, applicants, references,
+//! idempotency keys, cancellation, reminders and check-in.
 
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::account::FullName;
 pub use crate::account::PassportNo;
 use crate::code::Code;
 use crate::error::Invalid;
 use crate::error::Step;
+use crate::text::Reason;
 
 /// Why a well-formed request cannot be honoured; each is a stable API code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -227,6 +233,383 @@ impl Reference {
     }
 }
 
+/// The catalogue facts a booking names: `None` for an office or service that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer {
+    pub office_active: Option<bool>,
+    pub service_active: Option<bool>,
+    /// Whether the office has a schedule for the service.
+    pub scheduled: bool,
+}
+
+/// What the catalogue lacks for a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unoffered {
+    Office,
+    Service,
+    Schedule,
+}
+
+impl Unoffered {
+    /// The request field that names something unknown; `None` when both exist but the office
+    /// does not offer the service (`Refusal::NotOffered`).
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Self::Office => Some("office_id"),
+            Self::Service => Some("service_id"),
+            Self::Schedule => None,
+        }
+    }
+}
+
+impl Offer {
+    /// A booking names an active office and an active service, and a schedule joining them;
+    /// an inactive entry counts as unknown, so a retired office cannot be told from a typo.
+    pub fn check(&self) -> Result<(), Unoffered> {
+        if self.office_active != Some(true) {
+            return Err(Unoffered::Office);
+        }
+        if self.service_active != Some(true) {
+            return Err(Unoffered::Service);
+        }
+        if !self.scheduled {
+            return Err(Unoffered::Schedule);
+        }
+        Ok(())
+    }
+}
+
+/// What booking needs to know about the account holder.
+#[derive(Clone, Copy)]
+pub struct Holder<'a> {
+    pub full_name: &'a str,
+    pub email_verified: bool,
+}
+
+impl fmt::Debug for Holder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holder")
+            .field("full_name", &"…")
+            .field("email_verified", &self.email_verified)
+            .finish()
+    }
+}
+
+impl Holder<'_> {
+    /// Only a verified address can receive the confirmation and the reminder, and an unverified
+    /// account is the cheapest kind for a bot to hoard slots with.
+    pub fn may_book(&self) -> Result<(), Refusal> {
+        if self.email_verified {
+            Ok(())
+        } else {
+            Err(Refusal::EmailNotVerified)
+        }
+    }
+}
+
+/// The applicant fields of a booking request, as sent (no `Debug`: they are personal data).
+#[derive(Clone, Copy, Default)]
+pub struct ApplicantFields<'a> {
+    pub full_name: Option<&'a str>,
+    pub relation: Option<&'a str>,
+    pub passport_number: Option<&'a str>,
+}
+
+/// Whom a booking is for.
+#[derive(Debug, Clone)]
+pub enum BookingFor {
+    /// The account holder, under their profile name, optionally with their passport number.
+    Holder { passport: Option<PassportNo> },
+    /// A person named in the request: a family member, or the holder under another spelling.
+    Named(Applicant),
+}
+
+impl BookingFor {
+    /// No applicant, or relation `self` without a name, books for the holder; anything else
+    /// needs a name and a known relation. Every failing field is reported at once.
+    pub fn parse(raw: Option<ApplicantFields<'_>>) -> Result<Self, Invalid> {
+        let Some(a) = raw else {
+            return Ok(Self::Holder { passport: None });
+        };
+        let passport = a.passport_number.map(PassportNo::parse).transpose();
+        let relation = Relation::parse(a.relation.unwrap_or(Relation::Myself.code()));
+        if matches!(relation, Ok(Relation::Myself)) && a.full_name.is_none() {
+            return passport.map(|passport| Self::Holder { passport });
+        }
+        let name = FullName::parse("applicant.full_name", a.full_name.unwrap_or(""));
+        match (name, relation, passport) {
+            (Ok(full_name), Ok(relation), Ok(passport)) => Ok(Self::Named(Applicant {
+                full_name,
+                relation,
+                passport,
+            })),
+            (name, relation, passport) => Err(Invalid {
+                errors: [passport.err(), relation.err(), name.err()]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|e| e.errors)
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The applicant the appointment records.
+    pub fn applicant(&self, holder: &Holder<'_>) -> BookedApplicant {
+        match self {
+            Self::Holder { passport } => BookedApplicant {
+                full_name: holder.full_name.to_owned(),
+                relation: Relation::Myself,
+                passport: passport.clone(),
+            },
+            Self::Named(a) => BookedApplicant {
+                full_name: a.full_name.as_str().to_owned(),
+                relation: a.relation,
+                passport: a.passport.clone(),
+            },
+        }
+    }
+}
+
+/// The applicant as an appointment stores it.
+#[derive(Clone)]
+pub struct BookedApplicant {
+    pub full_name: String,
+    pub relation: Relation,
+    pub passport: Option<PassportNo>,
+}
+
+impl fmt::Debug for BookedApplicant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BookedApplicant")
+            .field("full_name", &"…")
+            .field("relation", &self.relation)
+            .field("passport", &self.passport)
+            .finish()
+    }
+}
+
+/// A client's `Idempotency-Key`: trimmed, 1 to [`IdempotencyKey::MAX_LEN`] visible ASCII
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let v = raw.trim();
+        if (1..=Self::MAX_LEN).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Ok(Self(v.to_owned()));
+        }
+        Err(Invalid::new(
+            "Idempotency-Key",
+            format!("1 to {} visible ASCII characters", Self::MAX_LEN),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An idempotency key bound to a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: IdempotencyKey,
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this Idempotency-Key was used for a different request")]
+pub struct KeyReused;
+
+impl Idempotency {
+    /// A key seen before replays the first booking only for the same request; reusing it for
+    /// another request is refused rather than silently answered with the wrong booking.
+    pub fn replay(&self, recorded_hash: &str) -> Result<(), KeyReused> {
+        if self.request_hash == recorded_hash {
+            Ok(())
+        } else {
+            Err(KeyReused)
+        }
+    }
+}
+
+/// Only a booked appointment moves, and only to another slot.
+pub fn reschedule_to(
+    status: Status,
+    current_start: DateTime<Utc>,
+    target_start: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if status != Status::Booked {
+        return Err(Refusal::NotBooked);
+    }
+    if current_start == target_start {
+        return Err(Refusal::SameSlot);
+    }
+    Ok(())
+}
+
+/// How long before its start an appointment's reminder is sent.
+pub const REMINDER_LEAD: TimeDelta = TimeDelta::hours(24);
+
+/// When the reminder of a slot is due, unless that moment has already passed: a booking made
+/// less than a day ahead gets no reminder.
+pub fn reminder_due(slot_start: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let due = slot_start - REMINDER_LEAD;
+    (due > now).then_some(due)
+}
+
+/// Entering these states withdraws a reminder still pending: the visit will not take place.
+pub fn withdraws_reminder(to: Status) -> bool {
+    matches!(to, Status::Cancelled | Status::NoShow)
+}
+
+/// Who cancelled, as an appointment records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    Citizen,
+    Staff,
+}
+
+impl CancelledBy {
+    pub const ALL: [CancelledBy; 2] = [CancelledBy::Citizen, CancelledBy::Staff];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == raw)
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Citizen => "citizen",
+            Self::Staff => "staff",
+        }
+    }
+}
+
+/// A cancellation as asked: a citizen cancels their own and may say why; staff cancel any and
+/// must say why, since the citizen is mailed the reason.
+#[derive(Debug, Clone)]
+pub enum Cancellation {
+    Citizen {
+        citizen_id: Uuid,
+        reason: Option<Reason>,
+    },
+    Staff {
+        actor_id: Uuid,
+        reason: Reason,
+    },
+}
+
+impl Cancellation {
+    /// A blank reason is no reason.
+    pub fn by_citizen(citizen_id: Uuid, reason: Option<&str>) -> Result<Self, Invalid> {
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| Reason::parse("reason", r))
+            .transpose()?;
+        Ok(Self::Citizen { citizen_id, reason })
+    }
+
+    pub fn by_staff(actor_id: Uuid, reason: &str) -> Result<Self, Invalid> {
+        Ok(Self::Staff {
+            actor_id,
+            reason: Reason::parse("reason", reason)?,
+        })
+    }
+
+    pub fn by(&self) -> CancelledBy {
+        match self {
+            Self::Citizen { .. } => CancelledBy::Citizen,
+            Self::Staff { .. } => CancelledBy::Staff,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Citizen { reason, .. } => reason.as_ref().map(Reason::as_str),
+            Self::Staff { reason, .. } => Some(reason.as_str()),
+        }
+    }
+
+    /// The only citizen whose appointment this may cancel; `None` for staff, who reach any.
+    pub fn owner(&self) -> Option<Uuid> {
+        match self {
+            Self::Citizen { citizen_id, .. } => Some(*citizen_id),
+            Self::Staff { .. } => None,
+        }
+    }
+
+    /// The staff member the audit log names; a citizen's own cancellation is not audited.
+    pub fn audited_actor(&self) -> Option<Uuid> {
+        match self {
+            Self::Staff { actor_id, .. } => Some(*actor_id),
+            Self::Citizen { .. } => None,
+        }
+    }
+}
+
+/// A staff lifecycle step other than cancel, each audit-logged under its action name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffStep {
+    CheckIn,
+    Complete,
+    NoShow,
+}
+
+impl StaffStep {
+    pub fn to(self) -> Status {
+        match self {
+            Self::CheckIn => Status::CheckedIn,
+            Self::Complete => Status::Completed,
+            Self::NoShow => Status::NoShow,
+        }
+    }
+
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::CheckIn => "appointment.check_in",
+            Self::Complete => "appointment.complete",
+            Self::NoShow => "appointment.no_show",
+        }
+    }
+}
+
+/// The audit action of a staff cancellation.
+pub const STAFF_CANCEL_ACTION: &str = "appointment.cancel";
+
+/// What the officer records at the desk: the applicant's date of birth from the passport, which
+/// the document request of a documentary service needs for public tracking.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckIn {
+    pub applicant_date_of_birth: Option<NaiveDate>,
+}
+
+impl CheckIn {
+    /// `today` is the current date; nobody at the desk was born after it.
+    pub fn new(
+        applicant_date_of_birth: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Self, Invalid> {
+        if applicant_date_of_birth.is_some_and(|d| d > today) {
+            return Err(Invalid::new(
+                "applicant_date_of_birth",
+                "a date in the past",
+            ));
+        }
+        Ok(Self {
+            applicant_date_of_birth,
+        })
+    }
+
+    /// Checking in opens a document request only for a service that produces a document: the
+    /// citizen can follow the case from the moment they are at the desk.
+    pub fn opens_document_request(&self, service_creates_document_request: bool) -> bool {
+        service_creates_document_request
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +651,222 @@ mod tests {
         assert_eq!(h(2, 0, 0).check(), Err(Refusal::CitizenLimit));
         assert_eq!(h(1, 1, 0).check(), Err(Refusal::ServiceLimit));
         assert_eq!(h(0, 0, 1).check(), Err(Refusal::PassportLimit));
+    }
+
+    fn at(h: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_booking_needs_an_active_office_and_service_joined_by_a_schedule() {
+        let offer = |o, s, scheduled| Offer {
+            office_active: o,
+            service_active: s,
+            scheduled,
+        };
+        assert_eq!(offer(Some(true), Some(true), true).check(), Ok(()));
+        assert_eq!(offer(None, None, false).check(), Err(Unoffered::Office));
+        assert_eq!(
+            offer(Some(false), Some(true), true).check(),
+            Err(Unoffered::Office)
+        );
+        assert_eq!(
+            offer(Some(true), Some(false), true).check(),
+            Err(Unoffered::Service)
+        );
+        assert_eq!(
+            offer(Some(true), Some(true), false).check(),
+            Err(Unoffered::Schedule)
+        );
+        assert_eq!(Unoffered::Service.field(), Some("service_id"));
+        assert_eq!(Unoffered::Schedule.field(), None);
+    }
+
+    #[test]
+    fn only_a_verified_holder_may_book() {
+        let holder = |email_verified| Holder {
+            full_name: "Amal Haddad",
+            email_verified,
+        };
+        assert_eq!(holder(true).may_book(), Ok(()));
+        assert_eq!(holder(false).may_book(), Err(Refusal::EmailNotVerified));
+    }
+
+    #[test]
+    fn no_applicant_or_a_nameless_self_books_for_the_holder_under_the_profile_name() {
+        let holder = Holder {
+            full_name: "Amal Haddad",
+            email_verified: true,
+        };
+        let none = BookingFor::parse(None).unwrap().applicant(&holder);
+        assert_eq!(none.full_name, "Amal Haddad");
+        assert_eq!(none.relation, Relation::Myself);
+        assert!(none.passport.is_none());
+
+        let with_passport = BookingFor::parse(Some(ApplicantFields {
+            passport_number: Some("n1234567"),
+            ..Default::default()
+        }))
+        .unwrap()
+        .applicant(&holder);
+        assert_eq!(with_passport.full_name, "Amal Haddad");
+        assert_eq!(with_passport.passport.unwrap().as_str(), "N1234567");
+    }
+
+    #[test]
+    fn a_family_member_needs_a_name_and_a_known_relation() {
+        let holder = Holder {
+            full_name: "Amal Haddad",
+            email_verified: true,
+        };
+        let child = BookingFor::parse(Some(ApplicantFields {
+            full_name: Some("Sami Haddad"),
+            relation: Some("child"),
+            passport_number: Some("N7654321"),
+        }))
+        .unwrap()
+        .applicant(&holder);
+        assert_eq!(child.full_name, "Sami Haddad");
+        assert_eq!(child.relation, Relation::Child);
+
+        let nameless = BookingFor::parse(Some(ApplicantFields {
+            relation: Some("spouse"),
+            ..Default::default()
+        }))
+        .unwrap_err();
+        assert_eq!(nameless.errors[0].field, "applicant.full_name");
+
+        let every_field = BookingFor::parse(Some(ApplicantFields {
+            full_name: None,
+            relation: Some("cousin"),
+            passport_number: Some("12-34"),
+        }))
+        .unwrap_err();
+        let fields: Vec<_> = every_field
+            .errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "applicant.passport_number",
+                "applicant.relation",
+                "applicant.full_name"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_idempotency_key_is_one_to_255_visible_ascii_characters() {
+        assert_eq!(IdempotencyKey::parse(" k-1 ").unwrap().as_str(), "k-1");
+        let longest = "k".repeat(IdempotencyKey::MAX_LEN);
+        assert!(IdempotencyKey::parse(&longest).is_ok());
+        for bad in ["", "   ", "a b", "ключ", &format!("{longest}k")] {
+            let e = IdempotencyKey::parse(bad).unwrap_err();
+            assert_eq!(e.errors[0].field, "Idempotency-Key", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_replays_only_the_request_it_is_bound_to() {
+        let i = Idempotency {
+            key: IdempotencyKey::parse("k").unwrap(),
+            request_hash: "abc".into(),
+        };
+        assert_eq!(i.replay("abc"), Ok(()));
+        assert_eq!(i.replay("abd"), Err(KeyReused));
+    }
+
+    #[test]
+    fn only_a_booked_appointment_moves_and_only_to_another_slot() {
+        assert_eq!(reschedule_to(Status::Booked, at(9), at(10)), Ok(()));
+        assert_eq!(
+            reschedule_to(Status::Booked, at(9), at(9)),
+            Err(Refusal::SameSlot)
+        );
+        for s in [
+            Status::CheckedIn,
+            Status::Completed,
+            Status::Cancelled,
+            Status::NoShow,
+        ] {
+            assert_eq!(reschedule_to(s, at(9), at(10)), Err(Refusal::NotBooked));
+        }
+    }
+
+    #[test]
+    fn the_reminder_is_due_a_day_ahead_unless_that_has_passed() {
+        let start = at(12) + TimeDelta::days(2);
+        assert_eq!(reminder_due(start, at(12)), Some(start - REMINDER_LEAD));
+        assert_eq!(REMINDER_LEAD, TimeDelta::hours(24));
+        let tomorrow_noon = at(12) + TimeDelta::days(1);
+        assert_eq!(
+            reminder_due(tomorrow_noon, at(12)),
+            None,
+            "exactly a day ahead"
+        );
+        assert_eq!(reminder_due(tomorrow_noon, at(11)), Some(at(12)));
+    }
+
+    #[test]
+    fn cancelling_and_no_show_withdraw_the_reminder() {
+        let withdrawing: Vec<_> = Status::ALL
+            .into_iter()
+            .filter(|s| withdraws_reminder(*s))
+            .collect();
+        assert_eq!(withdrawing, [Status::Cancelled, Status::NoShow]);
+    }
+
+    #[test]
+    fn a_citizen_may_give_a_reason_and_staff_must() {
+        let id = Uuid::nil();
+        let blank = Cancellation::by_citizen(id, Some("  ")).unwrap();
+        assert_eq!(blank.reason(), None);
+        assert_eq!(blank.by(), CancelledBy::Citizen);
+        assert_eq!(blank.owner(), Some(id));
+        assert_eq!(blank.audited_actor(), None);
+        let said = Cancellation::by_citizen(id, Some(" ill ")).unwrap();
+        assert_eq!(said.reason(), Some("ill"));
+        let too_long = "x".repeat(Reason::MAX_CHARS + 1);
+        assert!(Cancellation::by_citizen(id, Some(&too_long)).is_err());
+
+        let staff = Cancellation::by_staff(id, "office closed").unwrap();
+        assert_eq!(staff.by(), CancelledBy::Staff);
+        assert_eq!(staff.owner(), None);
+        assert_eq!(staff.audited_actor(), Some(id));
+        assert_eq!(
+            Cancellation::by_staff(id, "").unwrap_err().errors[0].field,
+            "reason"
+        );
+    }
+
+    #[test]
+    fn cancelled_by_round_trips_through_its_code() {
+        for c in CancelledBy::ALL {
+            assert_eq!(CancelledBy::parse(c.code()), Some(c));
+        }
+        assert_eq!(CancelledBy::parse("system"), None);
+    }
+
+    #[test]
+    fn staff_steps_lead_to_their_state_under_their_audit_action() {
+        assert_eq!(StaffStep::CheckIn.to(), Status::CheckedIn);
+        assert_eq!(StaffStep::Complete.action(), "appointment.complete");
+        assert_eq!(StaffStep::NoShow.to(), Status::NoShow);
+    }
+
+    #[test]
+    fn check_in_refuses_a_birth_date_after_today_and_opens_a_request_only_for_documents() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        assert!(CheckIn::new(Some(today), today).is_ok());
+        assert!(CheckIn::new(None, today).is_ok());
+        let e = CheckIn::new(today.succ_opt(), today).unwrap_err();
+        assert_eq!(e.errors[0].field, "applicant_date_of_birth");
+        let c = CheckIn::default();
+        assert!(c.opens_document_request(true));
+        assert!(!c.opens_document_request(false));
     }
 
     #[test]

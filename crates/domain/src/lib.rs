@@ -1,7 +1,9 @@
 //! Mawid's pure types and rules: no I/O; time, ids and limits arrive as arguments.
 
 pub mod account;
+pub mod agenda;
 pub mod appointment;
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod code;

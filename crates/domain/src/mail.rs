@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
+use crate::appointment::CancelledBy;
 use crate::catalogue::Localized;
 
 /// The kinds of mail, by the code stored with each row.
@@ -164,16 +165,9 @@ pub struct Cancelled {
     pub full_name: String,
     #[serde(flatten)]
     pub appointment: AppointmentSummary,
-    pub cancelled_by: Canceller,
+    pub cancelled_by: CancelledBy,
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Canceller {
-    Citizen,
-    Staff,
 }
 
 /// What every appointment mail says about the appointment. Times carry the office's offset.
@@ -340,7 +334,7 @@ mod tests {
             Kind::AppointmentCancelled => Notification::AppointmentCancelled(Cancelled {
                 full_name,
                 appointment: appointment(),
-                cancelled_by: Canceller::Staff,
+                cancelled_by: CancelledBy::Staff,
                 reason: Some("The office is closed".into()),
             }),
             Kind::DocumentStatusChanged => {
@@ -460,7 +454,7 @@ mod tests {
         else {
             panic!("not a cancellation");
         };
-        assert_eq!(c.cancelled_by, Canceller::Citizen);
+        assert_eq!(c.cancelled_by, CancelledBy::Citizen);
         assert_eq!(c.reason, None);
         assert_eq!(c.appointment.start, moscow(6));
         let document = json!({

@@ -13,8 +13,9 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use mawid_domain::account::{Language, EMAIL_VERIFICATION_TTL_HOURS, PASSWORD_RESET_TTL_MINUTES};
+use mawid_domain::appointment::CancelledBy;
 pub use mawid_domain::mail::Kind;
-use mawid_domain::mail::{AppointmentSummary, Canceller, Notification, Service};
+use mawid_domain::mail::{AppointmentSummary, Notification, Service};
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -303,7 +304,7 @@ fn render_notification(
         }
         Notification::AppointmentCancelled(m) => {
             let changes = Changes {
-                cancelled_by_staff: m.cancelled_by == Canceller::Staff,
+                cancelled_by_staff: m.cancelled_by == CancelledBy::Staff,
                 reason: m.reason.clone(),
                 ..Changes::default()
             };

@@ -2,21 +2,19 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use mawid_domain::appointment::Status;
-use mawid_domain::schedule::Calendar;
-use mawid_persistence::appointments::{self as store, CancelledBy};
-use mawid_persistence::audit;
-use mawid_persistence::{catalogue, schedules};
-use serde::Deserialize;
-use serde_json::json;
+use mawid_domain::appointment::{Cancellation, CheckIn, StaffStep};
+use mawid_domain::audit::Page;
+use mawid_domain::Invalid;
+use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry};
+use mawid_persistence::audit::{self, AuditRow};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::json::Json;
-use crate::routes::appointments::view;
+use crate::routes::appointments::AppointmentView;
 use crate::AppState;
-use mawid_domain::text::Reason;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/offices/{id}/agenda").get(agenda))
@@ -32,73 +30,81 @@ struct AgendaQuery {
     date: NaiveDate,
 }
 
+#[derive(Serialize)]
+struct AgendaView {
+    office_id: Uuid,
+    date: NaiveDate,
+    timezone: &'static str,
+    items: Vec<AgendaItemView>,
+}
+
+#[derive(Serialize)]
+struct AgendaItemView {
+    #[serde(flatten)]
+    appointment: AppointmentView,
+    citizen_id: Uuid,
+    on_schedule: bool,
+}
+
+impl From<&Agenda> for AgendaView {
+    fn from(a: &Agenda) -> Self {
+        Self {
+            office_id: a.office_id,
+            date: a.date,
+            timezone: a.timezone.name(),
+            items: a.items.iter().map(AgendaItemView::from).collect(),
+        }
+    }
+}
+
+impl From<&AgendaEntry> for AgendaItemView {
+    fn from(e: &AgendaEntry) -> Self {
+        Self {
+            appointment: AppointmentView::from(&e.appointment),
+            citizen_id: e.appointment.citizen_id,
+            on_schedule: e.on_schedule,
+        }
+    }
+}
+
 async fn agenda(
     _staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let office = catalogue::office(&state.pool, *id).await?;
-    let tz = office.tz();
-    let rows = store::agenda(&state.pool, office.id, q.date).await?;
-    let closed = schedules::closed_days(&state.pool, office.id, q.date, q.date).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    // Whether each appointment still fits the current schedule, so staff see the ones a later
-    // schedule change or closure left outside it (they remain valid).
-    let mut grids = std::collections::HashMap::new();
-    for a in &rows {
-        if let std::collections::hash_map::Entry::Vacant(e) = grids.entry(a.service_id) {
-            let sched = schedules::get(&state.pool, office.id, a.service_id).await?;
-            let service = catalogue::service(&state.pool, a.service_id).await?;
-            e.insert((sched, service));
-        }
-    }
-    for a in &rows {
-        let on_schedule = match grids.get(&a.service_id) {
-            Some((Some(sched), service)) => {
-                let template = sched.template();
-                let cal = Calendar {
-                    tz,
-                    template: &template,
-                    capacity: sched.capacity,
-                    closures: &closed,
-                    policy: service.policy(),
-                };
-                cal.on_schedule(a.slot_start)
-            }
-            _ => false,
-        };
-        let mut v = view(a);
-        if let Some(o) = v.as_object_mut() {
-            o.insert("citizen_id".into(), json!(a.citizen_id));
-            o.insert("on_schedule".into(), json!(on_schedule));
-        }
-        items.push(v);
-    }
-    Ok(HttpResponse::Ok().json(json!({
-        "office_id": office.id,
-        "date": q.date,
-        "timezone": office.timezone,
-        "items": items,
-    })))
+    let day = store::agenda(&state.pool, *id, q.date).await?;
+    Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
 }
 
 async fn step(
     staff: Staff,
     state: web::Data<AppState>,
     id: Uuid,
-    to: Status,
-    action: &str,
+    step: StaffStep,
 ) -> Result<HttpResponse, ApiError> {
-    let a = store::transition(&state.pool, id, to, staff.id(), action, state.now()).await?;
-    Ok(HttpResponse::Ok().json(view(&a)))
+    let a = store::step(&state.pool, id, step, staff.id(), state.now()).await?;
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }
 
 /// The officer may record the applicant's date of birth from the passport at the desk; the
 /// document request opened for a documentary service needs it for public tracking.
 #[derive(Deserialize, Default)]
 struct CheckInIn {
-    applicant_date_of_birth: Option<chrono::NaiveDate>,
+    applicant_date_of_birth: Option<NaiveDate>,
+}
+
+#[derive(Serialize)]
+struct CheckedInView {
+    #[serde(flatten)]
+    appointment: AppointmentView,
+    document_request: Option<OpenedRequestView>,
+}
+
+#[derive(Serialize)]
+struct OpenedRequestView {
+    id: Uuid,
+    tracking_number: String,
 }
 
 async fn check_in(
@@ -107,22 +113,16 @@ async fn check_in(
     id: web::Path<Uuid>,
     body: Option<Json<CheckInIn>>,
 ) -> Result<HttpResponse, ApiError> {
-    let dob = body
-        .map(|b| b.into_inner())
-        .unwrap_or_default()
-        .applicant_date_of_birth;
-    if dob.is_some_and(|d| d > state.now().date_naive()) {
-        return Err(
-            mawid_domain::Invalid::new("applicant_date_of_birth", "a date in the past").into(),
-        );
-    }
-    let (a, request) = store::check_in(&state.pool, *id, staff.id(), dob, state.now()).await?;
-    let mut body = view(&a);
-    body["document_request"] = match request {
-        Some(r) => serde_json::json!({ "id": r.id, "tracking_number": r.tracking_number }),
-        None => serde_json::Value::Null,
-    };
-    Ok(HttpResponse::Ok().json(body))
+    let dob = body.map(Json::into_inner).unwrap_or_default();
+    let desk = CheckIn::new(dob.applicant_date_of_birth, state.now().date_naive())?;
+    let (a, request) = store::check_in(&state.pool, *id, staff.id(), desk, state.now()).await?;
+    Ok(HttpResponse::Ok().json(CheckedInView {
+        appointment: AppointmentView::from(&a),
+        document_request: request.map(|r| OpenedRequestView {
+            id: r.id,
+            tracking_number: r.tracking_number,
+        }),
+    }))
 }
 
 async fn complete(
@@ -130,7 +130,7 @@ async fn complete(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(staff, state, *id, Status::Completed, "appointment.complete").await
+    step(staff, state, *id, StaffStep::Complete).await
 }
 
 async fn no_show(
@@ -138,7 +138,7 @@ async fn no_show(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(staff, state, *id, Status::NoShow, "appointment.no_show").await
+    step(staff, state, *id, StaffStep::NoShow).await
 }
 
 #[derive(Deserialize)]
@@ -153,18 +153,10 @@ async fn staff_cancel(
     id: web::Path<Uuid>,
     body: Json<StaffCancelIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = Reason::parse("reason", &body.reason)?.into_string();
-    let a = store::cancel(
-        &state.pool,
-        *id,
-        None,
-        CancelledBy::Staff(staff.id()),
-        Some(&reason),
-        state.now(),
-    )
-    .await?;
-    metrics::counter!("mawid_cancellations_total", "by" => "staff").increment(1);
-    Ok(HttpResponse::Ok().json(view(&a)))
+    let c = Cancellation::by_staff(staff.id(), &body.reason)?;
+    let a = store::cancel(&state.pool, *id, &c, state.now()).await?;
+    metrics::counter!("mawid_cancellations_total", "by" => c.by().code()).increment(1);
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }
 
 #[derive(Deserialize)]
@@ -178,54 +170,64 @@ struct AuditQuery {
     per_page: Option<i64>,
 }
 
-const PER_PAGE_DEFAULT: i64 = 50;
-const PER_PAGE_MAX: i64 = 200;
+impl AuditQuery {
+    fn into_domain(self) -> Result<(audit::Filter, Page), Invalid> {
+        let page = Page::parse(self.page, self.per_page)?;
+        let filter = audit::Filter {
+            action: self.action,
+            actor_id: self.actor_id,
+            target_type: self.target_type,
+            from: self.from.map(|t| t.with_timezone(&Utc)),
+            to: self.to.map(|t| t.with_timezone(&Utc)),
+        };
+        Ok((filter, page))
+    }
+}
+
+#[derive(Serialize)]
+struct AuditPageView {
+    items: Vec<AuditEntryView>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+}
+
+#[derive(Serialize)]
+struct AuditEntryView {
+    id: i64,
+    actor_id: Option<Uuid>,
+    action: String,
+    target_type: String,
+    target_id: String,
+    details: serde_json::Value,
+    at: DateTime<Utc>,
+}
+
+impl From<AuditRow> for AuditEntryView {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            id: r.id,
+            actor_id: r.actor_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            details: r.details,
+            at: r.at,
+        }
+    }
+}
 
 async fn audit_log(
     _admin: Admin,
     state: web::Data<AppState>,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    // Out-of-range paging is refused, not clamped: the client asked for something else.
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(PER_PAGE_DEFAULT);
-    let mut v = mawid_domain::Invalid::collect();
-    if page < 1 {
-        v.check::<()>(Err(mawid_domain::Invalid::new("page", "1 or more")));
-    }
-    if !(1..=PER_PAGE_MAX).contains(&per_page) {
-        v.check::<()>(Err(mawid_domain::Invalid::new(
-            "per_page",
-            format!("1 to {PER_PAGE_MAX}"),
-        )));
-    }
-    v.finish()?;
-    let filter = audit::Filter {
-        action: q.action.clone(),
-        actor_id: q.actor_id,
-        target_type: q.target_type.clone(),
-        from: q.from.map(|t| t.with_timezone(&Utc)),
-        to: q.to.map(|t| t.with_timezone(&Utc)),
-    };
-    let (rows, total) = audit::list(&state.pool, &filter, per_page, (page - 1) * per_page).await?;
-    let items: Vec<_> = rows
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "actor_id": r.actor_id,
-                "action": r.action,
-                "target_type": r.target_type,
-                "target_id": r.target_id,
-                "details": r.details,
-                "at": r.at,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "items": items,
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-    })))
+    let (filter, page) = q.into_inner().into_domain()?;
+    let found = audit::list(&state.pool, &filter, page).await?;
+    Ok(HttpResponse::Ok().json(AuditPageView {
+        items: found.items.into_iter().map(AuditEntryView::from).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: found.total,
+    }))
 }

@@ -2,15 +2,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
-use mawid_domain::account::FullName;
-use mawid_domain::appointment::{Applicant, PassportNo, Relation};
-use mawid_domain::text::Reason;
-use mawid_domain::Invalid;
-use mawid_persistence::appointments::{
-    self as store, AppointmentRow, Booked, CancelledBy, NewBooking,
+use mawid_domain::appointment::{
+    ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey, Relation,
+    Status,
 };
+use mawid_domain::catalogue::Localized;
+use mawid_domain::Invalid;
+use mawid_persistence::appointments::{self as store, AppointmentRow, Booked, NewBooking};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -30,18 +29,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct AppointmentView {
     id: Uuid,
     reference: String,
-    status: String,
+    status: Status,
     sequence: i32,
     office_id: Uuid,
     office_code: String,
     service_id: Uuid,
     service_code: String,
-    service_name: mawid_domain::catalogue::Localized,
+    service_name: Localized,
     start: String,
     end: String,
-    timezone: String,
+    timezone: &'static str,
     applicant: ApplicantView,
-    cancelled_by: Option<String>,
+    cancelled_by: Option<CancelledBy>,
     cancel_reason: Option<String>,
     /// With the office's offset, like every instant in the API.
     created_at: String,
@@ -50,7 +49,7 @@ pub struct AppointmentView {
 #[derive(Serialize)]
 struct ApplicantView {
     full_name: String,
-    relation: String,
+    relation: Relation,
     passport_number: Option<String>,
 }
 
@@ -59,34 +58,31 @@ impl From<&AppointmentRow> for AppointmentView {
         Self {
             id: a.id,
             reference: a.reference.clone(),
-            status: a.status.clone(),
+            status: a.status,
             sequence: a.sequence,
             office_id: a.office_id,
             office_code: a.office_code.clone(),
             service_id: a.service_id,
             service_code: a.service_code.clone(),
-            service_name: mawid_domain::catalogue::Localized {
-                ar: a.service_name_ar.clone(),
-                ru: a.service_name_ru.clone(),
-                en: a.service_name_en.clone(),
-            },
+            service_name: a.service_name(),
             start: a.local(a.slot_start),
             end: a.local(a.slot_end),
-            timezone: a.timezone.clone(),
+            timezone: a.timezone.name(),
             applicant: ApplicantView {
                 full_name: a.applicant_name.clone(),
-                relation: a.applicant_relation.clone(),
+                relation: a.applicant_relation,
                 passport_number: a.passport_number.clone(),
             },
-            cancelled_by: a.cancelled_by.clone(),
+            cancelled_by: a.cancelled_by,
             cancel_reason: a.cancel_reason.clone(),
             created_at: a.local(a.created_at),
         }
     }
 }
 
-pub fn view(a: &AppointmentRow) -> Value {
-    serde_json::to_value(AppointmentView::from(a)).unwrap_or(Value::Null)
+#[derive(Serialize)]
+struct ListView {
+    items: Vec<AppointmentView>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -104,62 +100,43 @@ struct BookingIn {
     applicant: Option<ApplicantIn>,
 }
 
-/// `applicant` absent or with relation `self` books for the citizen, optionally with their
-/// passport number; a family member needs a name and a relation.
-fn parse_applicant(
-    raw: Option<&ApplicantIn>,
-) -> Result<(Option<Applicant>, Option<PassportNo>), Invalid> {
-    let Some(a) = raw else {
-        return Ok((None, None));
-    };
-    let mut v = Invalid::collect();
-    let passport = v.check(
-        a.passport_number
-            .as_deref()
-            .map(PassportNo::parse)
-            .transpose(),
-    );
-    let relation = v.check(Relation::parse(a.relation.as_deref().unwrap_or("self")));
-    if relation == Some(Relation::Myself) && a.full_name.is_none() {
-        v.finish()?;
-        return Ok((None, passport.flatten()));
-    }
-    let name = v.check(FullName::parse(
-        "applicant.full_name",
-        a.full_name.as_deref().unwrap_or(""),
-    ));
-    v.finish()?;
-    match (name, relation, passport) {
-        (Some(full_name), Some(relation), Some(passport)) => Ok((
-            Some(Applicant {
-                full_name,
-                relation,
-                passport,
-            }),
-            None,
-        )),
-        _ => unreachable!("finish() returned Ok, so every field parsed"),
+impl BookingIn {
+    fn into_domain(
+        self,
+        citizen_id: Uuid,
+        idempotency: Option<Idempotency>,
+        now: DateTime<Utc>,
+    ) -> Result<NewBooking, Invalid> {
+        let applicant = BookingFor::parse(self.applicant.as_ref().map(|a| ApplicantFields {
+            full_name: a.full_name.as_deref(),
+            relation: a.relation.as_deref(),
+            passport_number: a.passport_number.as_deref(),
+        }))?;
+        Ok(NewBooking {
+            citizen_id,
+            office_id: self.office_id,
+            service_id: self.service_id,
+            start: self.start.with_timezone(&Utc),
+            applicant,
+            idempotency,
+            now,
+        })
     }
 }
 
-const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+/// The `Idempotency-Key`, bound to the request as parsed, so formatting differences in the JSON
+/// do not matter but any change of meaning does.
+fn idempotency(req: &HttpRequest, body: &BookingIn) -> Result<Option<Idempotency>, ApiError> {
     let Some(raw) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
-    let key = raw.to_str().map(str::trim).unwrap_or("");
-    if key.is_empty()
-        || key.len() > IDEMPOTENCY_KEY_MAX
-        || !key.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(Invalid::new(
-            "Idempotency-Key",
-            format!("1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
-        )
-        .into());
-    }
-    Ok(Some(key.to_owned()))
+    // A header that is not visible ASCII is refused like an empty one.
+    let key = IdempotencyKey::parse(raw.to_str().unwrap_or_default())?;
+    let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Ok(Some(Idempotency {
+        key,
+        request_hash: hex::encode(Sha256::digest(canonical)),
+    }))
 }
 
 async fn book(
@@ -168,45 +145,25 @@ async fn book(
     req: HttpRequest,
     body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency_key(&req)?;
-    let (applicant, self_passport) = parse_applicant(body.applicant.as_ref())?;
-    // The key is bound to the request as parsed, so formatting differences in the JSON do not
-    // matter but any change of meaning does.
-    let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&*body).map_err(ApiError::internal)?,
-    ));
-    let booked = store::book(
-        &state.pool,
-        NewBooking {
-            citizen_id: citizen.id(),
-            office_id: body.office_id,
-            service_id: body.service_id,
-            start: body.start.with_timezone(&Utc),
-            applicant,
-            self_passport,
-            idempotency: key.map(|k| (k, hash)),
-            now: state.now(),
-        },
-    )
-    .await?;
-    Ok(match booked {
+    let idempotency = idempotency(&req, &body)?;
+    let booking = body
+        .into_inner()
+        .into_domain(citizen.id(), idempotency, state.now())?;
+    Ok(match store::book(&state.pool, booking).await? {
         Booked::Created(a) => {
             metrics::counter!("mawid_bookings_total").increment(1);
-            HttpResponse::Created().json(view(&a))
+            HttpResponse::Created().json(AppointmentView::from(&*a))
         }
         Booked::Replayed(a) => HttpResponse::Created()
             .insert_header(("Idempotent-Replayed", "true"))
-            .json(view(&a)),
+            .json(AppointmentView::from(&*a)),
     })
 }
 
 async fn list(citizen: Citizen, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let items: Vec<Value> = store::list_own(&state.pool, citizen.id())
-        .await?
-        .iter()
-        .map(view)
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let rows = store::list_own(&state.pool, citizen.id()).await?;
+    let items = rows.iter().map(AppointmentView::from).collect();
+    Ok(HttpResponse::Ok().json(ListView { items }))
 }
 
 async fn detail(
@@ -215,7 +172,7 @@ async fn detail(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let a = store::own(&state.pool, citizen.id(), *id).await?;
-    Ok(HttpResponse::Ok().json(view(&a)))
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }
 
 #[derive(Deserialize, Default)]
@@ -229,21 +186,11 @@ async fn cancel(
     id: web::Path<Uuid>,
     body: Option<Json<CancelIn>>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = match body.and_then(|b| b.into_inner().reason) {
-        Some(r) if !r.trim().is_empty() => Some(Reason::parse("reason", &r)?.into_string()),
-        _ => None,
-    };
-    let a = store::cancel(
-        &state.pool,
-        *id,
-        Some(citizen.id()),
-        CancelledBy::Citizen,
-        reason.as_deref(),
-        state.now(),
-    )
-    .await?;
-    metrics::counter!("mawid_cancellations_total", "by" => "citizen").increment(1);
-    Ok(HttpResponse::Ok().json(view(&a)))
+    let reason = body.and_then(|b| b.into_inner().reason);
+    let c = Cancellation::by_citizen(citizen.id(), reason.as_deref())?;
+    let a = store::cancel(&state.pool, *id, &c, state.now()).await?;
+    metrics::counter!("mawid_cancellations_total", "by" => c.by().code()).increment(1);
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }
 
 #[derive(Deserialize)]
@@ -257,13 +204,7 @@ async fn reschedule(
     id: web::Path<Uuid>,
     body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let a = store::reschedule(
-        &state.pool,
-        *id,
-        citizen.id(),
-        body.start.with_timezone(&Utc),
-        state.now(),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(view(&a)))
+    let start = body.start.with_timezone(&Utc);
+    let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }

@@ -1,0 +1,74 @@
+//! The staff agenda: an office's appointments on one local date, each marked with whether it
+//! still fits the schedule in force.
+
+use std::collections::hash_map::{Entry, HashMap};
+
+use chrono::NaiveDate;
+use mawid_domain::agenda::on_schedule;
+use mawid_domain::schedule::Calendar;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{on_date, AppointmentRow};
+use crate::catalogue::{self, ServiceRow};
+use crate::schedules::{self, ScheduleRow};
+use crate::StoreError;
+
+pub struct Agenda {
+    pub office_id: Uuid,
+    pub date: NaiveDate,
+    pub timezone: chrono_tz::Tz,
+    pub items: Vec<AgendaEntry>,
+}
+
+pub struct AgendaEntry {
+    pub appointment: AppointmentRow,
+    pub on_schedule: bool,
+}
+
+/// The agenda of an existing office (`NotFound` otherwise), whatever the appointments' status.
+#[tracing::instrument(skip_all)]
+pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<Agenda, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let office = catalogue::office(&mut *conn, office_id).await?;
+    let tz = office.tz();
+    let rows = on_date(&mut *conn, office.id, date).await?;
+    let closed = schedules::closed_days(&mut *conn, office.id, date, date).await?;
+    let mut offers: HashMap<Uuid, (Option<ScheduleRow>, ServiceRow)> = HashMap::new();
+    for a in &rows {
+        if let Entry::Vacant(e) = offers.entry(a.service_id) {
+            let schedule = schedules::get(&mut *conn, office.id, a.service_id).await?;
+            let service = catalogue::service(&mut *conn, a.service_id).await?;
+            e.insert((schedule, service));
+        }
+    }
+    let items = rows
+        .into_iter()
+        .map(|appointment| {
+            let fits = match offers.get(&appointment.service_id) {
+                Some((Some(schedule), service)) => {
+                    let template = schedule.template();
+                    let cal = Calendar {
+                        tz,
+                        template: &template,
+                        capacity: schedule.capacity,
+                        closures: &closed,
+                        policy: service.policy(),
+                    };
+                    on_schedule(Some(&cal), appointment.slot_start)
+                }
+                _ => on_schedule(None, appointment.slot_start),
+            };
+            AgendaEntry {
+                appointment,
+                on_schedule: fits,
+            }
+        })
+        .collect();
+    Ok(Agenda {
+        office_id: office.id,
+        date,
+        timezone: tz,
+        items,
+    })
+}

@@ -1,0 +1,161 @@
+//! The appointment lifecycle after booking: cancel (citizen or staff), check-in, complete and
+//! no-show. Staff steps write their audit row in their own transaction.
+
+use chrono::{DateTime, Utc};
+use mawid_domain::appointment::{
+    withdraws_reminder, Cancellation, CheckIn, StaffStep, Status, STAFF_CANCEL_ACTION,
+};
+use mawid_domain::mail::{Cancelled, Notification};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::mail::mail_context;
+use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
+use crate::document_requests::{self, DocumentError, DocumentRequestRow, OpenFromAppointment};
+use crate::{audit, catalogue, StoreError};
+
+/// Cancels a booked appointment: releases its desk, withdraws its reminder and mails the citizen.
+/// A citizen reaches only their own; a staff cancellation is audit-logged.
+#[tracing::instrument(skip_all)]
+pub async fn cancel(
+    pool: &PgPool,
+    id: Uuid,
+    c: &Cancellation,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let current = locked(&mut tx, id, c.owner()).await?;
+    let to = current.status.transition(Status::Cancelled)?;
+    sqlx::query!(
+        "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
+            sequence = sequence + 1, updated_at = $5
+         WHERE id = $1",
+        id,
+        to.code(),
+        c.by().code(),
+        c.reason(),
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let appointment = by_id(&mut *tx, id).await?;
+    if withdraws_reminder(to) {
+        withdraw_reminders(&mut tx, id).await?;
+    }
+    let ctx = mail_context(&mut tx, &appointment).await?;
+    let mail = ctx.mail();
+    let cancelled = Cancelled {
+        full_name: mail.user.full_name.clone(),
+        appointment: mail.summary(&appointment),
+        cancelled_by: c.by(),
+        reason: c.reason().map(str::to_owned),
+    };
+    mail.send(&mut tx, Notification::AppointmentCancelled(cancelled), now)
+        .await?;
+    if let Some(actor) = c.audited_actor() {
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                actor_id: actor,
+                action: STAFF_CANCEL_ACTION,
+                target_type: "appointment",
+                target_id: id.to_string(),
+                details: json!({ "from": current.status, "reason": c.reason() }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// A staff lifecycle step other than cancel and check-in (complete, no-show), audit-logged.
+#[tracing::instrument(skip_all)]
+pub async fn step(
+    pool: &PgPool,
+    id: Uuid,
+    step: StaffStep,
+    actor: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let appointment = step_in(&mut tx, id, step, actor, now).await?;
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// Checks an appointment in and, when its service produces a document, opens the document
+/// request in the same transaction: a failed check-in leaves no orphan request.
+#[tracing::instrument(skip_all)]
+pub async fn check_in(
+    pool: &PgPool,
+    id: Uuid,
+    actor: Uuid,
+    desk: CheckIn,
+    now: DateTime<Utc>,
+) -> Result<(AppointmentRow, Option<DocumentRequestRow>), BookingError> {
+    let mut tx = pool.begin().await?;
+    let a = step_in(&mut tx, id, StaffStep::CheckIn, actor, now).await?;
+    let service = catalogue::service(&mut *tx, a.service_id).await?;
+    let request = if desk.opens_document_request(service.creates_document_request) {
+        let opened = document_requests::open_for_appointment(
+            &mut tx,
+            OpenFromAppointment {
+                citizen_id: a.citizen_id,
+                office_id: a.office_id,
+                service_id: a.service_id,
+                appointment_id: a.id,
+                applicant_full_name: a.applicant_name.clone(),
+                applicant_date_of_birth: desk.applicant_date_of_birth,
+                applicant_passport: a.passport_number.clone(),
+                actor_id: actor,
+                now,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            DocumentError::Store(s) => BookingError::Store(s),
+            DocumentError::Refused(r) => BookingError::Store(StoreError::Conflict(r.code())),
+        })?;
+        Some(opened)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok((a, request))
+}
+
+async fn step_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    step: StaffStep,
+    actor: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let current = locked(&mut *tx, id, None).await?;
+    let to = current.status.transition(step.to())?;
+    sqlx::query!(
+        "UPDATE appointments SET status = $2, updated_at = $3 WHERE id = $1",
+        id,
+        to.code(),
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    if withdraws_reminder(to) {
+        withdraw_reminders(&mut *tx, id).await?;
+    }
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            actor_id: actor,
+            action: step.action(),
+            target_type: "appointment",
+            target_id: id.to_string(),
+            details: json!({ "from": current.status, "to": to.code() }),
+        },
+    )
+    .await?;
+    Ok(by_id(&mut *tx, id).await?)
+}
