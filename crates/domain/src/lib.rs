@@ -7,6 +7,8 @@ pub mod clock;
 pub mod code;
 pub mod document;
 pub mod error;
+pub mod notification;
+pub mod page;
 pub mod schedule;
 pub mod text;
 
