@@ -978,7 +978,7 @@ async fn opening_from_an_appointment_is_idempotent_and_takes_one_number(pool: Po
     tx.commit().await.unwrap();
     assert_eq!(first.id, later.id);
     assert!(first.tracking_number.ends_with("-000001"));
-    assert_eq!(first.status, "submitted");
+    assert_eq!(first.status.code(), "submitted");
 
     // the citizen sees it, staff opened it, and the next number is consecutive
     let (_, list, _) = w
