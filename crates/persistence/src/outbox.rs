@@ -215,7 +215,18 @@ pub async fn list(
 ) -> Result<(Vec<Listed>, i64), StoreError> {
     let status = status.map(NotificationStatus::code);
     let mut conn = pool.acquire().await?;
-    let rows = listed!(
+    let rows = page_listed(&mut conn, status, page).await?;
+    let total = count_listed(&mut conn, status).await?;
+    Ok((rows, total))
+}
+
+#[tracing::instrument(skip_all)]
+async fn page_listed(
+    conn: &mut PgConnection,
+    status: Option<&str>,
+    page: &Page,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    listed!(
         "SELECT",
         "FROM notifications
          WHERE ($1::text IS NULL OR status = $1)
@@ -225,19 +236,21 @@ pub async fn list(
         page.limit(),
         page.offset(),
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar!(
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(Listed::try_from)
+    .collect()
+}
+
+#[tracing::instrument(skip_all)]
+async fn count_listed(conn: &mut PgConnection, status: Option<&str>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
         r#"SELECT count(*) AS "total!" FROM notifications WHERE ($1::text IS NULL OR status = $1)"#,
         status
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = rows
-        .into_iter()
-        .map(Listed::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok((rows, total))
+    .fetch_one(conn)
+    .await
 }
 
 /// An admin sends a `failed` row again: back in the queue, due at `now`, with a fresh set of
@@ -256,19 +269,7 @@ pub async fn retry(
     if !status.can_retry() {
         return Err(StoreError::Conflict(mawid_domain::Code::NotFailed));
     }
-    let row: Listed = listed!(
-        "UPDATE notifications SET status = $2, attempts = 0, next_attempt_at = $3,
-            locked_until = NULL
-         WHERE id = $1
-         RETURNING",
-        "";
-        id,
-        NotificationStatus::Pending.code(),
-        now,
-    )
-    .fetch_one(&mut *tx)
-    .await?
-    .try_into()?;
+    let row = requeue(&mut tx, id, now).await?;
     audit::record(
         &mut *tx,
         Entry {
@@ -285,6 +286,7 @@ pub async fn retry(
 }
 
 /// The row's status, row-locked so the worker and a second retry wait for this one.
+#[tracing::instrument(skip_all)]
 async fn lock_status(
     conn: &mut PgConnection,
     id: Uuid,
@@ -299,6 +301,28 @@ async fn lock_status(
         NotificationStatus::parse("status", &s).map_err(|_| corrupt("notifications.status", &s))
     })
     .transpose()
+}
+
+/// Due at `now` with a fresh set of attempts.
+#[tracing::instrument(skip_all)]
+async fn requeue(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Listed, sqlx::Error> {
+    listed!(
+        "UPDATE notifications SET status = $2, attempts = 0, next_attempt_at = $3,
+            locked_until = NULL
+         WHERE id = $1
+         RETURNING",
+        "";
+        id,
+        NotificationStatus::Pending.code(),
+        now,
+    )
+    .fetch_one(conn)
+    .await?
+    .try_into()
 }
 
 /// Hands back rows that were claimed but not attempted (the worker is stopping): they become

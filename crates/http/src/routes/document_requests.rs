@@ -262,7 +262,7 @@ struct ApplicantBody {
 }
 
 impl ApplicantBody {
-    fn into_domain(&self, now: DateTime<Utc>) -> Result<Applicant, Invalid> {
+    fn to_domain(&self, now: DateTime<Utc>) -> Result<Applicant, Invalid> {
         Applicant::parse(
             &self.full_name,
             &self.date_of_birth,
@@ -278,7 +278,7 @@ async fn create(
     body: Json<NewRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let applicant = body.applicant.into_domain(now)?;
+    let applicant = body.applicant.to_domain(now)?;
     let new = NewDocumentRequest {
         citizen_id: citizen.id(),
         office_id: body.office_id,
@@ -336,7 +336,7 @@ struct QueueQuery {
 
 impl QueueQuery {
     /// The filter and the page, with every failure of both reported at once.
-    fn into_domain(&self) -> Result<(QueueFilter, Page), Invalid> {
+    fn to_domain(&self) -> Result<(QueueFilter, Page), Invalid> {
         let mut v = Invalid::collect();
         let filter = v.check(QueueFilter::parse(
             self.status.as_deref(),
@@ -358,7 +358,7 @@ async fn queue(
     state: web::Data<AppState>,
     q: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, page) = q.into_domain()?;
+    let (filter, page) = q.to_domain()?;
     let now = state.now();
     let (rows, total) = store::queue(&state.pool, &filter, &page, now).await?;
     let items = rows.iter().map(|r| StaffRequestView::new(r, now)).collect();
@@ -384,7 +384,7 @@ struct TransitionBody {
 }
 
 impl TransitionBody {
-    fn into_domain(&self) -> Result<Move, Invalid> {
+    fn to_domain(&self) -> Result<Move, Invalid> {
         Move::parse(
             &self.to,
             self.public_note.as_deref(),
@@ -403,7 +403,7 @@ async fn transition(
     let change = StaffTransition {
         request_id: *id,
         staff_id: staff.id(),
-        change: body.into_domain()?,
+        change: body.to_domain()?,
         now,
     };
     let detail = store::transition(&state.pool, change).await?;

@@ -73,7 +73,7 @@ struct ListQuery {
 
 impl ListQuery {
     /// The status filter (empty means none) and the page, every failure reported at once.
-    fn into_domain(&self) -> Result<(Option<NotificationStatus>, Page), Invalid> {
+    fn to_domain(&self) -> Result<(Option<NotificationStatus>, Page), Invalid> {
         let mut v = Invalid::collect();
         let status = v.check(
             self.status
@@ -96,7 +96,7 @@ async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (status, page) = query.into_domain()?;
+    let (status, page) = query.to_domain()?;
     let (rows, total) = outbox::list(&state.pool, status, &page).await?;
     Ok(HttpResponse::Ok().json(Paginated {
         items: rows.into_iter().map(NotificationView::from).collect(),

@@ -125,6 +125,7 @@ pub async fn open_for_appointment(
 
 /// Whether `appointment_id` is the citizen's own appointment at this office for this service:
 /// linking someone else's appointment would stop its check-in from opening the real request.
+#[tracing::instrument(skip_all)]
 async fn appointment_belongs_to_citizen(
     conn: &mut PgConnection,
     appointment_id: Uuid,
@@ -148,6 +149,7 @@ async fn appointment_belongs_to_citizen(
 /// The office's code and zone, refusing an unknown office or a service that opens no request.
 /// New requests need an active office and service; `only_active = false` serves check-in, where
 /// the appointment was booked while they were.
+#[tracing::instrument(skip_all)]
 async fn check_catalogue(
     conn: &mut PgConnection,
     office_id: Uuid,
@@ -175,6 +177,7 @@ async fn check_catalogue(
 /// Takes the next number of the office's sequence for the office-local year of `now`. The upsert
 /// holds the counter row's lock until the caller's transaction ends, so concurrent creations in
 /// one office queue here and get consecutive numbers.
+#[tracing::instrument(skip_all)]
 async fn next_tracking_number(
     conn: &mut PgConnection,
     office_id: Uuid,
@@ -215,6 +218,7 @@ struct Insert<'a> {
     now: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all)]
 async fn insert(
     conn: &mut PgConnection,
     i: Insert<'_>,

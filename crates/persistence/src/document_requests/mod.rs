@@ -238,6 +238,7 @@ enum Reader {
     Staff,
 }
 
+#[tracing::instrument(skip_all)]
 async fn by_id(
     conn: &mut PgConnection,
     id: Uuid,
@@ -249,6 +250,7 @@ async fn by_id(
         .transpose()
 }
 
+#[tracing::instrument(skip_all)]
 async fn own_by_id(
     conn: &mut PgConnection,
     id: Uuid,
@@ -262,6 +264,7 @@ async fn own_by_id(
         .transpose()
 }
 
+#[tracing::instrument(skip_all)]
 async fn by_appointment(
     conn: &mut PgConnection,
     appointment_id: Uuid,
@@ -326,4 +329,34 @@ pub async fn staff_detail(pool: &PgPool, id: Uuid) -> Result<Option<Detail>, Sto
         return Ok(None);
     };
     Ok(Some(detail(&mut conn, request, Reader::Staff).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_stored_value_is_an_error_naming_its_column_and_value() {
+        assert_eq!(
+            decode_status("document_requests.status", "approved").unwrap(),
+            DocumentStatus::Approved
+        );
+        let e = decode_status("document_requests.status", "lost").unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.contains("document_requests.status") && shown.contains("\"lost\""),
+            "{shown}"
+        );
+        assert_eq!(
+            decode_timezone("offices.timezone", "Europe/Moscow").unwrap(),
+            chrono_tz::Europe::Moscow
+        );
+        let shown = decode_timezone("offices.timezone", "Mars/Olympus")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains("offices.timezone") && shown.contains("Mars/Olympus"),
+            "{shown}"
+        );
+    }
 }

@@ -2,9 +2,11 @@
 //! date of birth, behind a per-client lookup limit counted in PostgreSQL (so it spans server
 //! processes).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use mawid_domain::document::{DocumentStatus, LookupDecision, LookupLimit, TrackQuery};
+use mawid_domain::document::{
+    DocumentStatus, LookupDecision, LookupLimit, TrackQuery, TrackingNumber,
+};
 use mawid_domain::Invalid;
 use sqlx::PgPool;
 
@@ -65,26 +67,42 @@ pub async fn track(pool: &PgPool, l: Lookup<'_>) -> Result<Tracked, TrackError> 
     }
     let query = l.query?;
     let number = query.number.ok_or(StoreError::NotFound)?;
+    Ok(find(pool, &number, query.date_of_birth)
+        .await?
+        .ok_or(StoreError::NotFound)?)
+}
+
+/// The public status, only when the applicant's date of birth matches.
+#[tracing::instrument(skip_all)]
+async fn find(
+    pool: &PgPool,
+    number: &TrackingNumber,
+    date_of_birth: NaiveDate,
+) -> Result<Option<Tracked>, sqlx::Error> {
     let found = sqlx::query!(
         "SELECT d.tracking_number, d.status, d.status_changed_at, o.timezone AS office_timezone
          FROM document_requests d JOIN offices o ON o.id = d.office_id
          WHERE d.tracking_number = $1 AND d.applicant_date_of_birth = $2",
         number.as_str(),
-        query.date_of_birth,
+        date_of_birth,
     )
     .fetch_optional(pool)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    Ok(Tracked {
-        status: decode_status("document_requests.status", &found.status)?,
-        office_timezone: decode_timezone("offices.timezone", &found.office_timezone)?,
-        tracking_number: found.tracking_number,
-        status_changed_at: found.status_changed_at,
-    })
+    .await?;
+    found
+        .map(|r| {
+            Ok(Tracked {
+                status: decode_status("document_requests.status", &r.status)?,
+                office_timezone: decode_timezone("offices.timezone", &r.office_timezone)?,
+                tracking_number: r.tracking_number,
+                status_changed_at: r.status_changed_at,
+            })
+        })
+        .transpose()
 }
 
 /// Counts one lookup by `client` in the window holding `now`; returns the lookups so far in
 /// that window, this one included.
+#[tracing::instrument(skip_all)]
 async fn count_lookup(
     pool: &PgPool,
     client: &str,
@@ -103,6 +121,7 @@ async fn count_lookup(
     Ok(i64::from(hits))
 }
 
+#[tracing::instrument(skip_all)]
 async fn forget_stale_windows(
     pool: &PgPool,
     limit: &LookupLimit,

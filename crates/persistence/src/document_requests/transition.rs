@@ -25,6 +25,7 @@ pub(super) struct Event<'a> {
     pub at: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all)]
 pub(super) async fn record_event(conn: &mut PgConnection, e: Event<'_>) -> Result<(), StoreError> {
     sqlx::query!(
         "INSERT INTO document_request_events (request_id, actor_id, actor_role, from_status,
@@ -46,6 +47,7 @@ pub(super) async fn record_event(conn: &mut PgConnection, e: Event<'_>) -> Resul
 }
 
 /// The request's status, row-locked for the transition; `None` if there is no such request.
+#[tracing::instrument(skip_all)]
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<DocumentStatus>, sqlx::Error> {
     sqlx::query_scalar!(
         "SELECT status FROM document_requests WHERE id = $1 FOR UPDATE",
@@ -58,6 +60,7 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<DocumentStatus
 }
 
 /// Like [`lock`], scoped to the citizen's own requests: anyone else's is `None`.
+#[tracing::instrument(skip_all)]
 async fn lock_own(
     conn: &mut PgConnection,
     id: Uuid,
@@ -76,17 +79,28 @@ async fn lock_own(
 
 /// Writes a decided move: the new status and its history entry. Returns the request as it now is.
 async fn apply(conn: &mut PgConnection, e: Event<'_>) -> Result<DocumentRequestRow, DocumentError> {
-    sqlx::query!(
-        "UPDATE document_requests SET status = $2, status_changed_at = $3 WHERE id = $1",
-        e.request_id,
-        e.to.code(),
-        e.at,
-    )
-    .execute(&mut *conn)
-    .await?;
+    set_status(&mut *conn, e.request_id, e.to, e.at).await?;
     let id = e.request_id;
     record_event(&mut *conn, e).await?;
     Ok(by_id(conn, id).await?.ok_or(StoreError::NotFound)?)
+}
+
+#[tracing::instrument(skip_all)]
+async fn set_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    to: DocumentStatus,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE document_requests SET status = $2, status_changed_at = $3 WHERE id = $1",
+        id,
+        to.code(),
+        at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The citizen withdraws their own request, if the machine still allows it; anyone else's is
@@ -185,6 +199,7 @@ struct Recipient {
     language: Language,
 }
 
+#[tracing::instrument(skip_all)]
 async fn recipient(conn: &mut PgConnection, user_id: Uuid) -> Result<Recipient, sqlx::Error> {
     let r = sqlx::query!(
         "SELECT email, full_name, preferred_language FROM users WHERE id = $1",
