@@ -2,15 +2,18 @@
 
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use uuid::Uuid;
 
 use crate::account::{FullName, PassportNo};
 use crate::code::Code;
 use crate::error::{Invalid, Step};
 
 /// Where a document request stands. The order of [`DocumentStatus::ALL`] is the order of the
-/// happy path, then the two dead ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// happy path, then the two dead ends. Serializes as its [`code`](DocumentStatus::code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     Submitted,
     UnderReview,
@@ -31,9 +34,41 @@ pub enum Actor {
 
 impl Actor {
     pub fn code(self) -> &'static str {
+        Author::from(self).code()
+    }
+}
+
+/// Who wrote a history entry: an [`Actor`], or the system (reserved by the schema and the API;
+/// nothing moves a request on its own yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    Citizen,
+    Staff,
+    System,
+}
+
+impl Author {
+    pub const ALL: [Author; 3] = [Self::Citizen, Self::Staff, Self::System];
+
+    pub fn code(self) -> &'static str {
         match self {
             Self::Citizen => "citizen",
             Self::Staff => "staff",
+            Self::System => "system",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.code() == raw)
+    }
+}
+
+impl From<Actor> for Author {
+    fn from(a: Actor) -> Self {
+        match a {
+            Actor::Citizen => Self::Citizen,
+            Actor::Staff => Self::Staff,
         }
     }
 }
@@ -107,6 +142,147 @@ impl DocumentStatus {
     /// No one can move the request any more: staff's queue never calls these overdue.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Collected | Self::Rejected | Self::Cancelled)
+    }
+
+    /// The statuses a request can be overdue in, as codes: the queue's overdue filter selects
+    /// among these, so the database never holds its own list of final statuses.
+    pub fn open_codes() -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .map(Self::code)
+            .collect()
+    }
+
+    /// Whether `actor` may still move the request anywhere (for a citizen: cancel it).
+    pub fn is_movable_by(self, actor: Actor) -> bool {
+        !self.allowed_targets(actor).is_empty()
+    }
+}
+
+/// How long a request has been in its current status, against the service's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dwell {
+    pub status: DocumentStatus,
+    pub since: DateTime<Utc>,
+    /// The service's target, in days, for each status.
+    pub target_days: i32,
+}
+
+impl Dwell {
+    /// Whole days spent in the current status; a clock behind the row counts as none.
+    pub fn days(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.since).num_days().max(0)
+    }
+
+    /// Longer in its current status than the service's target; final statuses never are. The
+    /// queue's `overdue` filter applies the same comparison in SQL, over
+    /// [`DocumentStatus::open_codes`].
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        !self.status.is_final() && self.since + Duration::days(i64::from(self.target_days)) < now
+    }
+}
+
+/// The latest calendar date anywhere on Earth at `now` (UTC+14), so that a child born today in
+/// any office's zone is accepted before the office is known to be valid.
+pub fn latest_date_anywhere(now: DateTime<Utc>) -> NaiveDate {
+    const EASTERNMOST_OFFSET_HOURS: i64 = 14;
+    (now + Duration::hours(EASTERNMOST_OFFSET_HOURS)).date_naive()
+}
+
+/// Whether a request may be opened, given what the catalogue says: `office_found` (active, or
+/// known at all for check-in) and the service's `creates_document_request` flag (`None`: no
+/// such service).
+pub fn check_opening(office_found: bool, service_documentary: Option<bool>) -> Result<(), Refusal> {
+    if !office_found {
+        return Err(Refusal::UnknownOffice);
+    }
+    match service_documentary {
+        None => Err(Refusal::UnknownService),
+        Some(false) => Err(Refusal::ServiceNotDocumentary),
+        Some(true) => Ok(()),
+    }
+}
+
+/// A note on a transition, as written but trimmed; a blank one is no note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_CHARS: usize = 2000;
+
+    pub fn parse(field: &str, raw: Option<&str>) -> Result<Option<Self>, Invalid> {
+        match raw.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(None),
+            Some(n) if n.chars().count() <= Self::MAX_CHARS => Ok(Some(Self(n.to_owned()))),
+            Some(_) => Err(Invalid::new(
+                field,
+                format!("at most {} characters", Self::MAX_CHARS),
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A staff member's request to move a case: where to, and what to note on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub to: DocumentStatus,
+    pub public_note: Option<Note>,
+    pub internal_note: Option<Note>,
+}
+
+impl Move {
+    /// Parses every field and reports every failure at once.
+    pub fn parse(
+        to: &str,
+        public_note: Option<&str>,
+        internal_note: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        let mut v = Invalid::collect();
+        let to = v.check(DocumentStatus::parse("to", to));
+        let public_note = v.check(Note::parse("public_note", public_note));
+        let internal_note = v.check(Note::parse("internal_note", internal_note));
+        v.finish()?;
+        match (to, public_note, internal_note) {
+            (Some(to), Some(public_note), Some(internal_note)) => Ok(Self {
+                to,
+                public_note,
+                internal_note,
+            }),
+            _ => unreachable!("finish() returned Ok, so every field parsed"),
+        }
+    }
+}
+
+/// Which requests the staff queue shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub status: Option<DocumentStatus>,
+    pub office_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    /// Only requests past the service's target in their current status (see [`Dwell`]).
+    pub overdue_only: bool,
+}
+
+impl QueueFilter {
+    pub fn parse(
+        status: Option<&str>,
+        office_id: Option<Uuid>,
+        service_id: Option<Uuid>,
+        overdue: Option<bool>,
+    ) -> Result<Self, Invalid> {
+        Ok(Self {
+            status: status
+                .map(|s| DocumentStatus::parse("status", s))
+                .transpose()?,
+            office_id,
+            service_id,
+            overdue_only: overdue.unwrap_or(false),
+        })
     }
 }
 
@@ -282,6 +458,84 @@ impl Applicant {
     }
 }
 
+/// What a public tracking lookup asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackQuery {
+    /// `None` for a malformed number: it is answered exactly like an unknown one, so the answer
+    /// does not tell a typo from a number that was never issued.
+    pub number: Option<TrackingNumber>,
+    pub date_of_birth: NaiveDate,
+}
+
+impl TrackQuery {
+    pub fn parse(number: &str, date_of_birth: Option<&str>) -> Result<Self, Invalid> {
+        let date_of_birth = date_of_birth
+            .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+            .ok_or_else(|| {
+                Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD")
+            })?;
+        Ok(Self {
+            number: TrackingNumber::parse(number),
+            date_of_birth,
+        })
+    }
+}
+
+/// How many public tracking lookups one client may make per fixed window. Windows are aligned
+/// to the Unix epoch, so every server process counts a client into the same window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupLimit {
+    pub max_lookups: i64,
+    pub window: Duration,
+}
+
+/// The answer to one more lookup in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupDecision {
+    Allowed,
+    /// Refused; the client may try again after this many seconds (at least one).
+    RetryAfter(u64),
+}
+
+impl LookupLimit {
+    pub const DEFAULT_MAX_LOOKUPS: i64 = 10;
+    pub const DEFAULT_WINDOW: Duration = Duration::minutes(10);
+
+    /// The window length in whole seconds; never zero, so a window always ends.
+    fn window_secs(&self) -> i64 {
+        self.window.num_seconds().max(1)
+    }
+
+    /// The start of the window holding `now`.
+    pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let secs = self.window_secs();
+        DateTime::<Utc>::from_timestamp(now.timestamp().div_euclid(secs) * secs, 0).unwrap_or(now)
+    }
+
+    /// Counters of windows that started before this can no longer refuse anyone.
+    pub fn stale_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.window_start(now) - self.window
+    }
+
+    /// The decision on a lookup at `now` that is the `hits`-th (itself included) of its window.
+    pub fn decide(&self, hits: i64, now: DateTime<Utc>) -> LookupDecision {
+        if hits <= self.max_lookups {
+            return LookupDecision::Allowed;
+        }
+        let end = self.window_start(now) + Duration::seconds(self.window_secs());
+        LookupDecision::RetryAfter((end - now).num_seconds().max(1).unsigned_abs())
+    }
+}
+
+impl Default for LookupLimit {
+    fn default() -> Self {
+        Self {
+            max_lookups: Self::DEFAULT_MAX_LOOKUPS,
+            window: Self::DEFAULT_WINDOW,
+        }
+    }
+}
+
 impl fmt::Debug for Applicant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Applicant")
@@ -408,5 +662,170 @@ mod tests {
         assert!(Applicant::parse("Amal Haddad", "05.04.1990", None, today).is_err());
         let born_today = Applicant::parse("Amal Haddad", "2026-11-23", Some("  "), today).unwrap();
         assert!(born_today.passport_number.is_none());
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_request_is_overdue_only_past_its_target_and_never_once_final() {
+        let since = at("2026-11-01T10:00:00Z");
+        let open = Dwell {
+            status: UnderReview,
+            since,
+            target_days: 3,
+        };
+        assert!(
+            !open.is_overdue(at("2026-11-04T10:00:00Z")),
+            "exactly on target"
+        );
+        assert!(open.is_overdue(at("2026-11-04T10:00:01Z")));
+        assert_eq!(open.days(at("2026-11-04T09:59:59Z")), 2);
+        assert_eq!(open.days(at("2026-11-04T10:00:00Z")), 3);
+        assert_eq!(
+            open.days(at("2026-10-31T00:00:00Z")),
+            0,
+            "clock behind the row"
+        );
+        for status in DocumentStatus::ALL.into_iter().filter(|s| s.is_final()) {
+            let done = Dwell { status, ..open };
+            assert!(!done.is_overdue(at("2027-01-01T00:00:00Z")), "{status:?}");
+        }
+        let open_codes = DocumentStatus::open_codes();
+        for s in DocumentStatus::ALL {
+            assert_eq!(open_codes.contains(&s.code()), !s.is_final());
+        }
+    }
+
+    #[test]
+    fn authors_round_trip_and_actors_write_their_own_code() {
+        for a in Author::ALL {
+            assert_eq!(Author::parse(a.code()), Some(a));
+        }
+        assert_eq!(Author::parse("robot"), None);
+        assert_eq!(Actor::Staff.code(), "staff");
+        assert_eq!(Actor::Citizen.code(), "citizen");
+    }
+
+    #[test]
+    fn only_a_submitted_request_is_cancellable_by_its_citizen() {
+        for s in DocumentStatus::ALL {
+            assert_eq!(s.is_movable_by(Actor::Citizen), s == Submitted, "{s:?}");
+            assert_eq!(s.is_movable_by(Actor::Staff), !s.is_final(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_latest_date_anywhere_is_fourteen_hours_ahead_of_utc() {
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            latest_date_anywhere(at("2026-11-23T09:59:59Z")),
+            d("2026-11-23")
+        );
+        assert_eq!(
+            latest_date_anywhere(at("2026-11-23T10:00:00Z")),
+            d("2026-11-24")
+        );
+    }
+
+    #[test]
+    fn opening_needs_a_known_office_and_a_documentary_service() {
+        assert_eq!(check_opening(true, Some(true)), Ok(()));
+        assert_eq!(
+            check_opening(false, Some(true)),
+            Err(Refusal::UnknownOffice)
+        );
+        assert_eq!(check_opening(false, None), Err(Refusal::UnknownOffice));
+        assert_eq!(check_opening(true, None), Err(Refusal::UnknownService));
+        assert_eq!(
+            check_opening(true, Some(false)),
+            Err(Refusal::ServiceNotDocumentary)
+        );
+    }
+
+    #[test]
+    fn notes_are_trimmed_blank_is_none_and_long_ones_are_refused() {
+        assert_eq!(Note::parse("public_note", None), Ok(None));
+        assert_eq!(Note::parse("public_note", Some("  \n ")), Ok(None));
+        let n = Note::parse("public_note", Some("  bring a photo ")).unwrap();
+        assert_eq!(n.unwrap().as_str(), "bring a photo");
+        let longest = "ж".repeat(Note::MAX_CHARS);
+        assert!(Note::parse("internal_note", Some(&longest))
+            .unwrap()
+            .is_some());
+        let err = Note::parse("internal_note", Some(&format!("{longest}ж"))).unwrap_err();
+        assert_eq!(err.errors[0].field, "internal_note");
+        assert_eq!(err.errors[0].message, "at most 2000 characters");
+    }
+
+    #[test]
+    fn a_move_reports_every_bad_field_at_once() {
+        let long = "x".repeat(Note::MAX_CHARS + 1);
+        let err = Move::parse("lost", Some(&long), Some(&long)).unwrap_err();
+        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["to", "public_note", "internal_note"]);
+        let m = Move::parse("approved", Some("ok"), None).unwrap();
+        assert_eq!(m.to, Approved);
+        assert_eq!(m.public_note.unwrap().as_str(), "ok");
+        assert_eq!(m.internal_note, None);
+    }
+
+    #[test]
+    fn the_queue_filter_parses_its_status_and_defaults_to_everything() {
+        assert_eq!(
+            QueueFilter::parse(None, None, None, None),
+            Ok(QueueFilter::default())
+        );
+        let office = Uuid::new_v4();
+        let f = QueueFilter::parse(Some("under_review"), Some(office), None, Some(true)).unwrap();
+        assert_eq!(f.status, Some(UnderReview));
+        assert_eq!(f.office_id, Some(office));
+        assert!(f.overdue_only);
+        let err = QueueFilter::parse(Some("lost"), None, None, None).unwrap_err();
+        assert_eq!(err.errors[0].field, "status");
+    }
+
+    #[test]
+    fn a_tracking_query_needs_a_date_of_birth_and_keeps_a_bad_number_as_none() {
+        let q = TrackQuery::parse("sy-mow-2026-000001", Some(" 1990-04-05 ")).unwrap();
+        assert_eq!(q.number.unwrap().as_str(), "SY-MOW-2026-000001");
+        assert_eq!(
+            q.date_of_birth,
+            NaiveDate::from_ymd_opt(1990, 4, 5).unwrap()
+        );
+        assert_eq!(
+            TrackQuery::parse("nonsense", Some("1990-04-05"))
+                .unwrap()
+                .number,
+            None
+        );
+        for dob in [None, Some(""), Some("05.04.1990"), Some("1990-02-30")] {
+            let err = TrackQuery::parse("SY-MOW-2026-000001", dob).unwrap_err();
+            assert_eq!(err.errors[0].field, "date_of_birth", "{dob:?}");
+        }
+    }
+
+    #[test]
+    fn lookups_beyond_the_limit_wait_for_the_end_of_their_window() {
+        let limit = LookupLimit::default();
+        assert_eq!(limit.max_lookups, 10);
+        assert_eq!(limit.window, Duration::minutes(10));
+        let now = at("2026-11-23T10:07:30Z");
+        assert_eq!(limit.window_start(now), at("2026-11-23T10:00:00Z"));
+        assert_eq!(limit.stale_before(now), at("2026-11-23T09:50:00Z"));
+        assert_eq!(limit.decide(1, now), LookupDecision::Allowed);
+        assert_eq!(limit.decide(10, now), LookupDecision::Allowed);
+        assert_eq!(limit.decide(11, now), LookupDecision::RetryAfter(150));
+        // the last instant of a window still waits a whole second
+        let last = at("2026-11-23T10:09:59.900Z");
+        assert_eq!(limit.decide(11, last), LookupDecision::RetryAfter(1));
+        // a window shorter than a second is counted as one second
+        let tiny = LookupLimit {
+            max_lookups: 0,
+            window: Duration::milliseconds(10),
+        };
+        assert_eq!(tiny.window_start(now), now);
+        assert_eq!(tiny.decide(1, now), LookupDecision::RetryAfter(1));
     }
 }

@@ -10,6 +10,8 @@ pub mod code;
 pub mod document;
 pub mod error;
 pub mod mail;
+pub mod notification;
+pub mod page;
 pub mod schedule;
 pub mod text;
 

@@ -18,7 +18,7 @@ use mawid_domain::{Code, Invalid};
 use mawid_persistence::accounts::AccountError;
 use mawid_persistence::appointments::BookingError;
 use mawid_persistence::catalogue::CatalogueError;
-use mawid_persistence::document_requests::DocumentError;
+use mawid_persistence::document_requests::{DocumentError, TrackError};
 use mawid_persistence::StoreError;
 use serde::Serialize;
 
@@ -354,9 +354,24 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<TrackError> for ApiError {
+    fn from(e: TrackError) -> Self {
+        match e {
+            TrackError::RateLimited { retry_after_secs } => ApiError::retry_after(
+                Code::RateLimited,
+                "too many tracking lookups from this address; wait and try again",
+                retry_after_secs,
+            ),
+            TrackError::Invalid(e) => e.into(),
+            TrackError::Store(e) => e.into(),
+        }
+    }
+}
+
 fn conflict_detail(code: Code) -> String {
     match code {
         Code::EmailTaken => "an account with this email already exists".into(),
+        Code::NotFailed => "only a failed notification can be sent again".into(),
         other => other.as_str().replace('_', " "),
     }
 }

@@ -36,24 +36,13 @@ pub struct AppState {
 }
 
 /// The public tracking endpoint's rate limit and how it tells clients apart.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TrackingSettings {
     /// Lookups one client address may make per window.
-    pub max_lookups: i64,
-    pub window: chrono::Duration,
+    pub limit: mawid_domain::document::LookupLimit,
     /// Take the client address from the right-most `X-Forwarded-For` entry. Only behind a
     /// reverse proxy that sets it: otherwise any client could pick its own address.
     pub trust_forwarded_for: bool,
-}
-
-impl Default for TrackingSettings {
-    fn default() -> Self {
-        Self {
-            max_lookups: 10,
-            window: chrono::Duration::minutes(10),
-            trust_forwarded_for: false,
-        }
-    }
 }
 
 impl AppState {

@@ -51,6 +51,15 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A value the schema admits but the domain does not know. It is an error naming the column,
+/// never a default: a silently "fixed" status or zone would be shown and acted on.
+pub(crate) fn corrupt(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unexpected value {value:?}").into(),
+    }
+}
+
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,

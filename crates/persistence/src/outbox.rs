@@ -1,13 +1,18 @@
-//! Outgoing email rows: written in the caller's transaction, claimed by the notify worker.
+//! Outgoing email rows: written in the caller's transaction, claimed by the notify worker, and
+//! listed and retried by admins.
 
 use chrono::{DateTime, Utc};
 use mawid_domain::account::Language;
 use mawid_domain::mail::{Notification, TokenMail};
+use mawid_domain::notification::NotificationStatus;
+use mawid_domain::page::Page;
+use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::audit::{self, Entry};
+use crate::{corrupt, StoreError};
 
 pub struct NewNotification<'a> {
     pub user_id: Option<Uuid>,
@@ -132,14 +137,14 @@ pub async fn mark_failed_attempt(
 }
 
 /// A row as an admin sees it: everything but the payload, which may hold a secret token.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Listed {
     pub id: Uuid,
     pub user_id: Option<Uuid>,
     pub recipient: String,
-    pub language: String,
+    pub language: Language,
     pub kind: String,
-    pub status: String,
+    pub status: NotificationStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -149,67 +154,178 @@ pub struct Listed {
     pub reference: Option<String>,
 }
 
-const LISTED: &str =
-    "id, user_id, recipient, language, kind, status, attempts, next_attempt_at, last_error,
-    created_at, sent_at, COALESCE(payload->>'reference', payload->>'tracking_number') AS reference";
+/// A [`Listed`] as [`listed!`] reads it, before its text columns are decoded.
+struct ListedRecord {
+    id: Uuid,
+    user_id: Option<Uuid>,
+    recipient: String,
+    language: String,
+    kind: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    reference: Option<String>,
+}
+
+impl TryFrom<ListedRecord> for Listed {
+    type Error = sqlx::Error;
+
+    fn try_from(r: ListedRecord) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            language: Language::parse(&r.language)
+                .map_err(|_| corrupt("notifications.language", &r.language))?,
+            status: NotificationStatus::parse("status", &r.status)
+                .map_err(|_| corrupt("notifications.status", &r.status))?,
+            id: r.id,
+            user_id: r.user_id,
+            recipient: r.recipient,
+            kind: r.kind,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+            reference: r.reference,
+        })
+    }
+}
+
+/// The admin's columns of a row, written once: `$head` and `$tail` are the statement around
+/// them (string literals, concatenated by the query macro).
+macro_rules! listed {
+    ($head:literal, $tail:literal ; $($arg:expr),* $(,)?) => {
+        sqlx::query_as!(
+            ListedRecord,
+            $head
+                + " id, user_id, recipient, language, kind, status, attempts, next_attempt_at,
+                    last_error, created_at, sent_at,
+                    COALESCE(payload->>'reference', payload->>'tracking_number') AS reference "
+                + $tail,
+            $($arg),*
+        )
+    };
+}
 
 /// A page of rows, newest first (id breaks ties so pages do not overlap), and the total count.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     pool: &PgPool,
-    status: Option<&str>,
-    limit: i64,
-    offset: i64,
+    status: Option<NotificationStatus>,
+    page: &Page,
 ) -> Result<(Vec<Listed>, i64), StoreError> {
-    let rows = sqlx::query_as::<_, Listed>(&format!(
-        "SELECT {LISTED} FROM notifications
-         WHERE ($1::text IS NULL OR status = $1)
-         ORDER BY created_at DESC, id DESC
-         LIMIT $2 OFFSET $3"
-    ))
-    .bind(status)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM notifications WHERE ($1::text IS NULL OR status = $1)",
-    )
-    .bind(status)
-    .fetch_one(pool)
-    .await?;
+    let status = status.map(NotificationStatus::code);
+    let mut conn = pool.acquire().await?;
+    let rows = page_listed(&mut conn, status, page).await?;
+    let total = count_listed(&mut conn, status).await?;
     Ok((rows, total))
 }
 
-/// Puts a `failed` row back in the queue, due at `now`, with a fresh set of attempts.
-/// `Conflict("not_failed")` when the row is in any other status.
+#[tracing::instrument(skip_all)]
+async fn page_listed(
+    conn: &mut PgConnection,
+    status: Option<&str>,
+    page: &Page,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    listed!(
+        "SELECT",
+        "FROM notifications
+         WHERE ($1::text IS NULL OR status = $1)
+         ORDER BY created_at DESC, id DESC
+         LIMIT $2 OFFSET $3";
+        status,
+        page.limit(),
+        page.offset(),
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(Listed::try_from)
+    .collect()
+}
+
+#[tracing::instrument(skip_all)]
+async fn count_listed(conn: &mut PgConnection, status: Option<&str>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "total!" FROM notifications WHERE ($1::text IS NULL OR status = $1)"#,
+        status
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// An admin sends a `failed` row again: back in the queue, due at `now`, with a fresh set of
+/// attempts, and audited. `Conflict(NotFailed)` when the row is in any other status.
 #[tracing::instrument(skip_all)]
 pub async fn retry(
-    ex: &mut sqlx::PgConnection,
+    pool: &PgPool,
     id: Uuid,
+    admin_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Listed, StoreError> {
-    let row = sqlx::query_as::<_, Listed>(&format!(
-        "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $2,
-            locked_until = NULL
-         WHERE id = $1 AND status = 'failed'
-         RETURNING {LISTED}"
-    ))
-    .bind(id)
-    .bind(now)
-    .fetch_optional(&mut *ex)
-    .await?;
-    if let Some(row) = row {
-        return Ok(row);
+    let mut tx = pool.begin().await?;
+    let status = lock_status(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if !status.can_retry() {
+        return Err(StoreError::Conflict(mawid_domain::Code::NotFailed));
     }
-    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM notifications WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *ex)
-        .await?;
-    Err(match exists {
-        Some(_) => StoreError::Conflict(mawid_domain::Code::NotFailed),
-        None => StoreError::NotFound,
+    let row = requeue(&mut tx, id, now).await?;
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id: admin_id,
+            action: "notification.retry",
+            target_type: "notification",
+            target_id: id.to_string(),
+            details: json!({ "kind": row.kind, "last_error": row.last_error }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The row's status, row-locked so the worker and a second retry wait for this one.
+#[tracing::instrument(skip_all)]
+async fn lock_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<NotificationStatus>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT status FROM notifications WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|s| {
+        NotificationStatus::parse("status", &s).map_err(|_| corrupt("notifications.status", &s))
     })
+    .transpose()
+}
+
+/// Due at `now` with a fresh set of attempts.
+#[tracing::instrument(skip_all)]
+async fn requeue(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Listed, sqlx::Error> {
+    listed!(
+        "UPDATE notifications SET status = $2, attempts = 0, next_attempt_at = $3,
+            locked_until = NULL
+         WHERE id = $1
+         RETURNING",
+        "";
+        id,
+        NotificationStatus::Pending.code(),
+        now,
+    )
+    .fetch_one(conn)
+    .await?
+    .try_into()
 }
 
 /// Hands back rows that were claimed but not attempted (the worker is stopping): they become

@@ -97,7 +97,7 @@ impl TestApp {
             opened.push(Opened {
                 id: row.id,
                 tracking_number: row.tracking_number,
-                status: row.status,
+                status: row.status.code().to_owned(),
             });
         }
         tx.commit().await.unwrap();

@@ -1,14 +1,16 @@
 //! Document requests: the citizen's own cases and the staff work queue.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use mawid_domain::document::{Actor, Applicant, DocumentStatus};
+use chrono::{DateTime, NaiveDate, Utc};
+use mawid_domain::document::{
+    latest_date_anywhere, Actor, Applicant, Author, DocumentStatus, Move, QueueFilter,
+};
+use mawid_domain::page::Page;
 use mawid_domain::Invalid;
 use mawid_persistence::document_requests::{
-    self as store, DocumentRequestRow, EventRow, NewDocumentRequest, Page, QueueFilter, Transition,
+    self as store, Detail, DocumentRequestRow, EventRow, NewDocumentRequest, StaffTransition,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Citizen, Staff};
@@ -29,33 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/document-requests/{id}/transition").post(transition));
 }
 
-const MAX_PER_PAGE: i64 = 100;
-const DEFAULT_PER_PAGE: i64 = 20;
-const MAX_NOTE_CHARS: usize = 2000;
-
 #[derive(Deserialize)]
 struct PageQuery {
     page: Option<i64>,
     per_page: Option<i64>,
-}
-
-impl PageQuery {
-    fn parse(&self) -> Result<Page, Invalid> {
-        let mut v = Invalid::collect();
-        let page = v.check(match self.page.unwrap_or(1) {
-            p if p >= 1 => Ok(p),
-            _ => Err(Invalid::new("page", "1 or more")),
-        });
-        let per_page = v.check(match self.per_page.unwrap_or(DEFAULT_PER_PAGE) {
-            n if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
-            _ => Err(Invalid::new("per_page", format!("1 to {MAX_PER_PAGE}"))),
-        });
-        v.finish()?;
-        Ok(Page {
-            page: page.unwrap_or(1),
-            per_page: per_page.unwrap_or(DEFAULT_PER_PAGE),
-        })
-    }
 }
 
 #[derive(Serialize)]
@@ -84,7 +63,7 @@ struct ApplicantView {
 struct RequestView {
     id: Uuid,
     tracking_number: String,
-    status: String,
+    status: DocumentStatus,
     status_changed_at: String,
     created_at: String,
     office: CatalogueRef,
@@ -98,7 +77,7 @@ impl From<&DocumentRequestRow> for RequestView {
         Self {
             id: r.id,
             tracking_number: r.tracking_number.clone(),
-            status: r.status.clone(),
+            status: r.status,
             status_changed_at: r.local(r.status_changed_at),
             created_at: r.local(r.created_at),
             office: CatalogueRef {
@@ -140,7 +119,7 @@ impl From<&DocumentRequestRow> for CitizenRequestView {
     fn from(r: &DocumentRequestRow) -> Self {
         Self {
             request: r.into(),
-            can_cancel: !r.status().allowed_targets(Actor::Citizen).is_empty(),
+            can_cancel: r.status.is_movable_by(Actor::Citizen),
         }
     }
 }
@@ -148,19 +127,50 @@ impl From<&DocumentRequestRow> for CitizenRequestView {
 /// A history entry as the citizen sees it: no internal note, no staff identity.
 #[derive(Serialize)]
 struct PublicEventView {
-    from: Option<String>,
-    to: String,
+    from: Option<DocumentStatus>,
+    to: DocumentStatus,
     at: String,
-    by: String,
+    by: Author,
     public_note: Option<String>,
 }
 
 #[derive(Serialize)]
+struct CitizenDetailView {
+    #[serde(flatten)]
+    request: CitizenRequestView,
+    history: Vec<PublicEventView>,
+}
+
+impl CitizenDetailView {
+    fn new(row: &DocumentRequestRow, history: &[EventRow]) -> Self {
+        Self {
+            request: row.into(),
+            history: history
+                .iter()
+                .map(|e| PublicEventView {
+                    from: e.from_status,
+                    to: e.to_status,
+                    at: row.local(e.at),
+                    by: e.actor_role,
+                    public_note: e.public_note.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&Detail> for CitizenDetailView {
+    fn from(d: &Detail) -> Self {
+        Self::new(&d.request, &d.history)
+    }
+}
+
+#[derive(Serialize)]
 struct StaffEventView {
-    from: Option<String>,
-    to: String,
+    from: Option<DocumentStatus>,
+    to: DocumentStatus,
     at: String,
-    by: String,
+    by: Author,
     actor_id: Option<Uuid>,
     public_note: Option<String>,
     internal_note: Option<String>,
@@ -173,7 +183,7 @@ struct StaffRequestView {
     citizen_id: Uuid,
     days_in_status: i64,
     overdue: bool,
-    allowed_transitions: Vec<&'static str>,
+    allowed_transitions: &'static [DocumentStatus],
 }
 
 impl StaffRequestView {
@@ -181,13 +191,37 @@ impl StaffRequestView {
         Self {
             request: r.into(),
             citizen_id: r.citizen_id,
-            days_in_status: r.days_in_status(now),
-            overdue: r.is_overdue(now),
-            allowed_transitions: r
-                .status()
-                .allowed_targets(Actor::Staff)
+            days_in_status: r.dwell().days(now),
+            overdue: r.dwell().is_overdue(now),
+            allowed_transitions: r.status.allowed_targets(Actor::Staff),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StaffDetailView {
+    #[serde(flatten)]
+    request: StaffRequestView,
+    history: Vec<StaffEventView>,
+}
+
+impl StaffDetailView {
+    fn new(d: &Detail, now: DateTime<Utc>) -> Self {
+        let row = &d.request;
+        Self {
+            request: StaffRequestView::new(row, now),
+            history: d
+                .history
                 .iter()
-                .map(|s| s.code())
+                .map(|e| StaffEventView {
+                    from: e.from_status,
+                    to: e.to_status,
+                    at: row.local(e.at),
+                    by: e.actor_role,
+                    actor_id: e.actor_id,
+                    public_note: e.public_note.clone(),
+                    internal_note: e.internal_note.clone(),
+                })
                 .collect(),
         }
     }
@@ -199,6 +233,17 @@ struct Paginated<T> {
     page: i64,
     per_page: i64,
     total: i64,
+}
+
+impl<T> Paginated<T> {
+    fn new(items: Vec<T>, page: Page, total: i64) -> Self {
+        Self {
+            items,
+            page: page.page,
+            per_page: page.per_page,
+            total,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,53 +261,36 @@ struct ApplicantBody {
     passport_number: Option<String>,
 }
 
+impl ApplicantBody {
+    fn to_domain(&self, now: DateTime<Utc>) -> Result<Applicant, Invalid> {
+        Applicant::parse(
+            &self.full_name,
+            &self.date_of_birth,
+            self.passport_number.as_deref(),
+            latest_date_anywhere(now),
+        )
+    }
+}
+
 async fn create(
     citizen: Citizen,
     state: web::Data<AppState>,
     body: Json<NewRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    // The latest calendar date anywhere on Earth, so a child born today in any office's zone is
-    // accepted; the office is not known to be valid yet.
-    let today = (now + Duration::hours(14)).date_naive();
-    let a = &body.applicant;
-    let applicant = Applicant::parse(
-        &a.full_name,
-        &a.date_of_birth,
-        a.passport_number.as_deref(),
-        today,
-    )?;
-    let row = store::create(
-        &state.pool,
-        NewDocumentRequest {
-            citizen_id: citizen.id(),
-            office_id: body.office_id,
-            service_id: body.service_id,
-            appointment_id: body.appointment_id,
-            applicant: &applicant,
-            now,
-        },
-    )
-    .await?;
+    let applicant = body.applicant.to_domain(now)?;
+    let new = NewDocumentRequest {
+        citizen_id: citizen.id(),
+        office_id: body.office_id,
+        service_id: body.service_id,
+        appointment_id: body.appointment_id,
+        applicant: &applicant,
+        now,
+    };
+    let row = store::create(&state.pool, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/document-requests/{}", row.id)))
-        .json(citizen_detail(&row, Vec::new())))
-}
-
-fn citizen_detail(row: &DocumentRequestRow, history: Vec<EventRow>) -> serde_json::Value {
-    let history: Vec<PublicEventView> = history
-        .into_iter()
-        .map(|e| PublicEventView {
-            from: e.from_status,
-            to: e.to_status,
-            at: row.local(e.at),
-            by: e.actor_role,
-            public_note: e.public_note,
-        })
-        .collect();
-    let mut v = serde_json::to_value(CitizenRequestView::from(row)).unwrap_or_default();
-    v["history"] = json!(history);
-    v
+        .json(CitizenDetailView::new(&row, &[])))
 }
 
 async fn list_own(
@@ -270,14 +298,10 @@ async fn list_own(
     state: web::Data<AppState>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.parse()?;
+    let page = Page::parse(q.page, q.per_page)?;
     let (rows, total) = store::list_own(&state.pool, citizen.id(), &page).await?;
-    Ok(HttpResponse::Ok().json(Paginated {
-        items: rows.iter().map(CitizenRequestView::from).collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
+    let items = rows.iter().map(CitizenRequestView::from).collect();
+    Ok(HttpResponse::Ok().json(Paginated::new(items, page, total)))
 }
 
 async fn get_own(
@@ -285,11 +309,10 @@ async fn get_own(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = store::own_by_id(&state.pool, *id, citizen.id())
+    let detail = store::own_detail(&state.pool, *id, citizen.id())
         .await?
         .ok_or(ApiError::not_found())?;
-    let history = store::history(&state.pool, row.id, false).await?;
-    Ok(HttpResponse::Ok().json(citizen_detail(&row, history)))
+    Ok(HttpResponse::Ok().json(CitizenDetailView::from(&detail)))
 }
 
 async fn cancel(
@@ -297,21 +320,8 @@ async fn cancel(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = store::transition(
-        &state.pool,
-        Transition {
-            request_id: *id,
-            to: DocumentStatus::Cancelled,
-            actor: Actor::Citizen,
-            actor_id: citizen.id(),
-            public_note: None,
-            internal_note: None,
-            now: state.now(),
-        },
-    )
-    .await?;
-    let history = store::history(&state.pool, row.id, false).await?;
-    Ok(HttpResponse::Ok().json(citizen_detail(&row, history)))
+    let detail = store::cancel(&state.pool, *id, citizen.id(), state.now()).await?;
+    Ok(HttpResponse::Ok().json(CitizenDetailView::from(&detail)))
 }
 
 #[derive(Deserialize)]
@@ -324,65 +334,35 @@ struct QueueQuery {
     per_page: Option<i64>,
 }
 
+impl QueueQuery {
+    /// The filter and the page, with every failure of both reported at once.
+    fn to_domain(&self) -> Result<(QueueFilter, Page), Invalid> {
+        let mut v = Invalid::collect();
+        let filter = v.check(QueueFilter::parse(
+            self.status.as_deref(),
+            self.office_id,
+            self.service_id,
+            self.overdue,
+        ));
+        let page = v.check(Page::parse(self.page, self.per_page));
+        v.finish()?;
+        match (filter, page) {
+            (Some(filter), Some(page)) => Ok((filter, page)),
+            _ => unreachable!("finish() returned Ok, so every field parsed"),
+        }
+    }
+}
+
 async fn queue(
     _staff: Staff,
     state: web::Data<AppState>,
     q: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Invalid::collect();
-    let status = q
-        .status
-        .as_deref()
-        .and_then(|s| v.check(DocumentStatus::parse("status", s)));
-    let page = v.check(
-        PageQuery {
-            page: q.page,
-            per_page: q.per_page,
-        }
-        .parse(),
-    );
-    v.finish()?;
-    let Some(page) = page else {
-        unreachable!("finish() returned Ok, so every field parsed");
-    };
+    let (filter, page) = q.to_domain()?;
     let now = state.now();
-    let filter = QueueFilter {
-        status,
-        office_id: q.office_id,
-        service_id: q.service_id,
-        overdue_only: q.overdue.unwrap_or(false),
-        now,
-    };
-    let (rows, total) = store::queue(&state.pool, &filter, &page).await?;
-    Ok(HttpResponse::Ok().json(Paginated {
-        items: rows.iter().map(|r| StaffRequestView::new(r, now)).collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
-}
-
-async fn staff_view_with_history(
-    state: &AppState,
-    row: &DocumentRequestRow,
-) -> Result<serde_json::Value, ApiError> {
-    let history: Vec<StaffEventView> = store::history(&state.pool, row.id, true)
-        .await?
-        .into_iter()
-        .map(|e| StaffEventView {
-            from: e.from_status,
-            to: e.to_status,
-            at: row.local(e.at),
-            by: e.actor_role,
-            actor_id: e.actor_id,
-            public_note: e.public_note,
-            internal_note: e.internal_note,
-        })
-        .collect();
-    let mut v = serde_json::to_value(StaffRequestView::new(row, state.now()))
-        .map_err(ApiError::internal)?;
-    v["history"] = json!(history);
-    Ok(v)
+    let (rows, total) = store::queue(&state.pool, &filter, &page, now).await?;
+    let items = rows.iter().map(|r| StaffRequestView::new(r, now)).collect();
+    Ok(HttpResponse::Ok().json(Paginated::new(items, page, total)))
 }
 
 async fn staff_detail(
@@ -390,10 +370,10 @@ async fn staff_detail(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = store::by_id(&state.pool, *id)
+    let detail = store::staff_detail(&state.pool, *id)
         .await?
         .ok_or(ApiError::not_found())?;
-    Ok(HttpResponse::Ok().json(staff_view_with_history(&state, &row).await?))
+    Ok(HttpResponse::Ok().json(StaffDetailView::new(&detail, state.now())))
 }
 
 #[derive(Deserialize)]
@@ -403,15 +383,13 @@ struct TransitionBody {
     internal_note: Option<String>,
 }
 
-/// A note as written, trimmed; blank is no note.
-fn note(field: &str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
-    match raw.map(str::trim).filter(|n| !n.is_empty()) {
-        None => Ok(None),
-        Some(n) if n.chars().count() <= MAX_NOTE_CHARS => Ok(Some(n.to_owned())),
-        Some(_) => Err(Invalid::new(
-            field,
-            format!("at most {MAX_NOTE_CHARS} characters"),
-        )),
+impl TransitionBody {
+    fn to_domain(&self) -> Result<Move, Invalid> {
+        Move::parse(
+            &self.to,
+            self.public_note.as_deref(),
+            self.internal_note.as_deref(),
+        )
     }
 }
 
@@ -421,27 +399,13 @@ async fn transition(
     id: web::Path<Uuid>,
     body: Json<TransitionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Invalid::collect();
-    let to = v.check(DocumentStatus::parse("to", &body.to));
-    let public_note = v.check(note("public_note", body.public_note.as_deref()));
-    let internal_note = v.check(note("internal_note", body.internal_note.as_deref()));
-    v.finish()?;
-    let (Some(to), Some(public_note), Some(internal_note)) = (to, public_note, internal_note)
-    else {
-        unreachable!("finish() returned Ok, so every field parsed");
+    let now = state.now();
+    let change = StaffTransition {
+        request_id: *id,
+        staff_id: staff.id(),
+        change: body.to_domain()?,
+        now,
     };
-    let row = store::transition(
-        &state.pool,
-        Transition {
-            request_id: *id,
-            to,
-            actor: Actor::Staff,
-            actor_id: staff.id(),
-            public_note: public_note.as_deref(),
-            internal_note: internal_note.as_deref(),
-            now: state.now(),
-        },
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(staff_view_with_history(&state, &row).await?))
+    let detail = store::transition(&state.pool, change).await?;
+    Ok(HttpResponse::Ok().json(StaffDetailView::new(&detail, now)))
 }

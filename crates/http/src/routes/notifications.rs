@@ -3,12 +3,11 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use mawid_domain::notification::NotificationStatus;
+use mawid_domain::page::Page;
 use mawid_domain::Invalid;
-use mawid_persistence::audit::{self, Entry};
 use mawid_persistence::outbox::{self, Listed};
-use mawid_persistence::StoreError;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Admin;
@@ -20,10 +19,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/notifications/{id}/retry").post(retry));
 }
 
-const STATUSES: [&str; 4] = ["pending", "sent", "failed", "cancelled"];
-const MAX_PER_PAGE: i64 = 100;
-const DEFAULT_PER_PAGE: i64 = 20;
-
 /// A notification without its payload: the payload of a verification or reset mail holds a
 /// live token, which must not leave the outbox except in the mail itself.
 #[derive(Serialize)]
@@ -31,9 +26,9 @@ struct NotificationView {
     id: Uuid,
     user_id: Option<Uuid>,
     recipient: String,
-    language: String,
+    language: &'static str,
     kind: String,
-    status: String,
+    status: &'static str,
     attempts: i32,
     next_attempt_at: DateTime<Utc>,
     last_error: Option<String>,
@@ -48,9 +43,9 @@ impl From<Listed> for NotificationView {
             id: n.id,
             user_id: n.user_id,
             recipient: n.recipient,
-            language: n.language,
+            language: n.language.code(),
             kind: n.kind,
-            status: n.status,
+            status: n.status.code(),
             attempts: n.attempts,
             next_attempt_at: n.next_attempt_at,
             last_error: n.last_error,
@@ -61,6 +56,14 @@ impl From<Listed> for NotificationView {
     }
 }
 
+#[derive(Serialize)]
+struct Paginated {
+    items: Vec<NotificationView>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
@@ -68,42 +71,39 @@ struct ListQuery {
     per_page: Option<i64>,
 }
 
+impl ListQuery {
+    /// The status filter (empty means none) and the page, every failure reported at once.
+    fn to_domain(&self) -> Result<(Option<NotificationStatus>, Page), Invalid> {
+        let mut v = Invalid::collect();
+        let status = v.check(
+            self.status
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| NotificationStatus::parse("status", s))
+                .transpose(),
+        );
+        let page = v.check(Page::parse(self.page, self.per_page));
+        v.finish()?;
+        match (status, page) {
+            (Some(status), Some(page)) => Ok((status, page)),
+            _ => unreachable!("finish() returned Ok, so every field parsed"),
+        }
+    }
+}
+
 async fn list(
     _admin: Admin,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let mut v = Invalid::collect();
-    let status = v.check(match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) if STATUSES.contains(&s) => Ok(Some(s)),
-        Some(_) => Err(Invalid::new(
-            "status",
-            format!("one of {}", STATUSES.join(", ")),
-        )),
-    });
-    let page = v.check(match q.page.unwrap_or(1) {
-        p if p >= 1 => Ok(p),
-        _ => Err(Invalid::new("page", "1 or more")),
-    });
-    let per_page = v.check(match q.per_page.unwrap_or(DEFAULT_PER_PAGE) {
-        n if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
-        _ => Err(Invalid::new("per_page", format!("1-{MAX_PER_PAGE}"))),
-    });
-    v.finish()?;
-    let (Some(status), Some(page), Some(per_page)) = (status, page, per_page) else {
-        unreachable!("finish() returned Ok, so every field parsed");
-    };
-    let offset = (page - 1).saturating_mul(per_page);
-    let (rows, total) = outbox::list(&state.pool, status, per_page, offset).await?;
-    let items: Vec<NotificationView> = rows.into_iter().map(NotificationView::from).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "items": items,
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-    })))
+    let (status, page) = query.to_domain()?;
+    let (rows, total) = outbox::list(&state.pool, status, &page).await?;
+    Ok(HttpResponse::Ok().json(Paginated {
+        items: rows.into_iter().map(NotificationView::from).collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total,
+    }))
 }
 
 async fn retry(
@@ -111,29 +111,6 @@ async fn retry(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let mut tx = state.pool.begin().await?;
-    let row = match outbox::retry(&mut tx, id, state.now()).await {
-        Ok(row) => row,
-        Err(StoreError::Conflict(code)) => {
-            return Err(ApiError::new(
-                code,
-                "only a failed notification can be sent again",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit::record(
-        &mut *tx,
-        Entry {
-            actor_id: admin.id(),
-            action: "notification.retry",
-            target_type: "notification",
-            target_id: id.to_string(),
-            details: json!({ "kind": row.kind, "last_error": row.last_error }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let row = outbox::retry(&state.pool, *id, admin.id(), state.now()).await?;
     Ok(HttpResponse::Ok().json(NotificationView::from(row)))
 }

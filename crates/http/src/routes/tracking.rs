@@ -5,31 +5,40 @@ use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
-use chrono_tz::Tz;
-use mawid_domain::document::TrackingNumber;
-use mawid_domain::Invalid;
-use mawid_persistence::document_requests as store;
+use mawid_domain::document::{DocumentStatus, TrackQuery};
+use mawid_persistence::document_requests::{self as store, Lookup, Tracked};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::AppState;
-use mawid_domain::Code;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/track/{tracking_number}").get(track));
 }
 
 #[derive(Deserialize)]
-struct TrackQuery {
+struct TrackQueryParams {
     date_of_birth: Option<String>,
 }
 
 #[derive(Serialize)]
 struct TrackView {
     tracking_number: String,
-    status: String,
+    status: DocumentStatus,
     status_changed_at: String,
+}
+
+impl From<Tracked> for TrackView {
+    fn from(t: Tracked) -> Self {
+        Self {
+            status_changed_at: t
+                .status_changed_at
+                .with_timezone(&t.office_timezone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            tracking_number: t.tracking_number,
+            status: t.status,
+        }
+    }
 }
 
 /// The address a rate limit is counted against. IPv6 clients usually hold a whole /64, so
@@ -59,46 +68,18 @@ async fn track(
     req: HttpRequest,
     state: web::Data<AppState>,
     number: web::Path<String>,
-    q: web::Query<TrackQuery>,
+    q: web::Query<TrackQueryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
     let settings = &state.tracking;
-    // Counted before anything is parsed, so malformed guesses spend the budget too.
     let client = client_key(&req, settings.trust_forwarded_for);
-    let (hits, window_end) =
-        store::count_track_lookup(&state.pool, &client, settings.window, now).await?;
-    if hits > settings.max_lookups {
-        return Err(ApiError::retry_after(
-            Code::RateLimited,
-            "too many tracking lookups from this address; wait and try again",
-            (window_end - now).num_seconds().max(1) as u64,
-        ));
-    }
-
-    let date_of_birth = q
-        .date_of_birth
-        .as_deref()
-        .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        .ok_or_else(|| {
-            Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD")
-        })?;
-    // A malformed number, an unknown one and a wrong date of birth are one answer.
-    let number = TrackingNumber::parse(&number).ok_or(ApiError::not_found())?;
-    let found = store::track(&state.pool, &number, date_of_birth)
-        .await?
-        .ok_or(ApiError::not_found())?;
-    let tz: Tz = found
-        .office_timezone
-        .parse()
-        .unwrap_or(chrono_tz::Europe::Moscow);
+    let lookup = Lookup {
+        client: &client,
+        limit: settings.limit,
+        query: TrackQuery::parse(&number, q.date_of_birth.as_deref()),
+        now: state.now(),
+    };
+    let found = store::track(&state.pool, lookup).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TrackView {
-            tracking_number: found.tracking_number,
-            status: found.status,
-            status_changed_at: found
-                .status_changed_at
-                .with_timezone(&tz)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        }))
+        .json(TrackView::from(found)))
 }
