@@ -30,6 +30,8 @@ use crate::transport::SendError;
 pub enum RenderError {
     #[error("unknown notification kind '{0}'")]
     UnknownKind(String),
+    #[error("notifications.language holds an unknown value '{0}'")]
+    UnknownLanguage(String),
     #[error("payload of {kind} does not match the contract: {problem}")]
     Payload { kind: &'static str, problem: String },
     #[error("template {name}: {error}")]

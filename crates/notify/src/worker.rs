@@ -89,7 +89,10 @@ impl std::fmt::Display for Failure {
 }
 
 async fn deliver(row: &Claimed, mailer: &Mailer, clock: &dyn Clock) -> Result<(), Failure> {
-    let language = Language::parse(&row.language).unwrap_or(Language::En);
+    // `notifications_language_check` admits only the languages the domain knows; should the two
+    // ever drift, the row fails rather than reaching a family in a language they did not choose.
+    let language = Language::parse(&row.language)
+        .map_err(|_| Failure::Render(RenderError::UnknownLanguage(row.language.clone())))?;
     let ctx = render::Context {
         now: clock.now(),
         organizer: mailer.from(),

@@ -37,7 +37,7 @@ pub async fn enqueue(
     ex: impl PgExecutor<'_>,
     n: NewNotification<'_>,
 ) -> Result<Option<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, dedupe_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (dedupe_key) DO UPDATE SET
@@ -46,20 +46,20 @@ pub async fn enqueue(
              attempts = 0, locked_until = NULL, last_error = NULL
          WHERE notifications.status = 'cancelled'
          RETURNING id",
+        Uuid::new_v4(),
+        n.user_id,
+        n.recipient,
+        n.language.code(),
+        n.payload.kind().code(),
+        Json(&n.payload) as _,
+        n.due_at,
+        n.dedupe_key,
     )
-    .bind(Uuid::new_v4())
-    .bind(n.user_id)
-    .bind(n.recipient)
-    .bind(n.language.code())
-    .bind(n.payload.kind().code())
-    .bind(Json(&n.payload))
-    .bind(n.due_at)
-    .bind(n.dedupe_key)
     .fetch_optional(ex)
     .await?)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: Uuid,
     pub recipient: String,
@@ -78,7 +78,8 @@ pub async fn claim_due(
     lease: chrono::Duration,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
-    Ok(sqlx::query_as::<_, Claimed>(
+    Ok(sqlx::query_as!(
+        Claimed,
         "WITH due AS (
             SELECT id FROM notifications
             WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
@@ -88,10 +89,10 @@ pub async fn claim_due(
          UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
          FROM due WHERE n.id = due.id
          RETURNING n.id, n.recipient, n.language, n.kind, n.payload, n.attempts",
+        now,
+        now + lease,
+        limit,
     )
-    .bind(now)
-    .bind(now + lease)
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -99,14 +100,14 @@ pub async fn claim_due(
 #[tracing::instrument(skip_all)]
 pub async fn mark_sent(pool: &PgPool, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
     // The single-use secret has done its job once delivered; the row need not keep it.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL,
             payload = payload - $3::text
          WHERE id = $1 AND status = 'pending'",
+        id,
+        at,
+        TokenMail::TOKEN_FIELD,
     )
-    .bind(id)
-    .bind(at)
-    .bind(TokenMail::TOKEN_FIELD)
     .execute(pool)
     .await?;
     Ok(())
@@ -120,17 +121,17 @@ pub async fn mark_failed_attempt(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET
             status = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
             next_attempt_at = COALESCE($3, next_attempt_at),
             locked_until = NULL,
             last_error = $2
          WHERE id = $1 AND status = 'pending'",
+        id,
+        error,
+        retry_at,
     )
-    .bind(id)
-    .bind(error)
-    .bind(retry_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -335,11 +336,11 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
          WHERE id = ANY($1) AND status = 'pending'",
+        ids,
     )
-    .bind(ids)
     .execute(pool)
     .await?;
     Ok(())
