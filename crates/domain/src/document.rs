@@ -99,13 +99,7 @@ impl DocumentStatus {
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.code() == raw)
-            .ok_or_else(|| {
-                let codes: Vec<&str> = Self::ALL.iter().map(|s| s.code()).collect();
-                Invalid::new(field, format!("one of {}", codes.join(", ")))
-            })
+        Invalid::one_of(field, raw, &Self::ALL, Self::code)
     }
 
     /// The statuses `actor` may move a request to from `self`.

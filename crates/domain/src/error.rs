@@ -24,6 +24,22 @@ impl Invalid {
         }
     }
 
+    /// The member of `all` whose code is `raw`, or a failure naming every code `field` accepts.
+    pub fn one_of<T: Copy>(
+        field: &str,
+        raw: &str,
+        all: &[T],
+        code: impl Fn(T) -> &'static str,
+    ) -> Result<T, Invalid> {
+        all.iter()
+            .copied()
+            .find(|t| code(*t) == raw)
+            .ok_or_else(|| {
+                let codes: Vec<&str> = all.iter().map(|t| code(*t)).collect();
+                Invalid::new(field, format!("one of {}", codes.join(", ")))
+            })
+    }
+
     /// Runs several parses and keeps every failure, so a client fixes its request in one go.
     pub fn collect() -> Collector {
         Collector { errors: Vec::new() }
@@ -76,4 +92,19 @@ pub struct Step {
     pub from: &'static str,
     pub to: &'static str,
     pub allowed: Vec<&'static str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_finds_the_member_or_lists_every_code() {
+        let all = [1u8, 2];
+        let code = |n: u8| if n == 1 { "one" } else { "two" };
+        assert_eq!(Invalid::one_of("n", "two", &all, code), Ok(2));
+        let e = Invalid::one_of("n", "three", &all, code).unwrap_err();
+        assert_eq!(e.errors[0].field, "n");
+        assert_eq!(e.errors[0].message, "one of one, two");
+    }
 }

@@ -29,13 +29,7 @@ impl NotificationStatus {
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.code() == raw)
-            .ok_or_else(|| {
-                let codes: Vec<&str> = Self::ALL.iter().map(|s| s.code()).collect();
-                Invalid::new(field, format!("one of {}", codes.join(", ")))
-            })
+        Invalid::one_of(field, raw, &Self::ALL, Self::code)
     }
 
     /// An admin may send a notification again only once its attempts have run out: a pending

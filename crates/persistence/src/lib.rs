@@ -97,5 +97,8 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<PgPool, sqlx:
 }
 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+    sqlx::query!("SELECT 1 AS one")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
 }
