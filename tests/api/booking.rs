@@ -385,6 +385,33 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body(po
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_key_recorded_by_the_previous_release_still_replays(pool: PgPool) {
+    let w = World::new(pool).await;
+    let body = json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00") });
+    let send = || {
+        let req = TestRequest::post()
+            .uri("/api/v1/appointments")
+            .insert_header(("Idempotency-Key", "k-old"))
+            .set_json(body.clone());
+        w.app.call(with_token(req, Some(&w.citizen)))
+    };
+    let first = send().await.expect(StatusCode::CREATED);
+    let rewritten = w
+        .app
+        .count(
+            "WITH old AS (UPDATE idempotency_keys SET response_status = 201,
+                 response_body = jsonb_build_object('id', appointment_id), appointment_id = NULL
+               RETURNING 1)
+             SELECT count(*) FROM old",
+        )
+        .await;
+    assert_eq!(rewritten, 1);
+    let replay = send().await.expect(StatusCode::CREATED);
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(w.app.count("SELECT count(*) FROM appointments").await, 1);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn another_citizens_appointment_is_404_everywhere(pool: PgPool) {
     let w = World::new(pool).await;
     let stranger = w.app.quick_citizen("stranger@example.org").await;

@@ -106,7 +106,7 @@ pub fn parse_timezone(raw: &str) -> Result<Tz, UnknownTimezone> {
 
 /// A text in the three languages of the service: Arabic, Russian and English. Office names and
 /// addresses, service names and each required document are one.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Localized {
     pub ar: String,
     pub ru: String,

@@ -197,6 +197,7 @@ pub struct AppointmentSummary {
 pub struct Office {
     pub code: String,
     pub name: Localized,
+    #[serde(default)]
     pub address: Localized,
 }
 

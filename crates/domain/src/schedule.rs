@@ -233,11 +233,17 @@ impl DateRange {
     }
 }
 
-fn utc_window(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+/// Saturates at chrono's limits: a date there is refused elsewhere, and a window need only be
+/// wide enough, never a panic.
+pub fn utc_window(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
     (
-        midnight(from) - Duration::days(1),
-        midnight(to) + Duration::days(2),
+        midnight(from)
+            .checked_sub_signed(Duration::days(1))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        midnight(to)
+            .checked_add_signed(Duration::days(2))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     )
 }
 
@@ -371,6 +377,19 @@ impl Calendar<'_> {
 pub struct Open {
     pub office: bool,
     pub service: bool,
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn a_window_at_chronos_limits_saturates_instead_of_panicking() {
+        assert_eq!(
+            utc_window(NaiveDate::MIN, NaiveDate::MAX),
+            (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        );
+    }
 }
 
 #[cfg(test)]

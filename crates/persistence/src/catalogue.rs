@@ -17,7 +17,7 @@ use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
-use crate::{map_err, StoreError};
+use crate::{corrupt_because, map_err, StoreError};
 
 /// Why a catalogue, schedule or availability use case did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +41,6 @@ impl From<sqlx::Error> for CatalogueError {
     fn from(e: sqlx::Error) -> Self {
         Self::Store(e.into())
     }
-}
-
-/// A stored value that does not decode: an error naming the column and the value, never a
-/// silent default.
-pub(crate) fn corrupt(column: &str, value: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Db(sqlx::Error::Decode(
-        format!("{column} holds {value:?}: {why}").into(),
-    ))
 }
 
 #[derive(Debug, Clone)]
@@ -105,9 +97,10 @@ impl TryFrom<OfficeRecord> for OfficeRow {
     fn try_from(r: OfficeRecord) -> Result<Self, StoreError> {
         Ok(Self {
             id: r.id,
-            code: OfficeCode::parse(&r.code).map_err(|e| corrupt("offices.code", &r.code, e))?,
+            code: OfficeCode::parse(&r.code)
+                .map_err(|e| corrupt_because("offices.code", &r.code, e))?,
             timezone: parse_timezone(&r.timezone)
-                .map_err(|e| corrupt("offices.timezone", &r.timezone, e))?,
+                .map_err(|e| corrupt_because("offices.timezone", &r.timezone, e))?,
             name: Localized {
                 ar: r.name_ar,
                 ru: r.name_ru,
@@ -284,7 +277,7 @@ impl TryFrom<ServiceRecord> for ServiceRow {
 
     fn try_from(r: ServiceRecord) -> Result<Self, StoreError> {
         let documents = Vec::<Localized>::deserialize(&r.required_documents).map_err(|e| {
-            corrupt(
+            corrupt_because(
                 "services.required_documents",
                 &r.required_documents.to_string(),
                 e,
@@ -292,7 +285,8 @@ impl TryFrom<ServiceRecord> for ServiceRow {
         })?;
         Ok(Self {
             id: r.id,
-            code: ServiceCode::parse(&r.code).map_err(|e| corrupt("services.code", &r.code, e))?,
+            code: ServiceCode::parse(&r.code)
+                .map_err(|e| corrupt_because("services.code", &r.code, e))?,
             name: Localized {
                 ar: r.name_ar,
                 ru: r.name_ru,

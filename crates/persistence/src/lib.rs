@@ -54,10 +54,18 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 /// A value the schema admits but the domain does not know. It is an error naming the column,
 /// never a default: a silently "fixed" status or zone would be shown and acted on.
 pub(crate) fn corrupt(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: format!("unexpected value {value:?}").into(),
-    }
+    sqlx::Error::Decode(format!("{column} holds an unknown value {value:?}").into())
+}
+
+/// As [`corrupt`], for a value whose parser says why it is refused.
+pub(crate) fn corrupt_because(
+    column: &str,
+    value: &str,
+    why: impl std::fmt::Display,
+) -> StoreError {
+    StoreError::Db(sqlx::Error::Decode(
+        format!("{column} holds {value:?}: {why}").into(),
+    ))
 }
 
 pub struct PoolSettings {

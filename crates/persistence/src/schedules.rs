@@ -14,8 +14,8 @@ use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::catalogue::{self, commit_audited, corrupt, CatalogueError};
-use crate::{map_err, StoreError};
+use crate::catalogue::{self, commit_audited, CatalogueError};
+use crate::{corrupt_because, map_err, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ScheduleRow {
@@ -46,7 +46,7 @@ impl TryFrom<ScheduleRecord> for ScheduleRow {
     type Error = StoreError;
 
     fn try_from(r: ScheduleRecord) -> Result<Self, StoreError> {
-        let bad = |why: String| corrupt("schedules.weekly", &r.weekly.to_string(), why);
+        let bad = |why: String| corrupt_because("schedules.weekly", &r.weekly.to_string(), why);
         let raw = BTreeMap::<String, Vec<[String; 2]>>::deserialize(&r.weekly)
             .map_err(|e| bad(e.to_string()))?;
         let weekly = WeeklyTemplate::parse(&raw).map_err(|e| bad(e.to_string()))?;

@@ -5,7 +5,7 @@ use mawid_domain::account::{Email, FullName, Language, NewAccount, Phone, Profil
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::{map_err, StoreError};
+use crate::{corrupt, map_err, StoreError};
 
 /// An account as stored, with its role and language decoded.
 #[derive(Debug, Clone)]
@@ -42,17 +42,13 @@ struct Record {
 }
 
 /// A value no parser accepts is a broken row, not a default: say where it is.
-fn corrupt(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("users.{column} holds an unknown value {value:?}").into())
-}
-
 impl TryFrom<Record> for UserRow {
     type Error = sqlx::Error;
 
     fn try_from(r: Record) -> Result<Self, sqlx::Error> {
         let preferred_language = Language::parse(&r.preferred_language)
-            .map_err(|_| corrupt("preferred_language", &r.preferred_language))?;
-        let role = Role::parse(&r.role).ok_or_else(|| corrupt("role", &r.role))?;
+            .map_err(|_| corrupt("users.preferred_language", &r.preferred_language))?;
+        let role = Role::parse(&r.role).ok_or_else(|| corrupt("users.role", &r.role))?;
         Ok(Self {
             id: r.id,
             email: r.email,

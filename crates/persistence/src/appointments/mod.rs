@@ -13,7 +13,7 @@ mod mail;
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use mawid_domain::appointment::{
     CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered,
 };
@@ -21,7 +21,7 @@ use mawid_domain::catalogue::Localized;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{corrupt, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
 pub use booking::{book, reschedule, Booked, NewBooking};
@@ -148,10 +148,6 @@ struct Stored {
 
 /// A stored value its domain type does not know: an error naming the column and the value,
 /// never a silent default.
-fn corrupt(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("{column} holds an unknown value {value:?}").into())
-}
-
 impl TryFrom<Stored> for AppointmentRow {
     type Error = sqlx::Error;
 
@@ -259,15 +255,15 @@ async fn on_date(
     day: NaiveDate,
 ) -> Result<Vec<AppointmentRow>, StoreError> {
     // The UTC window around the date lets the index narrow the scan before the zone test.
-    let midnight = day.and_time(NaiveTime::MIN).and_utc();
+    let window = mawid_domain::schedule::utc_window(day, day);
     let stored = select_appointments!(
         "WHERE a.office_id = $1 AND a.slot_start >= $3 AND a.slot_start < $4
            AND (a.slot_start AT TIME ZONE o.timezone)::date = $2
          ORDER BY a.slot_start, s.code, a.reference",
         office_id,
         day,
-        midnight - TimeDelta::days(1),
-        midnight + TimeDelta::days(2),
+        window.0,
+        window.1,
     )
     .fetch_all(ex)
     .await?;
@@ -322,7 +318,7 @@ mod tests {
             office_id: Uuid::nil(),
             service_id: Uuid::nil(),
             slot_start: DateTime::UNIX_EPOCH,
-            slot_end: DateTime::UNIX_EPOCH + TimeDelta::minutes(30),
+            slot_end: DateTime::UNIX_EPOCH + chrono::TimeDelta::minutes(30),
             applicant_name: "Amal Haddad".into(),
             applicant_relation: "self".into(),
             passport_number: None,
