@@ -153,14 +153,13 @@ impl Local {
     }
 }
 
-/// Parses an RFC 3339 instant from a payload.
-pub fn parse(raw: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(raw).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(raw: &str) -> Option<DateTime<FixedOffset>> {
+        DateTime::parse_from_rfc3339(raw).ok()
+    }
 
     fn moscow(raw: &str) -> Local {
         Local::new(parse(raw).unwrap(), "Europe/Moscow")

@@ -1,7 +1,7 @@
 //! The append-only log of staff actions: writing an entry, reading a filtered page.
 
 use chrono::{DateTime, Utc};
-use mawid_domain::audit::Page;
+use mawid_domain::page::Page;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 

@@ -196,6 +196,10 @@ pub async fn patch_office(
     draft: &OfficeDraft,
 ) -> Result<OfficeRow, CatalogueError> {
     let mut tx = pool.begin().await?;
+    // Two patches of one office apply one after the other: each rewrites every column.
+    sqlx::query!("SELECT id FROM offices WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let changed = draft.apply(&office(&mut *tx, id).await?.office())?;
     save_office(&mut *tx, id, &changed).await?;
     let row = office(&mut *tx, id).await?;
@@ -389,6 +393,9 @@ pub async fn patch_service(
     draft: &ServiceDraft,
 ) -> Result<ServiceRow, CatalogueError> {
     let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT id FROM services WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let changed = draft.apply(&service(&mut *tx, id).await?.service())?;
     save_service(&mut *tx, id, &changed).await?;
     let row = service(&mut *tx, id).await?;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use mawid_domain::appointment::{Cancellation, CheckIn, StaffStep};
-use mawid_domain::audit::Page;
+use mawid_domain::page::Page;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry};
 use mawid_persistence::audit::{self, AuditRow};
@@ -172,7 +172,7 @@ struct AuditQuery {
 
 impl AuditQuery {
     fn into_domain(self) -> Result<(audit::Filter, Page), Invalid> {
-        let page = Page::parse(self.page, self.per_page)?;
+        let page = mawid_domain::audit::parse_page(self.page, self.per_page)?;
         let filter = audit::Filter {
             action: self.action,
             actor_id: self.actor_id,

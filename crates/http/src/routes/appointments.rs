@@ -30,7 +30,7 @@ pub struct AppointmentView {
     id: Uuid,
     reference: String,
     status: Status,
-    sequence: i32,
+    sequence: u32,
     office_id: Uuid,
     office_code: String,
     service_id: Uuid,

@@ -55,8 +55,7 @@ impl Mail<'_> {
         AppointmentSummary {
             appointment_id: a.id,
             reference: a.reference.clone(),
-            // Starts at 0 and only grows (reschedules, cancellation).
-            sequence: u32::try_from(a.sequence).unwrap_or_default(),
+            sequence: a.sequence,
             start: at_office(a.timezone, a.slot_start),
             end: at_office(a.timezone, a.slot_end),
             timezone: a.timezone.name().to_owned(),

@@ -77,7 +77,8 @@ pub struct AppointmentRow {
     pub applicant_relation: Relation,
     pub passport_number: Option<String>,
     pub status: Status,
-    pub sequence: i32,
+    /// The calendar invite's SEQUENCE: 0 at booking, one more at each change.
+    pub sequence: u32,
     pub cancelled_by: Option<CancelledBy>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -177,7 +178,8 @@ impl TryFrom<Stored> for AppointmentRow {
             applicant_relation,
             passport_number: s.passport_number,
             status,
-            sequence: s.sequence,
+            sequence: u32::try_from(s.sequence)
+                .map_err(|_| corrupt("appointments.sequence", &s.sequence.to_string()))?,
             cancelled_by,
             cancel_reason: s.cancel_reason,
             created_at: s.created_at,
