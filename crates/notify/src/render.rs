@@ -273,6 +273,9 @@ fn render_notification(
     let kind = mail.kind();
     let name = mail.full_name();
     let mut invite = None;
+    let mut for_appointment = |a: &AppointmentSummary, changes: Changes| {
+        appointment(kind, name, a, changes, language, ctx, &mut invite)
+    };
     let values = match mail {
         Notification::VerifyEmail(m) | Notification::PasswordReset(m) => context! {
             name,
@@ -280,46 +283,24 @@ fn render_notification(
             ttl_hours => EMAIL_VERIFICATION_TTL_HOURS,
             ttl_minutes => PASSWORD_RESET_TTL_MINUTES,
         },
-        Notification::AppointmentBooked(m) | Notification::AppointmentReminder(m) => appointment(
-            kind,
-            name,
+        Notification::AppointmentBooked(m) | Notification::AppointmentReminder(m) => {
+            for_appointment(&m.appointment, Changes::default())
+        }
+        Notification::AppointmentRescheduled(m) => for_appointment(
             &m.appointment,
-            Changes::default(),
-            language,
-            ctx,
-            &mut invite,
-        ),
-        Notification::AppointmentRescheduled(m) => {
-            let changes = Changes {
+            Changes {
                 previous_start: Some(m.previous_start),
                 ..Changes::default()
-            };
-            appointment(
-                kind,
-                name,
-                &m.appointment,
-                changes,
-                language,
-                ctx,
-                &mut invite,
-            )
-        }
-        Notification::AppointmentCancelled(m) => {
-            let changes = Changes {
+            },
+        ),
+        Notification::AppointmentCancelled(m) => for_appointment(
+            &m.appointment,
+            Changes {
                 cancelled_by_staff: m.cancelled_by == CancelledBy::Staff,
                 reason: m.reason.clone(),
                 ..Changes::default()
-            };
-            appointment(
-                kind,
-                name,
-                &m.appointment,
-                changes,
-                language,
-                ctx,
-                &mut invite,
-            )
-        }
+            },
+        ),
         Notification::DocumentStatusChanged(p) => {
             // The contract gives changed_at with the office's offset; a zone name, when sent,
             // also names the zone.

@@ -57,6 +57,11 @@ pub(crate) fn corrupt(column: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("{column} holds an unknown value {value:?}").into())
 }
 
+/// A stored IANA zone name.
+pub(crate) fn decode_timezone(column: &str, raw: &str) -> Result<chrono_tz::Tz, sqlx::Error> {
+    raw.parse().map_err(|_| corrupt(column, raw))
+}
+
 /// As [`corrupt`], for a value whose parser says why it is refused.
 pub(crate) fn corrupt_because(
     column: &str,

@@ -21,7 +21,7 @@ use mawid_domain::catalogue::Localized;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::{corrupt, StoreError};
+use crate::{corrupt, decode_timezone, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
 pub use booking::{book, reschedule, Booked, NewBooking};
@@ -162,10 +162,7 @@ impl TryFrom<Stored> for AppointmentRow {
             .as_deref()
             .map(|c| CancelledBy::parse(c).ok_or_else(|| corrupt("appointments.cancelled_by", c)))
             .transpose()?;
-        let timezone = s
-            .timezone
-            .parse()
-            .map_err(|_| corrupt("offices.timezone", &s.timezone))?;
+        let timezone = decode_timezone("offices.timezone", &s.timezone)?;
         Ok(Self {
             id: s.id,
             reference: s.reference,

@@ -8,7 +8,8 @@ use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::transition::{record_event, Event};
-use super::{by_appointment, by_id, decode_timezone, DocumentError, DocumentRequestRow};
+use super::{by_appointment, by_id, DocumentError, DocumentRequestRow};
+use crate::decode_timezone;
 use crate::{map_err, StoreError};
 
 pub struct NewDocumentRequest<'a> {

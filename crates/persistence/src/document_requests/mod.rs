@@ -12,7 +12,7 @@ use mawid_domain::document::{Author, DocumentStatus, Dwell, Refusal};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{corrupt, map_err, StoreError};
+use crate::{corrupt, decode_timezone, map_err, StoreError};
 
 pub use create::{create, open_for_appointment, NewDocumentRequest, OpenFromAppointment};
 pub use queue::{list_own, queue};
@@ -36,10 +36,6 @@ impl From<sqlx::Error> for DocumentError {
 
 pub(crate) fn decode_status(column: &str, raw: &str) -> Result<DocumentStatus, sqlx::Error> {
     DocumentStatus::parse(column, raw).map_err(|_| corrupt(column, raw))
-}
-
-pub(crate) fn decode_timezone(column: &str, raw: &str) -> Result<Tz, sqlx::Error> {
-    raw.parse().map_err(|_| corrupt(column, raw))
 }
 
 /// A request with the office and service it belongs to.

@@ -10,7 +10,8 @@ use mawid_domain::document::{
 use mawid_domain::Invalid;
 use sqlx::PgPool;
 
-use super::{decode_status, decode_timezone};
+use super::decode_status;
+use crate::decode_timezone;
 use crate::StoreError;
 
 /// One public lookup, as asked.
