@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::helpers::{
     appointment_payload, december_appointment, deliver, extract_token, html_body,
     silent_smtp_server, smtp_mailer, smtp_mailer_timing_out_after, text_body, unused_port, Knobs,
-    Received, Resp, SmtpSink, TestApp, World,
+    Received, Resp, SmtpSink, TestApp, World, ACCEPT_UNANSWERED,
 };
 
 /// The decoded calendar part of a message: its Content-Type `method` and the parsed calendar.
@@ -304,24 +304,118 @@ async fn permanent_smtp_refusal_fails_the_row_at_once(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
-async fn delivery_gives_up_after_the_configured_number_of_attempts(pool: PgPool) {
+async fn an_smtp_outage_shorter_than_the_give_up_time_delays_mail_and_loses_none(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let mailer = smtp_mailer(&format!("smtp://127.0.0.1:{}", unused_port()));
-    let three_attempts = Knobs {
-        max_attempts: Some(3),
+    let down = smtp_mailer(&format!("smtp://127.0.0.1:{}", unused_port()));
+    app.register("amal@example.test", "en").await;
+    let outage_began = app.clock.now();
+    // 71 hours of a relay refusing connections, with the worker passing every 10 minutes.
+    let mut attempts = 0;
+    let mut longest_wait = Duration::zero();
+    while app.clock.now() < outage_began + Duration::hours(71) {
+        let pass = app.deliver_with(&down).await;
+        attempts += pass.failed;
+        let row = app.first_notification().await;
+        assert_eq!(row.status, "pending", "after {attempts} attempts");
+        longest_wait = longest_wait.max(row.next_attempt_at - app.clock.now());
+        app.clock.advance(Duration::minutes(10));
+    }
+    assert!(
+        attempts > 50,
+        "still retried after many attempts: {attempts}"
+    );
+    assert!(
+        longest_wait <= Duration::minutes(15),
+        "the backoff is capped: {longest_wait}"
+    );
+
+    let sink = SmtpSink::start().await;
+    app.clock.advance(Duration::minutes(15));
+    assert_eq!(app.deliver_with(&sink.mailer()).await.sent, 1);
+    assert_eq!(sink.received_by("amal@example.test").len(), 1);
+    assert_eq!(app.first_notification().await.status, "sent");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn temporary_failures_give_up_after_the_configured_hours(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let down = smtp_mailer(&format!("smtp://127.0.0.1:{}", unused_port()));
+    let two_hours = Knobs {
+        give_up_after: Some(std::time::Duration::from_secs(2 * 3600)),
         ..Knobs::default()
     };
     app.register("amal@example.test", "en").await;
-    for attempt in 1..=3 {
-        app.deliver_tuned(&mailer, three_attempts).await;
-        let row = app.first_notification().await;
-        assert_eq!(row.attempts, attempt);
-        let expected = if attempt < 3 { "pending" } else { "failed" };
-        assert_eq!(row.status, expected, "after attempt {attempt}");
-        app.clock.advance(Duration::hours(2));
+    let began = app.clock.now();
+    while app.clock.now() < began + Duration::hours(2) {
+        app.deliver_tuned(&down, two_hours).await;
+        assert_eq!(app.first_notification().await.status, "pending");
+        app.clock.advance(Duration::minutes(20));
     }
-    app.deliver_tuned(&mailer, three_attempts).await;
-    assert_eq!(app.first_notification().await.attempts, 3);
+    app.clock.set(began + Duration::hours(2));
+    app.deliver_tuned(&down, two_hours).await;
+    let row = app.first_notification().await;
+    assert_eq!(row.status, "failed", "{row:?}");
+    let attempts = row.attempts;
+
+    app.clock.advance(Duration::days(1));
+    app.deliver_tuned(&down, two_hours).await;
+    assert_eq!(app.first_notification().await.attempts, attempts);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_worker_whose_lease_ran_out_cannot_touch_a_row_claimed_since(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.register("amal@example.test", "en").await;
+    let lease = Duration::minutes(5);
+    let stalled = app.claim_due(lease, 10).await.pop().expect("a claim");
+    app.clock.advance(lease + Duration::seconds(1));
+    let taken_over = app
+        .claim_due(lease, 10)
+        .await
+        .pop()
+        .expect("the lease ran out");
+    assert_eq!(taken_over.id, stalled.id);
+
+    // The stalled worker's relay times out now: its write would reset the lease the second
+    // worker holds and let a third one send the same mail at the same time.
+    assert!(
+        !app.mark_failed_attempt(&stalled, Duration::minutes(1))
+            .await
+    );
+    app.release(&[stalled.id], stalled.owner).await;
+    assert!(
+        app.claim_due(lease, 10).await.is_empty(),
+        "the second worker still holds the row"
+    );
+    assert!(!app.mark_sent(&stalled).await);
+    assert_eq!(app.first_notification().await.status, "pending");
+    assert!(app.mark_sent(&taken_over).await);
+    assert_eq!(app.first_notification().await.status, "sent");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_mail_the_relay_took_but_never_confirmed_is_sent_again_with_the_same_message_id(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let sink = SmtpSink::start().await;
+    sink.answer_data_with(&[ACCEPT_UNANSWERED]);
+    app.register("amal@example.test", "en").await;
+
+    let first = app.deliver_with(&sink.mailer()).await;
+    assert_eq!((first.sent, first.failed), (0, 1));
+    assert_eq!(app.first_notification().await.status, "pending");
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(app.deliver_with(&sink.mailer()).await.sent, 1);
+
+    let copies = sink.received_by("amal@example.test");
+    assert_eq!(copies.len(), 2, "at least once to the relay");
+    assert_eq!(
+        copies[0].message_id(),
+        copies[1].message_id(),
+        "the relay or mailbox can drop the copy"
+    );
+    assert_eq!(app.first_notification().await.status, "sent");
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
@@ -646,7 +740,7 @@ async fn rows_a_stopping_worker_released_are_due_again_at_once_with_no_attempt_u
     );
 
     let ids: Vec<Uuid> = claimed.iter().map(|r| r.id).collect();
-    app.release(&ids).await;
+    app.release(&ids, claimed[0].owner).await;
     let again = app.claim_due(lease, 10).await;
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|r| r.attempts == 1), "{again:?}");

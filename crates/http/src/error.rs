@@ -256,18 +256,20 @@ impl From<StoreError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %e, "database unavailable");
-                Self::new(
-                    Code::DatabaseUnavailable,
-                    "the database is not reachable; try again shortly",
-                )
-            }
-            other => Self::internal(other),
+        if mawid_persistence::is_unavailable(&e) {
+            tracing::error!(error = %e, "database unavailable");
+            return Self::retry_after(
+                Code::DatabaseUnavailable,
+                "the database is not reachable; try again shortly",
+                DATABASE_RETRY_AFTER_SECS,
+            );
         }
+        Self::internal(e)
     }
 }
+
+/// A restart of PostgreSQL takes about a second or two; clients should not come back sooner.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<booking::Refusal> for ApiError {
     fn from(r: booking::Refusal) -> Self {

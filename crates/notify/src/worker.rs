@@ -1,16 +1,23 @@
 //! The outbox worker: claims due notifications, sends them, retries with backoff.
 //!
 //! Failure policy: a connection problem, a timeout or a temporary SMTP refusal (4xx) is retried
-//! with exponential backoff and jitter until `max_attempts` attempts were made, then the row is
-//! `failed`. A permanent refusal (5xx), a row that cannot be rendered (unknown kind, payload not
+//! with exponential backoff (capped at `max_backoff`) and jitter until the row has been failing
+//! for `give_up_after` (72 h by default), then the row is `failed`: a relay outage of any length
+//! below that delays mail and loses none. A permanent refusal (5xx), a row that cannot be rendered (unknown kind, payload not
 //! matching the contract) or an unusable address fails the row at once: repeating the same
 //! message would be refused again, and the relay may count repeated 5xx against the sender. An
 //! admin sees such rows in `GET /admin/notifications?status=failed` and can send them again
 //! with `POST /admin/notifications/{id}/retry` once the cause is fixed.
+//!
+//! Delivery is at least once to the relay: a worker that dies (or stalls past its lease) after the
+//! relay accepted a message and before the row is marked leaves it to be sent again by another
+//! worker, with the same Message-ID so the relay or the mailbox can drop the copy. Each claim has
+//! an owner, so a worker whose lease ran out cannot mark or release a row claimed since.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use mawid_domain::account::Language;
 use mawid_domain::Clock;
 use mawid_persistence::outbox::{self, Claimed};
@@ -24,7 +31,8 @@ use crate::Mailer;
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub batch: i64,
-    pub max_attempts: i32,
+    /// How long temporary failures are retried, from the first failed attempt.
+    pub give_up_after: Duration,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     pub poll_interval: Duration,
@@ -38,9 +46,10 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             batch: 10,
-            max_attempts: 8,
+            give_up_after: Duration::from_secs(72 * 3600),
             base_backoff: Duration::from_secs(30),
-            max_backoff: Duration::from_secs(3600),
+            // Short enough that mail flows within minutes once a long outage ends.
+            max_backoff: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(300),
             concurrency: 2,
@@ -63,6 +72,35 @@ pub fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
     let cap = exp.min(settings.max_backoff);
     let jitter = rand::thread_rng().gen_range(0.5..=1.0);
     cap.mul_f64(jitter)
+}
+
+/// When to try a row again after its `attempts`-th attempt failed at `now`, or `None` once it
+/// has been failing for `give_up_after`. The last retry falls at the give-up instant, so an
+/// outage that ends just before it still gets its mail out.
+pub fn next_attempt(
+    settings: &WorkerSettings,
+    attempts: i32,
+    first_failed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let give_up =
+        chrono::Duration::from_std(settings.give_up_after).unwrap_or(chrono::Duration::MAX);
+    // `None` when the give-up instant is past chrono's range: never give up.
+    let give_up_at = first_failed_at.unwrap_or(now).checked_add_signed(give_up);
+    if give_up_at.is_some_and(|at| now >= at) {
+        return None;
+    }
+    let wait = chrono::Duration::from_std(backoff(settings, attempts)).unwrap_or_default();
+    let next = now
+        .checked_add_signed(wait)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    Some(give_up_at.map_or(next, |at| next.min(at)))
+}
+
+/// The row's lease ran out while this worker held it, and another worker has claimed it since;
+/// that worker's outcome stands (a message already accepted is sent again, same Message-ID).
+fn lease_lost(row: &Claimed) {
+    tracing::warn!(notification = %row.id, "lease lost: another worker claimed this mail since");
 }
 
 enum Failure {
@@ -135,24 +173,24 @@ async fn run_pass(
     for (i, row) in claimed.iter().enumerate() {
         if stop.is_some_and(|s| *s.borrow()) {
             let rest: Vec<_> = claimed[i..].iter().map(|r| r.id).collect();
-            outbox::release(pool, &rest).await?;
+            outbox::release(pool, &rest, row.lease_owner).await?;
             break;
         }
         // Only known kinds become label values, so a stray kind cannot grow the series.
         let kind = Kind::parse(&row.kind).map_or("unknown", Kind::code);
         match deliver(row, mailer, clock).await {
             Ok(()) => {
-                outbox::mark_sent(pool, row.id, clock.now()).await?;
+                if !outbox::mark_sent(pool, row.id, row.lease_owner, clock.now()).await? {
+                    lease_lost(row);
+                }
                 metrics::counter!("mawid_emails_sent_total", "kind" => kind).increment(1);
                 pass.sent += 1;
             }
             Err(e) => {
-                let retry_at =
-                    (!e.is_permanent() && row.attempts < settings.max_attempts).then(|| {
-                        clock.now()
-                            + chrono::Duration::from_std(backoff(settings, row.attempts))
-                                .unwrap_or_default()
-                    });
+                let now = clock.now();
+                let retry_at = (!e.is_permanent())
+                    .then(|| next_attempt(settings, row.attempts, row.first_failed_at, now))
+                    .flatten();
                 let outcome = if retry_at.is_some() {
                     "retry"
                 } else {
@@ -161,7 +199,18 @@ async fn run_pass(
                 tracing::warn!(notification = %row.id, kind, attempts = row.attempts, outcome, error = %e, "email delivery failed");
                 metrics::counter!("mawid_email_failures_total", "kind" => kind, "outcome" => outcome)
                     .increment(1);
-                outbox::mark_failed_attempt(pool, row.id, &e.to_string(), retry_at).await?;
+                let ours = outbox::mark_failed_attempt(
+                    pool,
+                    row.id,
+                    row.lease_owner,
+                    &e.to_string(),
+                    now,
+                    retry_at,
+                )
+                .await?;
+                if !ours {
+                    lease_lost(row);
+                }
                 pass.failed += 1;
             }
         }
@@ -216,5 +265,39 @@ impl Worker {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h)
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let s = WorkerSettings::default();
+        assert!(backoff(&s, 1) <= s.base_backoff);
+        assert!(backoff(&s, 1) >= s.base_backoff / 2);
+        for attempts in [10, 100, i32::MAX] {
+            assert!(backoff(&s, attempts) <= s.max_backoff, "{attempts}");
+        }
+    }
+
+    #[test]
+    fn temporary_failures_are_retried_until_the_give_up_time_and_no_later() {
+        let s = WorkerSettings::default();
+        let first = at(0);
+        let next = next_attempt(&s, 1, None, first).expect("a first failure is retried");
+        assert!(next > first && next <= first + chrono::Duration::seconds(30));
+        let late = at(71) + chrono::Duration::minutes(55);
+        assert_eq!(
+            next_attempt(&s, 300, Some(first), late),
+            Some(at(72)),
+            "the last retry falls at the give-up instant"
+        );
+        assert_eq!(next_attempt(&s, 301, Some(first), at(72)), None);
     }
 }

@@ -75,7 +75,12 @@ pub(crate) fn corrupt_because(
 
 pub struct PoolSettings {
     pub max_connections: u32,
+    /// How long a request waits for a free connection (or a new one) before it is refused.
     pub acquire_timeout: Duration,
+    /// Longest a single statement may run; `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// Longest a statement waits for a row or table lock; `None` leaves the server's setting.
+    pub lock_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -85,6 +90,8 @@ impl Default for PoolSettings {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Some(Duration::from_secs(15)),
+            lock_timeout: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -95,18 +102,63 @@ pub fn pool_options(settings: &PoolSettings) -> PgPoolOptions {
         .acquire_timeout(settings.acquire_timeout)
 }
 
-/// Session settings sent at connection start-up: bounded lock and statement waits, so a stuck
-/// migration or a manual LOCK cannot hold requests forever. `synchronous_commit` stays at its
-/// default (on): a 201 promises the booking is durable.
-pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
-    let opts: PgConnectOptions = url.parse()?;
-    Ok(opts.options([("statement_timeout", "15s"), ("lock_timeout", "5s")]))
+/// Session settings sent at connection start-up, so they hold for every statement of every
+/// request on the pool: bounded lock and statement waits, so a stuck migration or a manual LOCK
+/// cannot hold requests forever. `synchronous_commit` stays at its default (on): a 201 promises
+/// the booking is durable.
+pub fn connect_options(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<PgConnectOptions, sqlx::Error> {
+    let mut opts: PgConnectOptions = url.parse()?;
+    // Operators find the server's sessions by name (and a fault test terminates them by it).
+    if opts.get_application_name().is_none() {
+        opts = opts.application_name("mawid");
+    }
+    let millis = |d: Option<Duration>| d.map(|d| format!("{}ms", d.as_millis()));
+    let mut session = Vec::new();
+    if let Some(v) = millis(settings.statement_timeout) {
+        session.push(("statement_timeout", v));
+    }
+    if let Some(v) = millis(settings.lock_timeout) {
+        session.push(("lock_timeout", v));
+    }
+    Ok(if session.is_empty() {
+        opts
+    } else {
+        opts.options(session)
+    })
 }
 
 pub async fn connect(url: &str, settings: &PoolSettings) -> Result<PgPool, sqlx::Error> {
     pool_options(settings)
-        .connect_with(connect_options(url)?)
+        .connect_with(connect_options(url, settings)?)
         .await
+}
+
+/// Whether `e` says the database cannot serve now, though it may in a moment: no connection to
+/// be had (refused, dropped, pool timed out), the server shutting down or terminating the
+/// session (SQLSTATE class 57, `pg_terminate_backend`), a connection exception (class 08), too
+/// many connections, or a statement stopped by `lock_timeout` or `statement_timeout`. A client
+/// should try again later; nothing it sent was wrong.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| sqlstate_is_unavailable(&c)),
+        _ => false,
+    }
+}
+
+/// The SQLSTATEs of [`is_unavailable`].
+fn sqlstate_is_unavailable(code: &str) -> bool {
+    // 57: operator intervention (57014 query_canceled is statement_timeout, 57P01 admin
+    // shutdown, 57P02 crash shutdown, 57P03 cannot connect now); 08: connection exception;
+    // 53300 too_many_connections; 55P03 lock_not_available (lock_timeout).
+    code.starts_with("57") || code.starts_with("08") || code == "53300" || code == "55P03"
 }
 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -114,4 +166,35 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
         .fetch_one(pool)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdowns_terminations_and_timeouts_are_unavailability_not_bugs() {
+        for code in [
+            "57P01", "57P02", "57P03", "57014", "08006", "08001", "53300", "55P03",
+        ] {
+            assert!(sqlstate_is_unavailable(code), "{code}");
+        }
+        for code in ["23505", "40001", "42P01", "22P02", "XX000"] {
+            assert!(!sqlstate_is_unavailable(code), "{code}");
+        }
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn the_session_timeouts_travel_in_the_startup_options() {
+        let opts = connect_options("postgres://u@localhost/db", &PoolSettings::default()).unwrap();
+        assert_eq!(
+            opts.get_options(),
+            Some("-c statement_timeout=15000ms -c lock_timeout=5000ms")
+        );
+    }
 }

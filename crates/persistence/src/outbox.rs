@@ -43,7 +43,8 @@ pub async fn enqueue(
          ON CONFLICT (dedupe_key) DO UPDATE SET
              status = 'pending', payload = EXCLUDED.payload, recipient = EXCLUDED.recipient,
              language = EXCLUDED.language, next_attempt_at = EXCLUDED.next_attempt_at,
-             attempts = 0, locked_until = NULL, last_error = NULL
+             attempts = 0, locked_until = NULL, last_error = NULL, lease_owner = NULL,
+             first_failed_at = NULL
          WHERE notifications.status = 'cancelled'
          RETURNING id",
         Uuid::new_v4(),
@@ -67,10 +68,15 @@ pub struct Claimed {
     pub kind: String,
     pub payload: serde_json::Value,
     pub attempts: i32,
+    /// This claim's owner: the marks below touch the row only while it is still this claim's.
+    pub lease_owner: Uuid,
+    /// When the current run of failed attempts began; `None` before any failure.
+    pub first_failed_at: Option<DateTime<Utc>>,
 }
 
 /// Claims up to `limit` due rows for `lease`: `SKIP LOCKED` keeps concurrent workers off each
-/// other's rows, and the lease lets another worker take over from one that died mid-send.
+/// other's rows, and the lease lets another worker take over from one that died mid-send. Every
+/// call is a new owner.
 #[tracing::instrument(skip_all)]
 pub async fn claim_due(
     pool: &PgPool,
@@ -80,61 +86,78 @@ pub async fn claim_due(
 ) -> Result<Vec<Claimed>, StoreError> {
     Ok(sqlx::query_as!(
         Claimed,
-        "WITH due AS (
+        r#"WITH due AS (
             SELECT id FROM notifications
             WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
             ORDER BY next_attempt_at
             LIMIT $3
             FOR UPDATE SKIP LOCKED)
-         UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
+         UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1, lease_owner = $4
          FROM due WHERE n.id = due.id
-         RETURNING n.id, n.recipient, n.language, n.kind, n.payload, n.attempts",
+         RETURNING n.id, n.recipient, n.language, n.kind, n.payload, n.attempts,
+                   n.lease_owner AS "lease_owner!", n.first_failed_at"#,
         now,
         now + lease,
         limit,
+        Uuid::new_v4(),
     )
     .fetch_all(pool)
     .await?)
 }
 
+/// Records the delivery of a row `owner` claimed. `false` when the row is no longer that
+/// claim's (its lease ran out and another worker took it, or it was already marked).
 #[tracing::instrument(skip_all)]
-pub async fn mark_sent(pool: &PgPool, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn mark_sent(
+    pool: &PgPool,
+    id: Uuid,
+    owner: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     // The single-use secret has done its job once delivered; the row need not keep it.
-    sqlx::query!(
+    let done = sqlx::query!(
         "UPDATE notifications SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL,
-            payload = payload - $3::text
-         WHERE id = $1 AND status = 'pending'",
+            payload = payload - $3::text, lease_owner = NULL
+         WHERE id = $1 AND status = 'pending' AND lease_owner = $4",
         id,
         at,
         TokenMail::TOKEN_FIELD,
+        owner,
     )
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Schedules another attempt at `retry_at`, or gives up when `retry_at` is `None`.
+/// After a failed attempt of `owner`'s claim at `now`: another attempt at `retry_at`, or
+/// `failed` when `retry_at` is `None`. `false` when the row is no longer that claim's.
 #[tracing::instrument(skip_all)]
 pub async fn mark_failed_attempt(
     pool: &PgPool,
     id: Uuid,
+    owner: Uuid,
     error: &str,
+    now: DateTime<Utc>,
     retry_at: Option<DateTime<Utc>>,
-) -> Result<(), StoreError> {
-    sqlx::query!(
+) -> Result<bool, StoreError> {
+    let done = sqlx::query!(
         "UPDATE notifications SET
             status = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
             next_attempt_at = COALESCE($3, next_attempt_at),
             locked_until = NULL,
+            lease_owner = NULL,
+            first_failed_at = COALESCE(first_failed_at, $5),
             last_error = $2
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = 'pending' AND lease_owner = $4",
         id,
         error,
         retry_at,
+        owner,
+        now,
     )
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// A row as an admin sees it: everything but the payload, which may hold a secret token.
@@ -316,7 +339,7 @@ async fn requeue(
 ) -> Result<Listed, sqlx::Error> {
     listed!(
         "UPDATE notifications SET status = $2, attempts = 0, next_attempt_at = $3,
-            locked_until = NULL
+            locked_until = NULL, lease_owner = NULL, first_failed_at = NULL
          WHERE id = $1
          RETURNING",
         "";
@@ -330,16 +353,19 @@ async fn requeue(
 }
 
 /// Hands back rows that were claimed but not attempted (the worker is stopping): they become
-/// due for any worker at once, and the attempt counted at claim time is taken back.
+/// due for any worker at once, and the attempt counted at claim time is taken back. Rows no
+/// longer `owner`'s are left alone.
 #[tracing::instrument(skip_all)]
-pub async fn release(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
+pub async fn release(pool: &PgPool, ids: &[Uuid], owner: Uuid) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
     sqlx::query!(
-        "UPDATE notifications SET locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
-         WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE notifications SET locked_until = NULL, lease_owner = NULL,
+            attempts = GREATEST(attempts - 1, 0)
+         WHERE id = ANY($1) AND status = 'pending' AND lease_owner = $2",
         ids,
+        owner,
     )
     .execute(pool)
     .await?;

@@ -12,6 +12,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mawid_http::auth::MIN_SECRET_BYTES;
 use mawid_notify::{Mailer, WorkerSettings};
+use mawid_persistence::PoolSettings;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 /// Mawid, the consulate's appointment and document-request service.
@@ -80,9 +81,25 @@ pub struct Settings {
     /// Concurrent delivery loops of the outbox worker in this process.
     #[arg(long, env = "MAWID_MAIL_WORKERS", default_value = "2", value_parser = whole_number(1..=64usize))]
     mail_workers: usize,
-    /// Delivery attempts before a mail is marked failed.
-    #[arg(long, env = "MAWID_MAIL_MAX_ATTEMPTS", default_value = "8", value_parser = whole_number(1..=100i32))]
-    mail_max_attempts: i32,
+    /// Hours a mail keeps being retried after temporary failures (SMTP outage, 4xx) before it
+    /// is marked failed; a permanent refusal (5xx) fails it at once.
+    #[arg(long, env = "MAWID_MAIL_GIVE_UP_HOURS", default_value = "72", value_parser = whole_number(1..=720u32))]
+    mail_give_up_hours: u32,
+    /// Seconds a claimed mail stays with its worker before another may take it over.
+    #[arg(long, env = "MAWID_MAIL_LEASE_SECS", default_value = "300", value_parser = whole_number(1..=86400u64))]
+    mail_lease_secs: u64,
+    /// Connections in this process's database pool.
+    #[arg(long, env = "MAWID_DB_MAX_CONNECTIONS", default_value = "10", value_parser = whole_number(1..=1000u32))]
+    db_max_connections: u32,
+    /// Milliseconds a request waits for a database connection before it gets a 503.
+    #[arg(long, env = "MAWID_DB_ACQUIRE_TIMEOUT_MS", default_value = "3000", value_parser = whole_number(1..=600_000u64))]
+    db_acquire_timeout_ms: u64,
+    /// Milliseconds one SQL statement may run (0: the server's setting).
+    #[arg(long, env = "MAWID_DB_STATEMENT_TIMEOUT_MS", default_value = "15000", value_parser = whole_number(0..=3_600_000u64))]
+    db_statement_timeout_ms: u64,
+    /// Milliseconds one SQL statement may wait for a lock (0: the server's setting).
+    #[arg(long, env = "MAWID_DB_LOCK_TIMEOUT_MS", default_value = "5000", value_parser = whole_number(0..=3_600_000u64))]
+    db_lock_timeout_ms: u64,
     /// `1`, `true` or `yes`: the tracking rate limit counts the right-most X-Forwarded-For
     /// address (only behind a trusted proxy); anything else is off.
     #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
@@ -102,7 +119,9 @@ pub struct Config {
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub mail_workers: usize,
-    pub mail_max_attempts: i32,
+    pub mail_give_up: Duration,
+    pub mail_lease: Duration,
+    pub pool: PoolSettings,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub log_json: bool,
     /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
@@ -121,6 +140,11 @@ where
             range.end()
         )),
     }
+}
+
+/// 0 leaves PostgreSQL's own setting in force.
+fn millis_or_server(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 impl Cli {
@@ -199,7 +223,14 @@ impl TryFrom<Settings> for Config {
             mail_dir: s.mail_dir,
             mail_from: s.mail_from,
             mail_workers: s.mail_workers,
-            mail_max_attempts: s.mail_max_attempts,
+            mail_give_up: Duration::from_secs(u64::from(s.mail_give_up_hours) * 3600),
+            mail_lease: Duration::from_secs(s.mail_lease_secs),
+            pool: PoolSettings {
+                max_connections: s.db_max_connections,
+                acquire_timeout: Duration::from_millis(s.db_acquire_timeout_ms),
+                statement_timeout: millis_or_server(s.db_statement_timeout_ms),
+                lock_timeout: millis_or_server(s.db_lock_timeout_ms),
+            },
             bootstrap_admin,
             log_json: s.log_format == "json",
             trust_forwarded_for: matches!(s.trust_forwarded_for.as_str(), "1" | "true" | "yes"),
@@ -227,7 +258,8 @@ impl Config {
     pub fn worker_settings(&self) -> WorkerSettings {
         WorkerSettings {
             concurrency: self.mail_workers,
-            max_attempts: self.mail_max_attempts,
+            give_up_after: self.mail_give_up,
+            lease: self.mail_lease,
             ..WorkerSettings::default()
         }
     }

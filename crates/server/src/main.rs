@@ -13,7 +13,7 @@ use mawid_domain::{Clock, SystemClock};
 use mawid_http::{AppState, JwtKeys, Passwords};
 use mawid_notify::Worker;
 use mawid_persistence::users::{self, NewUser};
-use mawid_persistence::{PgPool, PoolSettings, MIGRATOR};
+use mawid_persistence::{PgPool, MIGRATOR};
 
 use secrecy::ExposeSecret;
 
@@ -92,17 +92,14 @@ fn init_tracing(json: bool) {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    let pool = mawid_persistence::connect(
-        config.database_url.expose_secret(),
-        &PoolSettings::default(),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "cannot reach the database at {}",
-            config.database_url_redacted()
-        )
-    })?;
+    let pool = mawid_persistence::connect(config.database_url.expose_secret(), &config.pool)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the database at {}",
+                config.database_url_redacted()
+            )
+        })?;
     MIGRATOR
         .run(&pool)
         .await
@@ -166,19 +163,52 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let server = HttpServer::new(move || mawid_http::app(state.clone()))
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        // The signals are ours: the background workers must stop before the HTTP workers'
+        // runtimes do, since pooled connections opened on those runtimes die with them.
+        .disable_signals()
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
-    // HttpServer stops on SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish
-    // (up to SHUTDOWN_TIMEOUT_SECS), and returns; then the mail worker finishes its current
-    // message and stops.
-    server.run().await?;
-    let _ = stop_tx.send(true);
-    let _ = worker.await;
+    let server = server.run();
+    let handle = server.handle();
+    let mut server = actix_web::rt::spawn(server);
+    tokio::select! {
+        signal = stop_signal() => {
+            tracing::info!(signal, "stopping");
+            // Stop accepting, let the mail worker finish the message it is sending and hand
+            // back the rest, then let in-flight requests finish (up to SHUTDOWN_TIMEOUT_SECS).
+            handle.pause().await;
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            handle.stop(true).await;
+            server.await??;
+        }
+        ended = &mut server => {
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            ended??;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 async fn bootstrap_admin(

@@ -12,7 +12,8 @@ use super::{SmtpSink, TestApp, TestClock};
 /// The worker settings a test varies; what is `None` keeps the production default.
 #[derive(Clone, Copy, Default)]
 pub struct Knobs {
-    pub max_attempts: Option<i32>,
+    pub give_up_after: Option<std::time::Duration>,
+    pub lease: Option<std::time::Duration>,
     pub batch: Option<i64>,
     pub concurrency: Option<usize>,
 }
@@ -21,7 +22,8 @@ impl Knobs {
     fn settings(self) -> WorkerSettings {
         let default = WorkerSettings::default();
         WorkerSettings {
-            max_attempts: self.max_attempts.unwrap_or(default.max_attempts),
+            give_up_after: self.give_up_after.unwrap_or(default.give_up_after),
+            lease: self.lease.unwrap_or(default.lease),
             batch: self.batch.unwrap_or(default.batch),
             concurrency: self.concurrency.unwrap_or(default.concurrency),
             ..default
@@ -93,6 +95,8 @@ impl OutboxRow {
 pub struct Claim {
     pub id: Uuid,
     pub attempts: i32,
+    /// Which claim this is: a worker marks and releases only its own.
+    pub owner: Uuid,
 }
 
 impl TestApp {
@@ -223,15 +227,39 @@ impl TestApp {
             .map(|row| Claim {
                 id: row.id,
                 attempts: row.attempts,
+                owner: row.lease_owner,
             })
             .collect()
     }
 
-    /// What a stopping worker does with the rows it claimed and did not send.
-    pub async fn release(&self, ids: &[Uuid]) {
-        mawid_persistence::outbox::release(&self.pool, ids)
+    /// What a stopping worker does with the rows of `claim` it did not send.
+    pub async fn release(&self, ids: &[Uuid], owner: Uuid) {
+        mawid_persistence::outbox::release(&self.pool, ids, owner)
             .await
             .unwrap();
+    }
+
+    /// What a worker does after a failed attempt of its claim: `false` when the row is no
+    /// longer that claim's.
+    pub async fn mark_failed_attempt(&self, claim: &Claim, retry_in: Duration) -> bool {
+        let now = self.clock.now();
+        mawid_persistence::outbox::mark_failed_attempt(
+            &self.pool,
+            claim.id,
+            claim.owner,
+            "421 try again later",
+            now,
+            Some(now + retry_in),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// What a worker does after the relay accepted its claim's message.
+    pub async fn mark_sent(&self, claim: &Claim) -> bool {
+        mawid_persistence::outbox::mark_sent(&self.pool, claim.id, claim.owner, self.clock.now())
+            .await
+            .unwrap()
     }
 }
 

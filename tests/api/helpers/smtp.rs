@@ -77,6 +77,7 @@ impl SmtpSink {
     }
 
     /// The next DATA sections are answered with these codes (e.g. 451, 550), then 250 again.
+    /// [`ACCEPT_UNANSWERED`] keeps the message and drops the connection before answering.
     pub fn answer_data_with(&self, codes: &[u16]) {
         self.state
             .lock()
@@ -114,6 +115,10 @@ impl Drop for SmtpSink {
         self.accept.abort();
     }
 }
+
+/// A reply "code" for [`SmtpSink::answer_data_with`]: the relay took the message, and the
+/// connection broke before its 250 reached the sender (who must assume it was not sent).
+pub const ACCEPT_UNANSWERED: u16 = 0;
 
 /// A loopback port with nothing listening on it: connecting is refused.
 pub fn unused_port() -> u16 {
@@ -185,7 +190,7 @@ async fn sink_session(stream: tokio::net::TcpStream, state: Arc<Mutex<SinkState>
                 let code = {
                     let mut s = state.lock().unwrap();
                     let code = s.data_replies.pop_front().unwrap_or(250);
-                    if code == 250 {
+                    if code == 250 || code == ACCEPT_UNANSWERED {
                         s.received.push(Received {
                             mail_from: from.clone(),
                             rcpt_to: rcpt.clone(),
@@ -200,6 +205,9 @@ async fn sink_session(stream: tokio::net::TcpStream, state: Arc<Mutex<SinkState>
                 };
                 from.clear();
                 rcpt.clear();
+                if code == ACCEPT_UNANSWERED {
+                    return;
+                }
                 match code {
                     250 => "250 2.0.0 queued\r\n".into(),
                     c if c < 500 => format!("{c} 4.3.0 try again later\r\n"),
