@@ -61,3 +61,12 @@ pg_throwaway() {
   pg_start "$PG_THROWAWAY/data" "$port" "$opts"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
+
+# pg_restart DATA_DIR: `pg_ctl restart -m fast` (sessions terminated, then the same options),
+# returning once the new server accepts connections.
+pg_restart() {
+  local data=$1 bin
+  bin=$(pg_bindir) || return 1
+  as_pg_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -m fast -w -t 60 restart >/dev/null \
+    || { tail -20 "$data/server.log" >&2; return 1; }
+}

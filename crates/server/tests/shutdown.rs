@@ -136,6 +136,14 @@ fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
         rest_of_log.iter().any(|l| l.contains("\"stopped\"")),
         "the mail worker was awaited and the server logged its stop: {rest_of_log:#?}"
     );
+    let failed: Vec<&String> = rest_of_log
+        .iter()
+        .filter(|l| l.contains("being shutdown") || l.contains("outbox pass failed"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the background workers stop before the runtime: {failed:#?}"
+    );
 
     admin_sql(&base, format!("DROP DATABASE {name} WITH (FORCE)"));
     let _ = std::fs::remove_dir_all(mail_dir);
