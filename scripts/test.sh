@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite. With DATABASE_URL unset it starts a throwaway PostgreSQL from the
 # machine's own binaries, runs every test (each on its own fresh database) and removes it.
-# Then the conformance suite (scripts/conformance.sh: Schemathesis against a live server on the
-# same PostgreSQL) runs, counted as one test; MAWID_SKIP_CONFORMANCE=1 skips it.
+# For the whole suite, scripts/scale-out.sh (two servers behind nginx) runs next, counted as one
+# test; MAWID_SKIP_SCALE_OUT=1 skips it. Then the conformance suite (scripts/conformance.sh:
+# Schemathesis against a live server on the same PostgreSQL) runs, counted as one test;
+# MAWID_SKIP_CONFORMANCE=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -20,8 +22,19 @@ export SQLX_OFFLINE=${SQLX_OFFLINE:-true}
 log=$(mktemp /tmp/mawid-test-log.XXXXXX)
 status=0
 # Every target by default; arguments narrow it (cargo would add --all-targets to a --test).
-[ $# -eq 0 ] && set -- --all-targets
+full=0
+[ $# -eq 0 ] && { full=1; set -- --all-targets; }
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# Two servers behind nginx (scripts/scale-out.sh), counted as one test; with the whole suite
+# only, and MAWID_SKIP_SCALE_OUT=1 skips it.
+if [ "$full" = 1 ] && [ "${MAWID_SKIP_SCALE_OUT:-0}" != 1 ]; then
+  if scripts/scale-out.sh; then
+    echo "test result: ok. 1 passed; 0 failed (scale-out)" >>"$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed (scale-out)" >>"$log"
+    status=1
+  fi
+fi
 if [ "${MAWID_SKIP_CONFORMANCE:-0}" != 1 ]; then
   if scripts/conformance.sh; then
     echo "test result: ok. 1 passed; 0 failed (conformance)" >>"$log"
