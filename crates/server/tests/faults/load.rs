@@ -55,7 +55,7 @@ impl Load {
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         let i = n * clients + c;
-                        let book = matches!(mix, Mix::BookOnly) || n % 2 == 0;
+                        let book = matches!(mix, Mix::BookOnly) || n.is_multiple_of(2);
                         let r = if book {
                             let (token, body) = world.booking(i);
                             let key = format!("fault-{}-{c}-{n}", std::process::id());
