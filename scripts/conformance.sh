@@ -61,8 +61,8 @@ export DATABASE_URL="$db_url" \
   RUST_LOG=warn
 # The sample data (offices, services, schedules) gives list and catalogue answers real content
 # for the schema checks to read.
-./target/debug/mawid seed >"$tmp/seed.log" 2>&1 || { cat "$tmp/seed.log" >&2; exit 1; }
-./target/debug/mawid serve >"$tmp/server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/mawid" seed >"$tmp/seed.log" 2>&1 || { cat "$tmp/seed.log" >&2; exit 1; }
+"${CARGO_TARGET_DIR:-target}/debug/mawid" serve >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
 # Start-up applies migrations and hashes the bootstrap password: give it up to a minute.
