@@ -182,8 +182,10 @@ impl Server {
         let mut env = base_env(db_url);
         env.insert(
             "MAWID_MAIL_DIR".into(),
-            std::env::temp_dir()
-                .join(format!("mawid-faults-mail-{}", std::process::id()))
+            // Inside the target folder, so the .eml files of servers without a relay do not
+            // pile up in /tmp.
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("faults-mail")
                 .display()
                 .to_string(),
         );
