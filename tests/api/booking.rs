@@ -277,7 +277,8 @@ async fn a_passport_holds_one_future_booking_per_service_across_accounts(pool: P
         .expect(StatusCode::CREATED);
     assert_eq!(
         a["applicant"],
-        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567" })
+        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567",
+                "national_number": null })
     );
 
     let same_passport =

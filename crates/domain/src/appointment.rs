@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::account::FullName;
-pub use crate::account::PassportNo;
+pub use crate::account::{Identity, NationalNo, PassportNo};
 use crate::code::Code;
 use crate::error::Invalid;
 use crate::error::Step;
@@ -209,7 +209,7 @@ impl Relation {
 pub struct Applicant {
     pub full_name: FullName,
     pub relation: Relation,
-    pub passport: Option<PassportNo>,
+    pub identity: Identity,
 }
 
 /// A human-friendly reference such as `MOW-7Q4K-2MZD`, from an alphabet without 0/O and 1/I.
@@ -284,6 +284,8 @@ impl Offer {
 pub struct Holder<'a> {
     pub full_name: &'a str,
     pub email_verified: bool,
+    /// The number the profile keeps, used when a booking for the holder names none.
+    pub identity: Option<&'a Identity>,
 }
 
 impl fmt::Debug for Holder<'_> {
@@ -313,38 +315,42 @@ pub struct ApplicantFields<'a> {
     pub full_name: Option<&'a str>,
     pub relation: Option<&'a str>,
     pub passport_number: Option<&'a str>,
+    pub national_number: Option<&'a str>,
 }
 
 /// Whom a booking is for.
 #[derive(Debug, Clone)]
 pub enum BookingFor {
-    /// The account holder, under their profile name, optionally with their passport number.
-    Holder { passport: Option<PassportNo> },
+    /// The account holder, under their profile name, with the number sent or else the
+    /// profile's.
+    Holder { identity: Option<Identity> },
     /// A person named in the request: a family member, or the holder under another spelling.
     Named(Applicant),
 }
 
 impl BookingFor {
     /// No applicant, or relation `self` without a name, books for the holder; anything else
-    /// needs a name and a known relation. Every failing field is reported at once.
+    /// needs a name, a known relation and an identity number. Every failing field is reported
+    /// at once.
     pub fn parse(raw: Option<ApplicantFields<'_>>) -> Result<Self, Invalid> {
         let Some(a) = raw else {
-            return Ok(Self::Holder { passport: None });
+            return Ok(Self::Holder { identity: None });
         };
-        let passport = a.passport_number.map(PassportNo::parse).transpose();
+        let identity = Identity::parse("applicant.", a.passport_number, a.national_number);
         let relation = Relation::parse(a.relation.unwrap_or(Relation::Myself.code()));
         if matches!(relation, Ok(Relation::Myself)) && a.full_name.is_none() {
-            return passport.map(|passport| Self::Holder { passport });
+            return identity.map(|identity| Self::Holder { identity });
         }
+        let identity = identity.and_then(|i| i.ok_or_else(no_identity));
         let name = FullName::parse("applicant.full_name", a.full_name.unwrap_or(""));
-        match (name, relation, passport) {
-            (Ok(full_name), Ok(relation), Ok(passport)) => Ok(Self::Named(Applicant {
+        match (name, relation, identity) {
+            (Ok(full_name), Ok(relation), Ok(identity)) => Ok(Self::Named(Applicant {
                 full_name,
                 relation,
-                passport,
+                identity,
             })),
-            (name, relation, passport) => Err(Invalid {
-                errors: [passport.err(), relation.err(), name.err()]
+            (name, relation, identity) => Err(Invalid {
+                errors: [identity.err(), relation.err(), name.err()]
                     .into_iter()
                     .flatten()
                     .flat_map(|e| e.errors)
@@ -353,21 +359,33 @@ impl BookingFor {
         }
     }
 
-    /// The applicant the appointment records.
-    pub fn applicant(&self, holder: &Holder<'_>) -> BookedApplicant {
-        match self {
-            Self::Holder { passport } => BookedApplicant {
+    /// The applicant the appointment records; the holder without a number of their own on
+    /// the request or the profile cannot book (the per-identity cap would not hold).
+    pub fn applicant(&self, holder: &Holder<'_>) -> Result<BookedApplicant, Invalid> {
+        Ok(match self {
+            Self::Holder { identity } => BookedApplicant {
                 full_name: holder.full_name.to_owned(),
                 relation: Relation::Myself,
-                passport: passport.clone(),
+                identity: identity
+                    .clone()
+                    .or_else(|| holder.identity.cloned())
+                    .ok_or_else(no_identity)?,
             },
             Self::Named(a) => BookedApplicant {
                 full_name: a.full_name.as_str().to_owned(),
                 relation: a.relation,
-                passport: a.passport.clone(),
+                identity: a.identity.clone(),
             },
-        }
+        })
     }
+}
+
+/// Every booking names a passport or national number.
+fn no_identity() -> Invalid {
+    Invalid::new(
+        "applicant.passport_number",
+        "a passport_number or a national_number is required (or one on the profile)",
+    )
 }
 
 /// The applicant as an appointment stores it.
@@ -375,7 +393,7 @@ impl BookingFor {
 pub struct BookedApplicant {
     pub full_name: String,
     pub relation: Relation,
-    pub passport: Option<PassportNo>,
+    pub identity: Identity,
 }
 
 impl fmt::Debug for BookedApplicant {
@@ -383,7 +401,7 @@ impl fmt::Debug for BookedApplicant {
         f.debug_struct("BookedApplicant")
             .field("full_name", &"…")
             .field("relation", &self.relation)
-            .field("passport", &self.passport)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -688,59 +706,92 @@ mod tests {
         let holder = |email_verified| Holder {
             full_name: "Amal Haddad",
             email_verified,
+            identity: None,
         };
         assert_eq!(holder(true).may_book(), Ok(()));
         assert_eq!(holder(false).may_book(), Err(Refusal::EmailNotVerified));
     }
 
-    #[test]
-    fn no_applicant_or_a_nameless_self_books_for_the_holder_under_the_profile_name() {
-        let holder = Holder {
-            full_name: "Amal Haddad",
-            email_verified: true,
-        };
-        let none = BookingFor::parse(None).unwrap().applicant(&holder);
-        assert_eq!(none.full_name, "Amal Haddad");
-        assert_eq!(none.relation, Relation::Myself);
-        assert!(none.passport.is_none());
-
-        let with_passport = BookingFor::parse(Some(ApplicantFields {
-            passport_number: Some("n1234567"),
-            ..Default::default()
-        }))
-        .unwrap()
-        .applicant(&holder);
-        assert_eq!(with_passport.full_name, "Amal Haddad");
-        assert_eq!(with_passport.passport.unwrap().as_str(), "N1234567");
+    fn profile() -> Identity {
+        Identity::parse("", Some("P0000001"), None)
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
-    fn a_family_member_needs_a_name_and_a_known_relation() {
+    fn no_applicant_or_a_nameless_self_books_for_the_holder_with_the_number_sent_or_the_profiles() {
+        let own = profile();
         let holder = Holder {
             full_name: "Amal Haddad",
             email_verified: true,
+            identity: Some(&own),
+        };
+        let none = BookingFor::parse(None).unwrap().applicant(&holder).unwrap();
+        assert_eq!(none.full_name, "Amal Haddad");
+        assert_eq!(none.relation, Relation::Myself);
+        assert_eq!(none.identity, own);
+
+        let with_national = BookingFor::parse(Some(ApplicantFields {
+            national_number: Some("01020304050"),
+            ..Default::default()
+        }))
+        .unwrap()
+        .applicant(&holder)
+        .unwrap();
+        assert_eq!(with_national.full_name, "Amal Haddad");
+        assert_eq!(with_national.identity.national(), Some("01020304050"));
+
+        let bare = Holder {
+            identity: None,
+            ..holder
+        };
+        let e = BookingFor::parse(None)
+            .unwrap()
+            .applicant(&bare)
+            .unwrap_err();
+        assert_eq!(e.errors[0].field, "applicant.passport_number");
+    }
+
+    #[test]
+    fn a_family_member_needs_a_name_a_known_relation_and_a_number() {
+        let holder = Holder {
+            full_name: "Amal Haddad",
+            email_verified: true,
+            identity: None,
         };
         let child = BookingFor::parse(Some(ApplicantFields {
             full_name: Some("Sami Haddad"),
             relation: Some("child"),
             passport_number: Some("N7654321"),
+            national_number: None,
         }))
         .unwrap()
-        .applicant(&holder);
+        .applicant(&holder)
+        .unwrap();
         assert_eq!(child.full_name, "Sami Haddad");
         assert_eq!(child.relation, Relation::Child);
 
         let nameless = BookingFor::parse(Some(ApplicantFields {
             relation: Some("spouse"),
+            passport_number: Some("N7654321"),
             ..Default::default()
         }))
         .unwrap_err();
         assert_eq!(nameless.errors[0].field, "applicant.full_name");
 
+        let numberless = BookingFor::parse(Some(ApplicantFields {
+            full_name: Some("Sami Haddad"),
+            relation: Some("child"),
+            ..Default::default()
+        }))
+        .unwrap_err();
+        assert_eq!(numberless.errors[0].field, "applicant.passport_number");
+
         let every_field = BookingFor::parse(Some(ApplicantFields {
             full_name: None,
             relation: Some("cousin"),
             passport_number: Some("12-34"),
+            national_number: None,
         }))
         .unwrap_err();
         let fields: Vec<_> = every_field

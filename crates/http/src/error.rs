@@ -309,6 +309,7 @@ impl From<BookingError> for ApiError {
             BookingError::Unknown(field) => {
                 Invalid::new(field, "no such active entry in the catalogue").into()
             }
+            BookingError::Invalid(i) => i.into(),
             BookingError::Store(s) => s.into(),
         }
     }

@@ -51,6 +51,7 @@ struct ApplicantView {
     full_name: String,
     relation: Relation,
     passport_number: Option<String>,
+    national_number: Option<String>,
 }
 
 impl From<&AppointmentRow> for AppointmentView {
@@ -72,6 +73,7 @@ impl From<&AppointmentRow> for AppointmentView {
                 full_name: a.applicant_name.clone(),
                 relation: a.applicant_relation,
                 passport_number: a.passport_number.clone(),
+                national_number: a.national_number.clone(),
             },
             cancelled_by: a.cancelled_by,
             cancel_reason: a.cancel_reason.clone(),
@@ -90,6 +92,7 @@ struct ApplicantIn {
     full_name: Option<String>,
     relation: Option<String>,
     passport_number: Option<String>,
+    national_number: Option<String>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -111,6 +114,7 @@ impl BookingIn {
             full_name: a.full_name.as_deref(),
             relation: a.relation.as_deref(),
             passport_number: a.passport_number.as_deref(),
+            national_number: a.national_number.as_deref(),
         }))?;
         Ok(NewBooking {
             citizen_id,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Offer, PassportNo,
+    reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Identity, Offer,
     Reference, Refusal, Status,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
@@ -43,9 +43,11 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     let user = users::by_id(&mut *tx, b.citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    let own_identity = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
         email_verified: user.email_verified_at.is_some(),
+        identity: own_identity.as_ref(),
     };
     holder.may_book()?;
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
@@ -59,16 +61,14 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
 
     let ctx = context(&mut tx, b.office_id, b.service_id).await?;
     let end = check_slot(&mut tx, &ctx, b.start, b.now).await?;
-    let applicant = b.applicant.applicant(&holder);
-    if let Some(p) = &applicant.passport {
-        let key = format!("{}:{}", b.service_id, p.as_str());
-        lock(&mut tx, LOCK_PASSPORT, &key).await?;
-    }
+    let applicant = b.applicant.applicant(&holder)?;
+    let key = format!("{}:{}", b.service_id, applicant.identity.key());
+    lock(&mut tx, LOCK_IDENTITY, &key).await?;
     holdings(
         &mut tx,
         b.citizen_id,
         b.service_id,
-        applicant.passport.as_ref(),
+        &applicant.identity,
         b.now,
     )
     .await?
@@ -144,7 +144,7 @@ pub async fn reschedule(
 
 /// Lock classes for `pg_advisory_xact_lock(class, key)`.
 const LOCK_CITIZEN: i32 = 1;
-const LOCK_PASSPORT: i32 = 2;
+const LOCK_IDENTITY: i32 = 2;
 
 #[tracing::instrument(skip_all)]
 async fn lock(conn: &mut PgConnection, class: i32, key: &str) -> Result<(), sqlx::Error> {
@@ -207,22 +207,25 @@ async fn holdings(
     conn: &mut PgConnection,
     citizen_id: Uuid,
     service_id: Uuid,
-    passport: Option<&PassportNo>,
+    identity: &Identity,
     now: DateTime<Utc>,
 ) -> Result<Holdings, sqlx::Error> {
     let h = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE citizen_id = $1) AS "citizen_total!",
                 count(*) FILTER (WHERE citizen_id = $1 AND service_id = $2)
                     AS "citizen_same_service!",
-                count(*) FILTER (WHERE service_id = $2 AND passport_number = $3)
+                count(*) FILTER (WHERE service_id = $2
+                                   AND (passport_number = $3 OR national_number = $5))
                     AS "passport_same_service!"
          FROM appointments
          WHERE status = 'booked' AND slot_start > $4
-           AND (citizen_id = $1 OR (service_id = $2 AND passport_number = $3))"#,
+           AND (citizen_id = $1
+                OR (service_id = $2 AND (passport_number = $3 OR national_number = $5)))"#,
         citizen_id,
         service_id,
-        passport.map(PassportNo::as_str),
-        now
+        identity.passport(),
+        now,
+        identity.national()
     )
     .fetch_one(conn)
     .await?;
@@ -389,9 +392,9 @@ async fn insert_at(
     let reference = new_reference(row.office_code);
     let inserted = sqlx::query_scalar!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
-            slot_end, desk_no, applicant_name, applicant_relation, passport_number, status,
-            sequence, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13)
+            slot_end, desk_no, applicant_name, applicant_relation, passport_number,
+            national_number, status, sequence, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13)
          ON CONFLICT DO NOTHING
          RETURNING id",
         row.id,
@@ -404,9 +407,10 @@ async fn insert_at(
         desk,
         row.applicant.full_name,
         row.applicant.relation.code(),
-        row.applicant.passport.as_ref().map(PassportNo::as_str),
+        row.applicant.identity.passport(),
         Status::Booked.code(),
-        row.now
+        row.now,
+        row.applicant.identity.national()
     )
     .fetch_optional(conn)
     .await?;

@@ -39,6 +39,8 @@ pub enum BookingError {
     #[error("no such {0}")]
     Unknown(&'static str),
     #[error(transparent)]
+    Invalid(#[from] mawid_domain::Invalid),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -76,6 +78,7 @@ pub struct AppointmentRow {
     pub applicant_name: String,
     pub applicant_relation: Relation,
     pub passport_number: Option<String>,
+    pub national_number: Option<String>,
     pub status: Status,
     /// The calendar invite's SEQUENCE: 0 at booking, one more at each change.
     pub sequence: u32,
@@ -134,6 +137,7 @@ struct Stored {
     applicant_name: String,
     applicant_relation: String,
     passport_number: Option<String>,
+    national_number: Option<String>,
     status: String,
     sequence: i32,
     cancelled_by: Option<String>,
@@ -174,6 +178,7 @@ impl TryFrom<Stored> for AppointmentRow {
             applicant_name: s.applicant_name,
             applicant_relation,
             passport_number: s.passport_number,
+            national_number: s.national_number,
             status,
             sequence: u32::try_from(s.sequence)
                 .map_err(|_| corrupt("appointments.sequence", &s.sequence.to_string()))?,
@@ -197,7 +202,7 @@ macro_rules! select_appointments {
         sqlx::query_as!(
             Stored,
             "SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
-                a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.status,
+                a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.national_number, a.status,
                 a.sequence, a.cancelled_by, a.cancel_reason, a.created_at, o.code AS office_code,
                 o.timezone, s.code AS service_code, s.name_ar AS service_name_ar,
                 s.name_ru AS service_name_ru, s.name_en AS service_name_en
@@ -321,6 +326,7 @@ mod tests {
             applicant_name: "Amal Haddad".into(),
             applicant_relation: "self".into(),
             passport_number: None,
+            national_number: None,
             status: "cancelled".into(),
             sequence: 1,
             cancelled_by: Some("staff".into()),

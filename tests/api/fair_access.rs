@@ -1,0 +1,96 @@
+//! Fair access (product.md v1.1): identity on every booking, fair-use caps per identity, the
+//! reschedule cap, no-shows and their suspension, the cool-down of released desks.
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{Resp, World};
+
+impl World {
+    async fn post_on(&self, token: &str, id: &str, action: &str, body: Value) -> Resp {
+        let path = format!("/api/v1/appointments/{id}/{action}");
+        self.app.post(&path, Some(token), body).await
+    }
+
+    async fn staff_on(&self, id: &str, action: &str, body: Value) -> Resp {
+        let path = format!("/api/v1/admin/appointments/{id}/{action}");
+        self.app.post(&path, Some(&self.officer), body).await
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn every_booking_names_a_passport_or_national_number_the_profile_may_keep(pool: PgPool) {
+    let w = World::new(pool).await;
+    // A citizen whose profile keeps no number (staff() writes the account directly).
+    let bare = w.app.staff("bare@example.org", "citizen").await;
+    let p = w
+        .book(&bare, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "applicant.passport_number", "{p}");
+    let family = json!({ "full_name": "Sami Haddad", "relation": "child" });
+    let p = w
+        .book_for(&bare, &w.service, &w.at(2, "09:00"), Some(family))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "applicant.passport_number", "{p}");
+    let p = w
+        .app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": "12-34" }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "national_number", "{p}");
+
+    let me = w
+        .app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": "010 2030 4050" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me["national_number"], "01020304050");
+    assert_eq!(me["passport_number"], Value::Null);
+    let a = w
+        .book(&bare, &w.at(2, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a["applicant"]["national_number"], "01020304050");
+    assert_eq!(a["applicant"]["passport_number"], Value::Null);
+
+    // The national number is capped like a passport: another account cannot book it again.
+    let other = w
+        .book_for(
+            &w.citizen,
+            &w.service,
+            &w.at(3, "09:00"),
+            Some(json!({ "full_name": "Bare Citizen", "relation": "other",
+                         "national_number": "01020304050" })),
+        )
+        .await;
+    other.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    let both = json!({ "passport_number": "N1234567", "national_number": "01020304050" });
+    w.book_for(&w.citizen, &w.service, &w.at(3, "09:00"), Some(both))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    // Clearing the profile's number brings back the refusal.
+    w.app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": null }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let legal = w.scheduled_service("legalisation").await;
+    w.book_for(&bare, &legal, &w.at(2, "10:00"), None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
