@@ -94,3 +94,97 @@ async fn every_booking_names_a_passport_or_national_number_the_profile_may_keep(
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_appointment_moves_at_most_max_reschedules_times(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.patch_service(json!({ "max_reschedules": 1 })).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let moved = w
+        .post_on(
+            &w.citizen,
+            &id,
+            "reschedule",
+            json!({ "start": w.at(2, "10:00") }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["reschedules"], 1);
+    w.post_on(
+        &w.citizen,
+        &id,
+        "reschedule",
+        json!({ "start": w.at(2, "11:00") }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "reschedule_limit");
+    let a = w
+        .app
+        .get(&format!("/api/v1/appointments/{id}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (a["start"].as_str(), a["reschedules"].as_i64()),
+        (Some(&*w.at(2, "10:00")), Some(1))
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_past_appointment_cannot_be_moved_or_cancelled_by_the_citizen(pool: PgPool) {
+    let w = World::new(pool).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    // 09:00 Moscow on day 2 has passed.
+    w.app
+        .clock
+        .advance(chrono::Duration::days(2) - chrono::Duration::hours(2));
+    for (action, body) in [
+        ("reschedule", json!({ "start": w.at(5, "09:00") })),
+        ("cancel", json!({})),
+    ] {
+        let p = w
+            .post_on(&w.citizen, &id, action, body)
+            .await
+            .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+        assert_eq!(p["from"], "booked", "{p}");
+    }
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'"
+            ))
+            .await,
+        1
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn no_shows_count_only_after_the_start_and_two_suspend_booking_for_sixty_days(pool: PgPool) {
+    let w = World::new(pool).await;
+    let hour = chrono::Duration::hours(1);
+    let first = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    w.staff_on(&first, "no-show", json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    // 11:00 on day 2: the slot has started.
+    w.app.clock.advance(chrono::Duration::days(2));
+    w.staff_on(&first, "no-show", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let second = w.booked(&w.citizen, &w.at(4, "09:00")).await;
+    w.app.clock.advance(chrono::Duration::days(2) + hour);
+    w.staff_on(&second, "no-show", json!({}))
+        .await
+        .expect(StatusCode::OK);
+
+    let p = w
+        .book(&w.citizen, &w.at(7, "09:00"))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "booking_suspended");
+    // 60 days from the second no-show's start (06:00 UTC on day 4).
+    assert_eq!(p["until"], w.day(64).to_string(), "{p}");
+
+    w.app.clock.advance(chrono::Duration::days(60));
+    w.book(&w.citizen, &w.at(70, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
+}

@@ -41,6 +41,10 @@ pub enum Refusal {
     NotBooked,
     #[error("the appointment is already at that time")]
     SameSlot,
+    #[error("this appointment was moved the most times its service allows")]
+    RescheduleLimit,
+    #[error("after repeated no-shows this account cannot book until {until}")]
+    Suspended { until: NaiveDate },
 }
 
 impl Refusal {
@@ -58,6 +62,8 @@ impl Refusal {
             Self::NotOffered => Code::ServiceNotOffered,
             Self::NotBooked => Code::NotBooked,
             Self::SameSlot => Code::SameSlot,
+            Self::RescheduleLimit => Code::RescheduleLimit,
+            Self::Suspended { .. } => Code::BookingSuspended,
         }
     }
 }
@@ -453,19 +459,133 @@ impl Idempotency {
     }
 }
 
-/// Only a booked appointment moves, and only to another slot.
-pub fn reschedule_to(
-    status: Status,
-    current_start: DateTime<Utc>,
-    target_start: DateTime<Utc>,
-) -> Result<(), Refusal> {
-    if status != Status::Booked {
-        return Err(Refusal::NotBooked);
+/// A step the lifecycle allows, refused at this moment: a citizen changing an appointment
+/// whose start has passed (which would escape the fair-use counts), or a no-show recorded
+/// before the slot started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Untimely {
+    pub from: Status,
+    pub to: Status,
+    pub why: &'static str,
+}
+
+impl Untimely {
+    pub fn step(&self) -> Step {
+        Step {
+            from: self.from.code(),
+            to: self.to.code(),
+            allowed: Vec::new(),
+        }
     }
-    if current_start == target_start {
-        return Err(Refusal::SameSlot);
+}
+
+/// A citizen changes only an appointment that has not started yet.
+pub fn citizen_may_change(
+    status: Status,
+    to: Status,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Untimely> {
+    if start <= now {
+        return Err(Untimely {
+            from: status,
+            to,
+            why: "a past appointment cannot be changed by the citizen",
+        });
     }
     Ok(())
+}
+
+/// A no-show is a fact only once the slot has started.
+pub fn may_record_no_show(start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Untimely> {
+    if now < start {
+        return Err(Untimely {
+            from: Status::Booked,
+            to: Status::NoShow,
+            why: "a no-show can be recorded only once the slot has started",
+        });
+    }
+    Ok(())
+}
+
+/// What a reschedule needs to know about the appointment it moves.
+#[derive(Debug, Clone, Copy)]
+pub struct Move {
+    pub status: Status,
+    pub current_start: DateTime<Utc>,
+    pub target_start: DateTime<Utc>,
+    /// Reschedules already made, and the service's cap.
+    pub reschedules: i32,
+    pub max_reschedules: i32,
+}
+
+/// Only a booked appointment moves, only to another slot, and at most `max_reschedules` times.
+pub fn reschedule_to(m: Move) -> Result<(), Refusal> {
+    if m.status != Status::Booked {
+        return Err(Refusal::NotBooked);
+    }
+    if m.current_start == m.target_start {
+        return Err(Refusal::SameSlot);
+    }
+    if m.reschedules >= m.max_reschedules {
+        return Err(Refusal::RescheduleLimit);
+    }
+    Ok(())
+}
+
+/// The no-show rule (`MAWID_NO_SHOW_*`): after `limit` no-shows within `window_days`, the
+/// citizen cannot book or join a waitlist for `suspension_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoShowPolicy {
+    pub limit: u32,
+    pub window_days: u32,
+    pub suspension_days: u32,
+}
+
+impl Default for NoShowPolicy {
+    fn default() -> Self {
+        Self {
+            limit: 2,
+            window_days: 180,
+            suspension_days: 60,
+        }
+    }
+}
+
+impl NoShowPolicy {
+    /// How far back no-shows can still matter at `now`.
+    pub fn lookback(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let days = i64::from(self.window_days) + i64::from(self.suspension_days);
+        now.checked_sub_signed(TimeDelta::days(days))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The suspension in force at `now`, from the starts of the citizen's no-shows: it begins at
+    /// the no-show that made `limit` within the window and lasts `suspension_days`; the answer
+    /// is the first date (UTC) the citizen may book again.
+    pub fn check(&self, no_shows: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), Refusal> {
+        let Some(back) = usize::try_from(self.limit)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+        else {
+            return Ok(());
+        };
+        let mut starts = no_shows.to_vec();
+        starts.sort();
+        let window = TimeDelta::days(i64::from(self.window_days));
+        let length = TimeDelta::days(i64::from(self.suspension_days));
+        let end = (back..starts.len())
+            .filter(|&i| starts[i] - starts[i - back] <= window)
+            .filter_map(|i| starts[i].checked_add_signed(length))
+            .max();
+        match end {
+            Some(end) if end > now => Err(Refusal::Suspended {
+                until: end.date_naive(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How long before its start an appointment's reminder is sent.
@@ -831,11 +951,22 @@ mod tests {
     }
 
     #[test]
-    fn only_a_booked_appointment_moves_and_only_to_another_slot() {
-        assert_eq!(reschedule_to(Status::Booked, at(9), at(10)), Ok(()));
+    fn only_a_booked_appointment_moves_only_to_another_slot_and_at_most_max_times() {
+        let m = |status, target, reschedules| Move {
+            status,
+            current_start: at(9),
+            target_start: target,
+            reschedules,
+            max_reschedules: 3,
+        };
+        assert_eq!(reschedule_to(m(Status::Booked, at(10), 2)), Ok(()));
         assert_eq!(
-            reschedule_to(Status::Booked, at(9), at(9)),
+            reschedule_to(m(Status::Booked, at(9), 0)),
             Err(Refusal::SameSlot)
+        );
+        assert_eq!(
+            reschedule_to(m(Status::Booked, at(10), 3)),
+            Err(Refusal::RescheduleLimit)
         );
         for s in [
             Status::CheckedIn,
@@ -843,8 +974,36 @@ mod tests {
             Status::Cancelled,
             Status::NoShow,
         ] {
-            assert_eq!(reschedule_to(s, at(9), at(10)), Err(Refusal::NotBooked));
+            assert_eq!(reschedule_to(m(s, at(10), 0)), Err(Refusal::NotBooked));
         }
+    }
+
+    #[test]
+    fn a_citizen_changes_only_a_future_appointment_and_a_no_show_needs_the_start() {
+        let s = Status::Booked;
+        assert!(citizen_may_change(s, Status::Cancelled, at(10), at(9)).is_ok());
+        let e = citizen_may_change(s, Status::Cancelled, at(9), at(9)).unwrap_err();
+        assert_eq!(e.step().to, "cancelled");
+        assert!(may_record_no_show(at(10), at(9)).is_err());
+        assert!(may_record_no_show(at(9), at(9)).is_ok());
+    }
+
+    #[test]
+    fn the_limit_th_no_show_within_the_window_suspends_for_the_suspension_days() {
+        let p = NoShowPolicy::default();
+        let day = |d: i64| at(9) + TimeDelta::days(d);
+        assert_eq!(p.check(&[day(0)], day(1)), Ok(()));
+        // Two within 180 days: suspended for 60 days from the second.
+        let until = (day(100) + TimeDelta::days(60)).date_naive();
+        assert_eq!(
+            p.check(&[day(100), day(0)], day(101)),
+            Err(Refusal::Suspended { until })
+        );
+        assert_eq!(p.check(&[day(0), day(100)], day(160)), Ok(()));
+        // Two too far apart never suspend.
+        assert_eq!(p.check(&[day(0), day(181)], day(182)), Ok(()));
+        let off = NoShowPolicy { limit: 0, ..p };
+        assert_eq!(off.check(&[day(0), day(1)], day(2)), Ok(()));
     }
 
     #[test]

@@ -79,6 +79,8 @@ codes! {
     SameSlot => "same_slot", "Same slot";
     NotBooked => "not_booked", "Not booked";
     IllegalTransition => "illegal_transition", "Illegal transition";
+    RescheduleLimit => "reschedule_limit", "Reschedule limit reached";
+    BookingSuspended => "booking_suspended", "Booking suspended after no-shows";
     // Document requests.
     UnknownOffice => "unknown_office", "Unknown office";
     UnknownService => "unknown_service", "Unknown service";

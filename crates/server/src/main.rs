@@ -142,6 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             trust_forwarded_for: config.trust_forwarded_for,
             ..Default::default()
         },
+        no_shows: config.no_shows,
     };
 
     let mailer = config.mailer()?;

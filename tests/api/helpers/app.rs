@@ -120,6 +120,7 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),
             tracking: Default::default(),
+            no_shows: Default::default(),
         };
         let mail_dir =
             std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));

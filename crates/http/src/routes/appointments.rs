@@ -3,8 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
 use mawid_domain::appointment::{
-    ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey, Relation,
-    Status,
+    ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey,
+    NoShowPolicy, Relation, Status,
 };
 use mawid_domain::catalogue::Localized;
 use mawid_domain::Invalid;
@@ -31,6 +31,7 @@ pub struct AppointmentView {
     reference: String,
     status: Status,
     sequence: u32,
+    reschedules: i32,
     office_id: Uuid,
     office_code: String,
     service_id: Uuid,
@@ -61,6 +62,7 @@ impl From<&AppointmentRow> for AppointmentView {
             reference: a.reference.clone(),
             status: a.status,
             sequence: a.sequence,
+            reschedules: a.reschedules,
             office_id: a.office_id,
             office_code: a.office_code.clone(),
             service_id: a.service_id,
@@ -108,6 +110,7 @@ impl BookingIn {
         self,
         citizen_id: Uuid,
         idempotency: Option<Idempotency>,
+        no_shows: NoShowPolicy,
         now: DateTime<Utc>,
     ) -> Result<NewBooking, Invalid> {
         let applicant = BookingFor::parse(self.applicant.as_ref().map(|a| ApplicantFields {
@@ -123,6 +126,7 @@ impl BookingIn {
             start: self.start.with_timezone(&Utc),
             applicant,
             idempotency,
+            no_shows,
             now,
         })
     }
@@ -150,9 +154,9 @@ async fn book(
     body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency(&req, &body)?;
-    let booking = body
-        .into_inner()
-        .into_domain(citizen.id(), idempotency, state.now())?;
+    let booking =
+        body.into_inner()
+            .into_domain(citizen.id(), idempotency, state.no_shows, state.now())?;
     Ok(match store::book(&state.pool, booking).await? {
         Booked::Created(a) => {
             metrics::counter!("mawid_bookings_total").increment(1);

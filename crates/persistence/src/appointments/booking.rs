@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Identity, Offer,
-    Reference, Refusal, Status,
+    citizen_may_change, reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency,
+    Identity, Move, NoShowPolicy, Offer, Reference, Refusal, Status,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
 use mawid_domain::schedule::Calendar;
@@ -26,6 +26,7 @@ pub struct NewBooking {
     pub applicant: BookingFor,
     /// Set when the client sent an `Idempotency-Key`.
     pub idempotency: Option<Idempotency>,
+    pub no_shows: NoShowPolicy,
     pub now: DateTime<Utc>,
 }
 
@@ -59,6 +60,7 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
         }
     }
 
+    not_suspended(&mut tx, b.citizen_id, b.no_shows, b.now).await?;
     let ctx = context(&mut tx, b.office_id, b.service_id).await?;
     let end = check_slot(&mut tx, &ctx, b.start, b.now).await?;
     let applicant = b.applicant.applicant(&holder)?;
@@ -112,8 +114,15 @@ pub async fn reschedule(
     let mut tx = pool.begin().await?;
     lock(&mut tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
     let current = locked(&mut tx, id, Some(citizen_id)).await?;
-    reschedule_to(current.status, current.slot_start, start)?;
+    citizen_may_change(current.status, Status::Booked, current.slot_start, now)?;
     let ctx = context(&mut tx, current.office_id, current.service_id).await?;
+    reschedule_to(Move {
+        status: current.status,
+        current_start: current.slot_start,
+        target_start: start,
+        reschedules: current.reschedules,
+        max_reschedules: ctx.service.fair.max_reschedules,
+    })?;
     let end = check_slot(&mut tx, &ctx, start, now).await?;
     claim_desk(&mut tx, &ctx.target(start, end), Claim::Move { id, now }).await?;
     let appointment = by_id(&mut *tx, id).await?;
@@ -199,6 +208,25 @@ async fn remember(
     .execute(ex)
     .await?;
     Ok(())
+}
+
+/// Refuses a citizen under the no-show suspension.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn not_suspended(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+    policy: NoShowPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    let no_shows = sqlx::query_scalar!(
+        "SELECT slot_start FROM appointments
+         WHERE citizen_id = $1 AND status = 'no_show' AND slot_start > $2",
+        citizen_id,
+        policy.lookback(now)
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(policy.check(&no_shows, now)?)
 }
 
 /// The future `booked` appointments the fair-use limits count.
@@ -431,7 +459,7 @@ async fn move_to(
     let mut sp = sqlx::Connection::begin(&mut *conn).await?;
     let moved = sqlx::query!(
         "UPDATE appointments SET slot_start = $2, slot_end = $3, desk_no = $4,
-            sequence = sequence + 1, updated_at = $5
+            sequence = sequence + 1, reschedules = reschedules + 1, updated_at = $5
          WHERE id = $1",
         id,
         slot.start,

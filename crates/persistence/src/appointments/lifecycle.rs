@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    withdraws_reminder, Cancellation, CheckIn, StaffStep, Status, STAFF_CANCEL_ACTION,
+    citizen_may_change, may_record_no_show, withdraws_reminder, Cancellation, CheckIn, StaffStep,
+    Status, STAFF_CANCEL_ACTION,
 };
 use mawid_domain::mail::{Cancelled, Notification};
 use serde_json::json;
@@ -27,6 +28,9 @@ pub async fn cancel(
     let mut tx = pool.begin().await?;
     let current = locked(&mut tx, id, c.owner()).await?;
     let to = current.status.transition(Status::Cancelled)?;
+    if c.owner().is_some() {
+        citizen_may_change(current.status, to, current.slot_start, now)?;
+    }
     sqlx::query!(
         "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
             sequence = sequence + 1, updated_at = $5
@@ -135,6 +139,9 @@ async fn step_in(
 ) -> Result<AppointmentRow, BookingError> {
     let current = locked(&mut *tx, id, None).await?;
     let to = current.status.transition(step.to())?;
+    if step == StaffStep::NoShow {
+        may_record_no_show(current.slot_start, now)?;
+    }
     sqlx::query!(
         "UPDATE appointments SET status = $2, updated_at = $3 WHERE id = $1",
         id,

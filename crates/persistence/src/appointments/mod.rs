@@ -15,7 +15,7 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use mawid_domain::appointment::{
-    CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered,
+    CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered, Untimely,
 };
 use mawid_domain::catalogue::Localized;
 use sqlx::{PgConnection, PgExecutor};
@@ -35,6 +35,8 @@ pub enum BookingError {
     KeyReused,
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Untimely(#[from] Untimely),
     /// A referenced office or service (named by the field) does not exist or is inactive.
     #[error("no such {0}")]
     Unknown(&'static str),
@@ -82,6 +84,8 @@ pub struct AppointmentRow {
     pub status: Status,
     /// The calendar invite's SEQUENCE: 0 at booking, one more at each change.
     pub sequence: u32,
+    /// Times the appointment was moved, against the service's `max_reschedules`.
+    pub reschedules: i32,
     pub cancelled_by: Option<CancelledBy>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -140,6 +144,7 @@ struct Stored {
     national_number: Option<String>,
     status: String,
     sequence: i32,
+    reschedules: i32,
     cancelled_by: Option<String>,
     cancel_reason: Option<String>,
     created_at: DateTime<Utc>,
@@ -182,6 +187,7 @@ impl TryFrom<Stored> for AppointmentRow {
             status,
             sequence: u32::try_from(s.sequence)
                 .map_err(|_| corrupt("appointments.sequence", &s.sequence.to_string()))?,
+            reschedules: s.reschedules,
             cancelled_by,
             cancel_reason: s.cancel_reason,
             created_at: s.created_at,
@@ -203,7 +209,7 @@ macro_rules! select_appointments {
             Stored,
             "SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
                 a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.national_number, a.status,
-                a.sequence, a.cancelled_by, a.cancel_reason, a.created_at, o.code AS office_code,
+                a.sequence, a.reschedules, a.cancelled_by, a.cancel_reason, a.created_at, o.code AS office_code,
                 o.timezone, s.code AS service_code, s.name_ar AS service_name_ar,
                 s.name_ru AS service_name_ru, s.name_en AS service_name_en
              FROM appointments a JOIN offices o ON o.id = a.office_id
@@ -329,6 +335,7 @@ mod tests {
             national_number: None,
             status: "cancelled".into(),
             sequence: 1,
+            reschedules: 0,
             cancelled_by: Some("staff".into()),
             cancel_reason: Some("closed".into()),
             created_at: DateTime::UNIX_EPOCH,
