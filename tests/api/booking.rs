@@ -470,6 +470,8 @@ async fn cancelling_releases_the_slot_withdraws_the_reminder_and_mails_the_citiz
     assert_eq!(mails[1].payload["reason"], "Travelling");
     assert_eq!(mails[1].payload["sequence"], 1);
 
+    // Once its cool-down (the service default, 30 minutes) has passed.
+    w.app.clock.advance(chrono::Duration::minutes(30));
     let r = w.book(&two, &slot).await;
     assert_eq!(
         r.status,
@@ -513,8 +515,13 @@ async fn rescheduling_is_atomic_and_a_full_target_leaves_the_booking_untouched(p
     assert_eq!(moved["start"], w.at(3, "10:00"));
     assert_eq!(moved["sequence"], 1);
     assert_eq!(moved["reference"], kept["reference"]);
+    w.app.clock.advance(chrono::Duration::minutes(30));
     let r = w.book(&three, &w.at(2, "09:00")).await;
-    assert_eq!(r.status, StatusCode::CREATED, "the old slot is released");
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "the old slot is released, after its cool-down"
+    );
 
     let mails = notifications(&w.app, &id).await;
     assert_eq!(

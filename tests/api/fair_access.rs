@@ -188,3 +188,95 @@ async fn no_shows_count_only_after_the_start_and_two_suspend_booking_for_sixty_d
         .await
         .expect(StatusCode::CREATED);
 }
+
+impl World {
+    /// The public availability of the world's service on `day`: (local start, remaining).
+    async fn slots_on(&self, days: i64) -> Vec<(String, i64)> {
+        let day = self.day(days);
+        let path = format!(
+            "/api/v1/offices/{}/availability?service_id={}&from={day}&to={day}",
+            self.office, self.service
+        );
+        let a = self.app.get(&path, None).await.expect(StatusCode::OK);
+        a["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["start"].as_str().unwrap().to_owned(),
+                    s["remaining"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    async fn remaining_at(&self, days: i64, hm: &str) -> Option<i64> {
+        let at = self.at(days, hm);
+        self.slots_on(days)
+            .await
+            .into_iter()
+            .find(|(s, _)| *s == at)
+            .map(|(_, r)| r)
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_released_desk_cools_down_hidden_from_citizens_whoever_released_it(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    let other = w.app.quick_citizen("other@example.org").await;
+    let minute = chrono::Duration::minutes(1);
+
+    // Citizen cancellation.
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
+        None,
+        "hidden while it cools"
+    );
+    w.book(&other, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    w.app.clock.advance(minute * 29);
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    w.app.clock.advance(minute);
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
+        Some(1),
+        "shown once it cooled"
+    );
+
+    // A reschedule away cools the old desk too, and staff cancellation as well.
+    let id = w.booked(&other, &w.at(2, "09:00")).await;
+    w.post_on(
+        &other,
+        &id,
+        "reschedule",
+        json!({ "start": w.at(2, "10:00") }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    w.book(&w.citizen, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    w.staff_on(&id, "cancel", json!({ "reason": "office request" }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "10:00").await, None);
+
+    // The cool-down is the service's: with none, a freed desk is bookable at once.
+    w.patch_service(json!({ "release_cooldown_minutes": 0 }))
+        .await;
+    let id = w.booked(&w.citizen, &w.at(2, "11:00")).await;
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "11:00").await, Some(1));
+    w.book(&other, &w.at(2, "11:00"))
+        .await
+        .expect(StatusCode::CREATED);
+}

@@ -284,8 +284,9 @@ pub async fn closed_days(
         .collect())
 }
 
-/// Places taken per slot start in `[from, to)`: every status but cancelled holds a desk (the
-/// same condition as the `appointments_desk_key` index).
+/// Places taken per slot start in `[from, to)`, as the public sees them: every status but
+/// cancelled holds a desk (the same condition as the `appointments_desk_key` index), and so
+/// does a released desk in its cool-down at `now`.
 #[tracing::instrument(skip_all)]
 async fn taken(
     ex: impl PgExecutor<'_>,
@@ -293,16 +294,24 @@ async fn taken(
     service_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<HashMap<DateTime<Utc>, i64>, StoreError> {
     Ok(sqlx::query!(
-        r#"SELECT slot_start, count(*) AS "taken!" FROM appointments
-         WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
-           AND status <> 'cancelled'
+        r#"SELECT slot_start AS "slot_start!", count(*) AS "taken!" FROM (
+             SELECT slot_start, desk_no FROM appointments
+             WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
+               AND status <> 'cancelled'
+             UNION
+             SELECT slot_start, desk_no FROM desk_releases
+             WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
+               AND settled_at IS NULL AND cooled_at > $5
+           ) held
          GROUP BY slot_start"#,
         office_id,
         service_id,
         from,
         to,
+        now,
     )
     .fetch_all(ex)
     .await?
@@ -356,7 +365,7 @@ pub async fn availability(
         .ok_or(Refusal::NotOffered)?;
     let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
     let (lo, hi) = range.utc_window();
-    let taken = taken(&mut *conn, office.id, service.id, lo, hi).await?;
+    let taken = taken(&mut *conn, office.id, service.id, lo, hi, now).await?;
     let calendar = Calendar {
         tz: office.tz(),
         template: &schedule.weekly,

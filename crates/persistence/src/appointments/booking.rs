@@ -84,7 +84,7 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
         applicant: &applicant,
         now: b.now,
     };
-    claim_desk(&mut tx, &ctx.target(b.start, end), Claim::Book(&row)).await?;
+    claim_desk(&mut tx, &ctx.target(b.start, end, b.now), Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
     let mail = Mail {
         user: &user,
@@ -124,7 +124,12 @@ pub async fn reschedule(
         max_reschedules: ctx.service.fair.max_reschedules,
     })?;
     let end = check_slot(&mut tx, &ctx, start, now).await?;
-    claim_desk(&mut tx, &ctx.target(start, end), Claim::Move { id, now }).await?;
+    claim_desk(
+        &mut tx,
+        &ctx.target(start, end, now),
+        Claim::Move { id, now },
+    )
+    .await?;
     let appointment = by_id(&mut *tx, id).await?;
     withdraw_reminders(&mut tx, id).await?;
     let user = users::by_id(&mut *tx, citizen_id)
@@ -271,13 +276,15 @@ struct Context {
 }
 
 impl Context {
-    fn target(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Target {
+    /// The slot as a citizen claims it: desks in their cool-down are not theirs to take.
+    fn target(&self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Target {
         Target {
             office_id: self.office.id,
             service_id: self.service.id,
             start,
             end,
             capacity: self.schedule.capacity,
+            cooling_at: Some(now),
         }
     }
 }
@@ -344,6 +351,9 @@ struct Target {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     capacity: i32,
+    /// For a citizen's claim, the moment whose cooling desks are skipped; `None` for staff and
+    /// the waitlist, who may take a desk in its cool-down.
+    cooling_at: Option<DateTime<Utc>>,
 }
 
 /// The appointment a claimed desk goes to: a new booking, or a booked one moving to the slot.
@@ -385,9 +395,9 @@ async fn claim_desk(
     Err(Refusal::SlotFull.into())
 }
 
-/// The lowest desk of the slot no live appointment holds, while the slot has room. The count
-/// guard keeps a slot whose capacity was lowered from filling up again through desks that are
-/// now beyond it.
+/// The lowest desk of the slot no live appointment holds (nor, for a citizen, a cool-down),
+/// while the slot has room. The count guard keeps a slot whose capacity was lowered from
+/// filling up again through desks that are now beyond it.
 #[tracing::instrument(skip_all)]
 async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
@@ -395,6 +405,10 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
            WHERE NOT EXISTS (SELECT 1 FROM appointments x
                              WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
                                AND x.desk_no = d AND x.status <> 'cancelled')
+             AND NOT EXISTS (SELECT 1 FROM desk_releases r
+                             WHERE r.office_id = $1 AND r.service_id = $2 AND r.slot_start = $3
+                               AND r.desk_no = d AND r.settled_at IS NULL
+                               AND r.cooled_at > $5::timestamptz)
              AND (SELECT count(*) FROM appointments x
                   WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
                     AND x.status <> 'cancelled') < $4
@@ -402,10 +416,37 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
         slot.office_id,
         slot.service_id,
         slot.start,
-        slot.capacity
+        slot.capacity,
+        slot.cooling_at
     )
     .fetch_optional(conn)
     .await
+}
+
+/// Records that the appointment's desk is being freed (a cancellation by anyone, or a
+/// reschedule away), before the change that frees it: for the service's
+/// `release_cooldown_minutes` citizens cannot take it, then the waitlist has it first. Every
+/// path that frees a desk goes through here.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn release_desk(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO desk_releases (office_id, service_id, slot_start, desk_no, released_at,
+            cooled_at)
+         SELECT a.office_id, a.service_id, a.slot_start, a.desk_no, $2::timestamptz,
+                $2::timestamptz + make_interval(mins => s.release_cooldown_minutes)
+         FROM appointments a JOIN services s ON s.id = a.service_id
+         WHERE a.id = $1 AND a.status <> 'cancelled' AND a.slot_start > $2
+           AND s.release_cooldown_minutes > 0",
+        appointment_id,
+        now
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Inserts the booking at `desk`; `false` when the desk (or, rarely, the random reference) was
@@ -457,6 +498,7 @@ async fn move_to(
     // An UPDATE has no ON CONFLICT: the unique violation of a desk taken meanwhile is caught in
     // a savepoint, so it does not abort the whole transaction.
     let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+    release_desk(&mut sp, id, now).await?;
     let moved = sqlx::query!(
         "UPDATE appointments SET slot_start = $2, slot_end = $3, desk_no = $4,
             sequence = sequence + 1, reschedules = reschedules + 1, updated_at = $5

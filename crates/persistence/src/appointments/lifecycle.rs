@@ -11,6 +11,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::booking::release_desk;
 use super::mail::mail_context;
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::document_requests::{self, DocumentError, DocumentRequestRow, OpenFromAppointment};
@@ -31,6 +32,7 @@ pub async fn cancel(
     if c.owner().is_some() {
         citizen_may_change(current.status, to, current.slot_start, now)?;
     }
+    release_desk(&mut tx, id, now).await?;
     sqlx::query!(
         "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
             sequence = sequence + 1, updated_at = $5
