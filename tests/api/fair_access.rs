@@ -280,3 +280,130 @@ async fn a_released_desk_cools_down_hidden_from_citizens_whoever_released_it(poo
         .await
         .expect(StatusCode::CREATED);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn reserved_desks_are_invisible_to_citizens_and_bookable_by_staff_with_a_reason(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let weekly: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| ((*d).to_owned(), World::hours()))
+        .collect();
+    let put = w
+        .app
+        .put(
+            &format!("/api/v1/admin/offices/{}/schedules/{}", w.office, w.service),
+            Some(&w.admin),
+            json!({ "capacity": 2, "reserved_capacity": 1, "weekly": weekly }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(put["reserved_capacity"], 1);
+    w.app
+        .put(
+            &format!("/api/v1/admin/offices/{}/schedules/{}", w.office, w.service),
+            Some(&w.admin),
+            json!({ "capacity": 2, "reserved_capacity": 3, "weekly": weekly }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    assert_eq!(w.remaining_at(2, "09:00").await, Some(1), "one public desk");
+    w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    let other = w.app.quick_citizen("other@example.org").await;
+    w.book(&other, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+
+    let staff_view = |days: i64| {
+        let day = w.day(days);
+        format!(
+            "/api/v1/admin/offices/{}/availability?service_id={}&from={day}&to={day}",
+            w.office, w.service
+        )
+    };
+    w.app
+        .get(&staff_view(2), Some(&other))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let view = w
+        .app
+        .get(&staff_view(2), Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    let nine = &view["slots"][0];
+    assert_eq!(nine["start"], w.at(2, "09:00"));
+    assert_eq!(
+        (
+            nine["remaining"].as_i64(),
+            nine["remaining_reserved"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    let other_id = w.app.user_id(&other).await;
+    let body = |reason: &str| {
+        json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00"),
+                "reason": reason, "citizen_id": other_id })
+    };
+    w.app
+        .post("/api/v1/admin/appointments", Some(&w.officer), body(""))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    w.app
+        .post("/api/v1/admin/appointments", Some(&other), body("urgent"))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let a = w
+        .app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            body("urgent travel"),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a["status"], "booked");
+    let view = w
+        .app
+        .get(&staff_view(2), Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    assert_ne!(
+        view["slots"][0]["start"],
+        w.at(2, "09:00"),
+        "the slot is full now"
+    );
+    // The slot is full for staff too, and the per-identity cap holds for them.
+    w.app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            body("again"),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    assert_eq!(
+        w.app
+            .count(
+                "SELECT count(*) FROM audit_log WHERE action = 'appointment.book_by_staff'
+                    AND details->>'reason' = 'urgent travel'"
+            )
+            .await,
+        1
+    );
+    // Staff ignore the notice: a slot this afternoon.
+    let third = w.app.quick_citizen("third@example.org").await;
+    let third_id = w.app.user_id(&third).await;
+    w.app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(0, "14:00"),
+                    "reason": "walked in", "citizen_id": third_id }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+}

@@ -89,6 +89,12 @@ impl Holdings {
         if self.citizen_total >= MAX_FUTURE_BOOKINGS {
             return Err(Refusal::CitizenLimit);
         }
+        self.check_identity()
+    }
+
+    /// The one limit a staff booking keeps: staff book for people without an account, or more
+    /// than a citizen could (an urgent case), but never twice for one identity and service.
+    pub fn check_identity(&self) -> Result<(), Refusal> {
         if self.passport_same_service >= MAX_FUTURE_PER_PASSPORT_AND_SERVICE {
             return Err(Refusal::PassportLimit);
         }
@@ -789,6 +795,8 @@ mod tests {
         assert_eq!(h(2, 0, 0).check(), Err(Refusal::CitizenLimit));
         assert_eq!(h(1, 1, 0).check(), Err(Refusal::ServiceLimit));
         assert_eq!(h(0, 0, 1).check(), Err(Refusal::PassportLimit));
+        assert_eq!(h(5, 3, 0).check_identity(), Ok(()));
+        assert_eq!(h(0, 0, 1).check_identity(), Err(Refusal::PassportLimit));
     }
 
     fn at(h: u32) -> DateTime<Utc> {

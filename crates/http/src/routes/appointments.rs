@@ -90,11 +90,22 @@ struct ListView {
 }
 
 #[derive(Deserialize, Serialize)]
-struct ApplicantIn {
+pub(crate) struct ApplicantIn {
     full_name: Option<String>,
     relation: Option<String>,
     passport_number: Option<String>,
     national_number: Option<String>,
+}
+
+impl ApplicantIn {
+    pub(crate) fn fields(&self) -> ApplicantFields<'_> {
+        ApplicantFields {
+            full_name: self.full_name.as_deref(),
+            relation: self.relation.as_deref(),
+            passport_number: self.passport_number.as_deref(),
+            national_number: self.national_number.as_deref(),
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -113,12 +124,7 @@ impl BookingIn {
         no_shows: NoShowPolicy,
         now: DateTime<Utc>,
     ) -> Result<NewBooking, Invalid> {
-        let applicant = BookingFor::parse(self.applicant.as_ref().map(|a| ApplicantFields {
-            full_name: a.full_name.as_deref(),
-            relation: a.relation.as_deref(),
-            passport_number: a.passport_number.as_deref(),
-            national_number: a.national_number.as_deref(),
-        }))?;
+        let applicant = BookingFor::parse(self.applicant.as_ref().map(ApplicantIn::fields))?;
         Ok(NewBooking {
             citizen_id,
             office_id: self.office_id,

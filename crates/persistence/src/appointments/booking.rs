@@ -7,7 +7,9 @@ use mawid_domain::appointment::{
     Identity, Move, NoShowPolicy, Offer, Reference, Refusal, Status,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
-use mawid_domain::schedule::Calendar;
+use mawid_domain::schedule::{Calendar, Policy};
+use mawid_domain::text::Reason;
+use serde_json::json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
 use crate::users;
-use crate::StoreError;
+use crate::{audit, StoreError};
 
 pub struct NewBooking {
     pub citizen_id: Uuid,
@@ -62,7 +64,7 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
 
     not_suspended(&mut tx, b.citizen_id, b.no_shows, b.now).await?;
     let ctx = context(&mut tx, b.office_id, b.service_id).await?;
-    let end = check_slot(&mut tx, &ctx, b.start, b.now).await?;
+    let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Citizen).await?;
     let applicant = b.applicant.applicant(&holder)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
     lock(&mut tx, LOCK_IDENTITY, &key).await?;
@@ -82,9 +84,11 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
         citizen_id: b.citizen_id,
         office_code: &ctx.office.code,
         applicant: &applicant,
+        by_staff: None,
         now: b.now,
     };
-    claim_desk(&mut tx, &ctx.target(b.start, end, b.now), Claim::Book(&row)).await?;
+    let target = ctx.target(b.start, end, b.now, Booker::Citizen);
+    claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
     let mail = Mail {
         user: &user,
@@ -99,6 +103,91 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     }
     tx.commit().await?;
     Ok(Booked::Created(Box::new(appointment)))
+}
+
+/// A booking by staff for a citizen (`citizen_id`): an urgent case or a phone call.
+pub struct StaffBooking {
+    pub actor_id: Uuid,
+    pub citizen_id: Uuid,
+    pub office_id: Uuid,
+    pub service_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub applicant: BookingFor,
+    pub reason: Reason,
+    pub now: DateTime<Utc>,
+}
+
+/// The audit action of a staff booking.
+pub const STAFF_BOOK_ACTION: &str = "appointment.book_by_staff";
+
+/// Books by staff: reserved desks and desks in their cool-down may be used and the notice is
+/// not required; the grid, closures, capacity and the per-identity cap hold. Audited with the
+/// reason; the citizen gets the usual mails.
+#[tracing::instrument(skip_all)]
+pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let user = users::by_id(&mut *tx, b.citizen_id)
+        .await?
+        .filter(|u| u.role == mawid_domain::account::Role::Citizen)
+        .ok_or(BookingError::Unknown("citizen_id"))?;
+    let own_identity = user.identity();
+    let holder = Holder {
+        full_name: &user.full_name,
+        email_verified: user.email_verified_at.is_some(),
+        identity: own_identity.as_ref(),
+    };
+    lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
+    let ctx = context(&mut tx, b.office_id, b.service_id).await?;
+    let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Staff).await?;
+    let applicant = b.applicant.applicant(&holder)?;
+    let key = format!("{}:{}", b.service_id, applicant.identity.key());
+    lock(&mut tx, LOCK_IDENTITY, &key).await?;
+    holdings(
+        &mut tx,
+        b.citizen_id,
+        b.service_id,
+        &applicant.identity,
+        b.now,
+    )
+    .await?
+    .check_identity()?;
+    let id = Uuid::new_v4();
+    let row = NewRow {
+        id,
+        citizen_id: b.citizen_id,
+        office_code: &ctx.office.code,
+        applicant: &applicant,
+        by_staff: Some((b.actor_id, b.reason.as_str())),
+        now: b.now,
+    };
+    let target = ctx.target(b.start, end, b.now, Booker::Staff);
+    claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
+    let appointment = by_id(&mut *tx, id).await?;
+    let mail = Mail {
+        user: &user,
+        office: &ctx.office,
+        service: &ctx.service,
+    };
+    let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
+    mail.send(&mut tx, booked, b.now).await?;
+    mail.remind(&mut tx, &appointment, b.now).await?;
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            actor_id: b.actor_id,
+            action: STAFF_BOOK_ACTION,
+            target_type: "appointment",
+            target_id: id.to_string(),
+            details: json!({
+                "citizen_id": b.citizen_id,
+                "start": appointment.local(appointment.slot_start),
+                "reason": b.reason.as_str(),
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(appointment)
 }
 
 /// Moves a booked appointment to `start` in one transaction: the new desk is claimed before the
@@ -123,13 +212,9 @@ pub async fn reschedule(
         reschedules: current.reschedules,
         max_reschedules: ctx.service.fair.max_reschedules,
     })?;
-    let end = check_slot(&mut tx, &ctx, start, now).await?;
-    claim_desk(
-        &mut tx,
-        &ctx.target(start, end, now),
-        Claim::Move { id, now },
-    )
-    .await?;
+    let end = check_slot(&mut tx, &ctx, start, now, Booker::Citizen).await?;
+    let target = ctx.target(start, end, now, Booker::Citizen);
+    claim_desk(&mut tx, &target, Claim::Move { id, now }).await?;
     let appointment = by_id(&mut *tx, id).await?;
     withdraw_reminders(&mut tx, id).await?;
     let user = users::by_id(&mut *tx, citizen_id)
@@ -276,15 +361,28 @@ struct Context {
 }
 
 impl Context {
-    /// The slot as a citizen claims it: desks in their cool-down are not theirs to take.
-    fn target(&self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Target {
+    /// The slot as `by` claims it: a citizen only the public desks not in their cool-down,
+    /// staff any desk, the reserved ones first.
+    fn target(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+        by: Booker,
+    ) -> Target {
+        let staff = by == Booker::Staff;
         Target {
             office_id: self.office.id,
             service_id: self.service.id,
             start,
             end,
-            capacity: self.schedule.capacity,
-            cooling_at: Some(now),
+            capacity: if staff {
+                self.schedule.capacity
+            } else {
+                self.schedule.public_capacity()
+            },
+            cooling_at: (!staff).then_some(now),
+            staff,
         }
     }
 }
@@ -323,12 +421,22 @@ fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
     }
 }
 
-/// Checks `start` against the grid, closures, notice and advance of `ctx`; returns the end.
+/// Who claims a desk: a citizen (public desks, notice, cool-down) or staff (any desk, no
+/// notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Booker {
+    Citizen,
+    Staff,
+}
+
+/// Checks `start` against the grid, closures, notice (not for staff) and advance of `ctx`;
+/// returns the end.
 async fn check_slot(
     conn: &mut PgConnection,
     ctx: &Context,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
+    by: Booker,
 ) -> Result<DateTime<Utc>, BookingError> {
     let tz = ctx.office.tz();
     let day = mawid_domain::schedule::local_date(tz, start);
@@ -339,7 +447,13 @@ async fn check_slot(
         template: &template,
         capacity: ctx.schedule.capacity,
         closures: &closed,
-        policy: ctx.service.policy(),
+        policy: match by {
+            Booker::Citizen => ctx.service.policy(),
+            Booker::Staff => Policy {
+                min_notice_hours: 0,
+                ..ctx.service.policy()
+            },
+        },
     };
     Ok(cal.check_bookable(start, now)?.end)
 }
@@ -354,6 +468,8 @@ struct Target {
     /// For a citizen's claim, the moment whose cooling desks are skipped; `None` for staff and
     /// the waitlist, who may take a desk in its cool-down.
     cooling_at: Option<DateTime<Utc>>,
+    /// Staff take the highest free desk (the reserved ones) first.
+    staff: bool,
 }
 
 /// The appointment a claimed desk goes to: a new booking, or a booked one moving to the slot.
@@ -367,6 +483,8 @@ struct NewRow<'a> {
     citizen_id: Uuid,
     office_code: &'a str,
     applicant: &'a BookedApplicant,
+    /// The staff member who booked, and why.
+    by_staff: Option<(Uuid, &'a str)>,
     now: DateTime<Utc>,
 }
 
@@ -411,13 +529,14 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
                                AND r.cooled_at > $5::timestamptz)
              AND (SELECT count(*) FROM appointments x
                   WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
-                    AND x.status <> 'cancelled') < $4
-           ORDER BY d LIMIT 1"#,
+                    AND x.status <> 'cancelled' AND (x.desk_no <= $4 OR $6)) < $4
+           ORDER BY CASE WHEN $6 THEN -d ELSE d END LIMIT 1"#,
         slot.office_id,
         slot.service_id,
         slot.start,
         slot.capacity,
-        slot.cooling_at
+        slot.cooling_at,
+        slot.staff
     )
     .fetch_optional(conn)
     .await
@@ -462,8 +581,8 @@ async fn insert_at(
     let inserted = sqlx::query_scalar!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
             slot_end, desk_no, applicant_name, applicant_relation, passport_number,
-            national_number, status, sequence, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13)
+            national_number, status, sequence, created_at, updated_at, booked_by, booking_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16)
          ON CONFLICT DO NOTHING
          RETURNING id",
         row.id,
@@ -479,7 +598,9 @@ async fn insert_at(
         row.applicant.identity.passport(),
         Status::Booked.code(),
         row.now,
-        row.applicant.identity.national()
+        row.applicant.identity.national(),
+        row.by_staff.map(|(actor, _)| actor),
+        row.by_staff.map(|(_, reason)| reason)
     )
     .fetch_optional(conn)
     .await?;

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{corrupt, decode_timezone, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
-pub use booking::{book, reschedule, Booked, NewBooking};
+pub use booking::{book, book_by_staff, reschedule, Booked, NewBooking, StaffBooking};
 pub use lifecycle::{cancel, check_in, step};
 
 #[derive(Debug, thiserror::Error)]
