@@ -245,8 +245,14 @@ async fn a_released_desk_cools_down_hidden_from_citizens_whoever_released_it(poo
     w.app.clock.advance(minute);
     assert_eq!(
         w.remaining_at(2, "09:00").await,
+        None,
+        "cooled, but the waitlist has it first"
+    );
+    w.app.run_waitlist().await;
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
         Some(1),
-        "shown once it cooled"
+        "shown once it cooled and no entry wanted it"
     );
 
     // A reschedule away cools the old desk too, and staff cancellation as well.
@@ -406,4 +412,275 @@ async fn reserved_desks_are_invisible_to_citizens_and_bookable_by_staff_with_a_r
         )
         .await
         .expect(StatusCode::CREATED);
+}
+
+impl World {
+    async fn join_waitlist(
+        &self,
+        token: &str,
+        from: i64,
+        to: i64,
+        applicant: Option<Value>,
+    ) -> Resp {
+        let mut body = json!({ "office_id": self.office, "service_id": self.service,
+                               "from": self.day(from), "to": self.day(to) });
+        if let Some(a) = applicant {
+            body["applicant"] = a;
+        }
+        self.app.post("/api/v1/waitlist", Some(token), body).await
+    }
+
+    async fn waitlist_of(&self, token: &str) -> Vec<Value> {
+        let l = self
+            .app
+            .get("/api/v1/waitlist", Some(token))
+            .await
+            .expect(StatusCode::OK);
+        l["items"].as_array().unwrap().clone()
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_cooled_desk_goes_to_the_oldest_fitting_waitlist_entry_before_anyone_else(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    let waiting = w.app.quick_citizen("waiting@example.org").await;
+    let younger = w.app.quick_citizen("younger@example.org").await;
+    let walker = w.app.quick_citizen("walker@example.org").await;
+    // One slot a day, 09:00.
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+
+    let entry = w
+        .join_waitlist(&waiting, 2, 2, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(entry["status"], "waiting");
+    assert_eq!(entry["appointment_id"], Value::Null);
+    w.join_waitlist(&younger, 2, 2, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let pass = w.app.run_waitlist().await;
+    assert_eq!(pass.fulfilled, 0, "still cooling: {pass:?}");
+    assert_eq!(w.waitlist_of(&waiting).await[0]["status"], "waiting");
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    w.book(&walker, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    let pass = w.app.run_waitlist().await;
+    assert_eq!(pass.fulfilled, 1, "{pass:?}");
+
+    let entries = w.waitlist_of(&waiting).await;
+    assert_eq!(entries[0]["status"], "fulfilled", "{entries:?}");
+    let appointment = entries[0]["appointment_id"].as_str().unwrap().to_owned();
+    let a = w
+        .app
+        .get(
+            &format!("/api/v1/appointments/{appointment}"),
+            Some(&waiting),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(a["status"], "booked");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE kind = 'appointment_booked'
+                 AND payload->>'appointment_id' = '{appointment}'
+                 AND (payload->>'from_waitlist')::boolean"
+            ))
+            .await,
+        1,
+        "the confirmation says the slot came from the waitlist"
+    );
+    assert_eq!(w.waitlist_of(&younger).await[0]["status"], "waiting");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_earlier_slot_entry_is_fulfilled_by_moving_the_booking_held(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    let other = w.app.quick_citizen("other@example.org").await;
+    let blocker = w.booked(&other, &w.at(2, "09:00")).await;
+    let held = w.booked(&w.citizen, &w.at(7, "09:00")).await;
+
+    let p = w
+        .join_waitlist(&w.citizen, 2, 7, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "to", "{p}");
+    let entry = w
+        .join_waitlist(&w.citizen, 2, 3, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(entry["current_appointment_id"], held.as_str());
+    // Day 3 is free: the entry is served at once, as a reschedule of the booking held.
+    w.app.run_waitlist().await;
+    let moved = w
+        .app
+        .get(&format!("/api/v1/appointments/{held}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["start"], w.at(3, "09:00"));
+    assert_eq!(moved["reschedules"], 1);
+    let e = &w.waitlist_of(&w.citizen).await[0];
+    assert_eq!(
+        (e["status"].as_str(), e["appointment_id"].as_str()),
+        (Some("fulfilled"), Some(held.as_str()))
+    );
+    let _ = blocker;
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn one_waiting_entry_per_citizen_and_per_identity_leaving_and_expiry(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    // Every slot of the coming week is taken, so entries wait.
+    for d in 1..=11 {
+        if w.day(d).format("%u").to_string().parse::<u32>().unwrap() <= 5 {
+            let c = w.app.quick_citizen(&format!("holder{d}@example.org")).await;
+            let _ = w.book(&c, &w.at(d, "09:00")).await;
+        }
+    }
+    let other = w.app.quick_citizen("other@example.org").await;
+    let e = w
+        .join_waitlist(&w.citizen, 2, 4, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.join_waitlist(&w.citizen, 3, 5, None)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "already_waitlisted");
+    let own = crate::helpers::own_passport(World::CITIZEN);
+    w.join_waitlist(
+        &other,
+        2,
+        4,
+        Some(json!({ "full_name": "Amal Haddad", "relation": "other", "passport_number": own })),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "already_waitlisted");
+    w.join_waitlist(&w.citizen, -1, 4, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let id = e["id"].as_str().unwrap();
+    w.app
+        .delete(&format!("/api/v1/waitlist/{id}"), Some(&other))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    w.app
+        .delete(&format!("/api/v1/waitlist/{id}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(w.waitlist_of(&w.citizen).await[0]["status"], "left");
+
+    let e = w
+        .join_waitlist(&other, 2, 3, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.app.run_waitlist().await;
+    assert_eq!(w.waitlist_of(&other).await[0]["status"], "waiting");
+    w.app.clock.advance(chrono::Duration::days(4));
+    w.app.run_waitlist().await;
+    let l = w.waitlist_of(&other).await;
+    assert_eq!(
+        (l[0]["id"].as_str(), l[0]["status"].as_str()),
+        (e["id"].as_str(), Some("expired"))
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn two_instances_racing_over_many_freed_slots_give_each_to_one_entry_and_serve_none_twice(
+    pool: PgPool,
+) {
+    let w = World::with_capacity(pool, 1).await;
+    // Ten slots on day 2 (09:00-13:00 and 14:00-15:00 would be 10; keep the world's hours).
+    let mut held = Vec::new();
+    let slots: Vec<String> = [
+        "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30", "14:00", "14:30",
+    ]
+    .iter()
+    .map(|hm| w.at(2, hm))
+    .collect();
+    for (i, slot) in slots.iter().enumerate() {
+        let c = w.app.quick_citizen(&format!("holder{i}@example.org")).await;
+        let id = w.booked(&c, slot).await;
+        held.push((c, id));
+    }
+    // Every other slot of the day is taken too (there are none beyond these ten).
+    let mut waiting = Vec::new();
+    for i in 0..14 {
+        let c = w.app.quick_citizen(&format!("waiter{i}@example.org")).await;
+        w.join_waitlist(&c, 2, 2, None)
+            .await
+            .expect(StatusCode::CREATED);
+        waiting.push(c);
+    }
+    for (c, id) in &held {
+        w.post_on(c, id, "cancel", json!({}))
+            .await
+            .expect(StatusCode::OK);
+    }
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    let b = w.app.another_instance().await;
+    let (r1, r2, r3, r4) = tokio::join!(
+        w.app.run_waitlist(),
+        b.run_waitlist(),
+        w.app.run_waitlist(),
+        b.run_waitlist()
+    );
+    let fulfilled = r1.fulfilled + r2.fulfilled + r3.fulfilled + r4.fulfilled;
+    assert_eq!(fulfilled, 10, "{r1:?} {r2:?} {r3:?} {r4:?}");
+    let app = &w.app;
+    assert_eq!(
+        app.count("SELECT count(*) FROM waitlist_entries WHERE status = 'fulfilled'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM waitlist_entries WHERE status = 'waiting'")
+            .await,
+        4
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT appointment_id) FROM waitlist_entries WHERE status = 'fulfilled'").await,
+        10
+    );
+    // Each fulfilled entry's booking is its citizen's, one per citizen and one per slot.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM waitlist_entries w JOIN appointments a ON a.id = w.appointment_id
+             WHERE a.citizen_id = w.citizen_id AND a.status = 'booked'"
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM appointments WHERE status = 'booked'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT slot_start) FROM appointments WHERE status = 'booked'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM (SELECT citizen_id FROM appointments WHERE status = 'booked'
+               GROUP BY citizen_id HAVING count(*) > 1) x"
+        )
+        .await,
+        0
+    );
+    let still: usize = {
+        let mut n = 0;
+        for c in &waiting {
+            n += usize::from(w.waitlist_of(c).await[0]["status"] == "waiting");
+        }
+        n
+    };
+    assert_eq!(still, 4);
 }

@@ -81,6 +81,7 @@ codes! {
     IllegalTransition => "illegal_transition", "Illegal transition";
     RescheduleLimit => "reschedule_limit", "Reschedule limit reached";
     BookingSuspended => "booking_suspended", "Booking suspended after no-shows";
+    AlreadyWaitlisted => "already_waitlisted", "Already on the waitlist";
     // Document requests.
     UnknownOffice => "unknown_office", "Unknown office";
     UnknownService => "unknown_service", "Unknown service";

@@ -97,6 +97,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | NotBooked
         | IllegalTransition
         | DocumentRequestExists
+        | AlreadyWaitlisted
         | NotFailed => StatusCode::CONFLICT,
         ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -301,15 +301,16 @@ pub async fn closed_days(
 /// Places taken per slot start in `[from, to)` among desks `1..=desks` (the public ones) or,
 /// for `desks` `None`, among all: every status but cancelled holds a desk (the same condition
 /// as the `appointments_desk_key` index), and for the public so does a released desk in its
-/// cool-down at `now`.
+/// cool-down at `now` and, with `withhold_unsettled`, one the waitlist has not had yet.
 #[tracing::instrument(skip_all)]
-async fn taken(
+pub(crate) async fn taken(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     service_id: Uuid,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     desks: Option<i32>,
     now: DateTime<Utc>,
+    withhold_unsettled: bool,
 ) -> Result<HashMap<DateTime<Utc>, i64>, StoreError> {
     Ok(sqlx::query!(
         r#"SELECT slot_start AS "slot_start!", count(*) AS "taken!" FROM (
@@ -319,7 +320,7 @@ async fn taken(
              UNION
              SELECT slot_start, desk_no FROM desk_releases
              WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
-               AND settled_at IS NULL AND cooled_at > $5 AND desk_no <= $6
+               AND settled_at IS NULL AND (cooled_at > $5 OR $7) AND desk_no <= $6
            ) held
          GROUP BY slot_start"#,
         office_id,
@@ -328,6 +329,7 @@ async fn taken(
         to,
         now,
         desks,
+        withhold_unsettled,
     )
     .fetch_all(ex)
     .await?
@@ -389,6 +391,7 @@ pub async fn availability(
         (lo, hi),
         Some(public),
         now,
+        true,
     )
     .await?;
     let calendar = Calendar {
@@ -438,7 +441,7 @@ pub async fn staff_availability(
         .ok_or(Refusal::NotOffered)?;
     let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
     let window = range.utc_window();
-    let all = taken(&mut *conn, office.id, service.id, window, None, now).await?;
+    let all = taken(&mut *conn, office.id, service.id, window, None, now, false).await?;
     let public = schedule.public_capacity();
     let reserved_taken = sqlx::query!(
         r#"SELECT slot_start, count(*) AS "taken!" FROM appointments

@@ -226,6 +226,14 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// One pass of the fair-access background job (waitlist assignment, expiry, hand-over of
+    /// cooled desks) at this instance's clock, as every server process runs it.
+    pub async fn run_waitlist(&self) -> mawid_persistence::waitlist::Pass {
+        mawid_persistence::waitlist::run_pass(&self.pool, self.clock.now(), self.state.no_shows)
+            .await
+            .unwrap()
+    }
+
     /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot
     /// arithmetic is the same on every run while issued tokens stay valid in real time.
     pub fn freeze_on_next_monday(&self) -> NaiveDate {

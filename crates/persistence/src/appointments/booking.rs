@@ -43,6 +43,17 @@ pub enum Booked {
 #[tracing::instrument(skip_all)]
 pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
     let mut tx = pool.begin().await?;
+    let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
+    tx.commit().await?;
+    Ok(booked)
+}
+
+/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry.
+pub(crate) async fn book_in(
+    tx: &mut PgConnection,
+    b: &NewBooking,
+    by: Booker,
+) -> Result<Booked, BookingError> {
     let user = users::by_id(&mut *tx, b.citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -55,21 +66,21 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     holder.may_book()?;
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
     // read and written by one request at a time.
-    lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
+    lock(&mut *tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
     if let Some(key) = &b.idempotency {
-        if let Some(first) = replayed(&mut tx, b.citizen_id, key).await? {
+        if let Some(first) = replayed(&mut *tx, b.citizen_id, key).await? {
             return Ok(Booked::Replayed(Box::new(first)));
         }
     }
 
-    not_suspended(&mut tx, b.citizen_id, b.no_shows, b.now).await?;
-    let ctx = context(&mut tx, b.office_id, b.service_id).await?;
-    let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Citizen).await?;
+    not_suspended(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    let ctx = context(&mut *tx, b.office_id, b.service_id).await?;
+    let end = check_slot(&mut *tx, &ctx, b.start, b.now, by).await?;
     let applicant = b.applicant.applicant(&holder)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
-    lock(&mut tx, LOCK_IDENTITY, &key).await?;
+    lock(&mut *tx, LOCK_IDENTITY, &key).await?;
     holdings(
-        &mut tx,
+        &mut *tx,
         b.citizen_id,
         b.service_id,
         &applicant.identity,
@@ -87,21 +98,22 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
         by_staff: None,
         now: b.now,
     };
-    let target = ctx.target(b.start, end, b.now, Booker::Citizen);
-    claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
+    let target = ctx.target(b.start, end, b.now, by);
+    claim_desk(&mut *tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
     let mail = Mail {
         user: &user,
         office: &ctx.office,
         service: &ctx.service,
     };
-    let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
-    mail.send(&mut tx, booked, b.now).await?;
-    mail.remind(&mut tx, &appointment, b.now).await?;
+    let mut confirmation = mail.appointment(&appointment);
+    confirmation.from_waitlist = by == Booker::Waitlist;
+    let booked = Notification::AppointmentBooked(confirmation);
+    mail.send(&mut *tx, booked, b.now).await?;
+    mail.remind(&mut *tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id).await?;
     }
-    tx.commit().await?;
     Ok(Booked::Created(Box::new(appointment)))
 }
 
@@ -201,10 +213,25 @@ pub async fn reschedule(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    lock(&mut tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
-    let current = locked(&mut tx, id, Some(citizen_id)).await?;
+    let moved = reschedule_in(&mut tx, id, citizen_id, start, now, Booker::Citizen).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// [`reschedule`] in the caller's transaction, for a citizen or for their "earlier slot"
+/// waitlist entry.
+pub(crate) async fn reschedule_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    citizen_id: Uuid,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    by: Booker,
+) -> Result<AppointmentRow, BookingError> {
+    lock(&mut *tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
+    let current = locked(&mut *tx, id, Some(citizen_id)).await?;
     citizen_may_change(current.status, Status::Booked, current.slot_start, now)?;
-    let ctx = context(&mut tx, current.office_id, current.service_id).await?;
+    let ctx = context(&mut *tx, current.office_id, current.service_id).await?;
     reschedule_to(Move {
         status: current.status,
         current_start: current.slot_start,
@@ -212,11 +239,11 @@ pub async fn reschedule(
         reschedules: current.reschedules,
         max_reschedules: ctx.service.fair.max_reschedules,
     })?;
-    let end = check_slot(&mut tx, &ctx, start, now, Booker::Citizen).await?;
-    let target = ctx.target(start, end, now, Booker::Citizen);
-    claim_desk(&mut tx, &target, Claim::Move { id, now }).await?;
+    let end = check_slot(&mut *tx, &ctx, start, now, by).await?;
+    let target = ctx.target(start, end, now, by);
+    claim_desk(&mut *tx, &target, Claim::Move { id, now }).await?;
     let appointment = by_id(&mut *tx, id).await?;
-    withdraw_reminders(&mut tx, id).await?;
+    withdraw_reminders(&mut *tx, id).await?;
     let user = users::by_id(&mut *tx, citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -231,13 +258,12 @@ pub async fn reschedule(
         previous_start: at_office(current.timezone, current.slot_start),
     };
     mail.send(
-        &mut tx,
+        &mut *tx,
         Notification::AppointmentRescheduled(rescheduled),
         now,
     )
     .await?;
-    mail.remind(&mut tx, &appointment, now).await?;
-    tx.commit().await?;
+    mail.remind(&mut *tx, &appointment, now).await?;
     Ok(appointment)
 }
 
@@ -382,6 +408,7 @@ impl Context {
                 self.schedule.public_capacity()
             },
             cooling_at: (!staff).then_some(now),
+            unsettled: by == Booker::Citizen,
             staff,
         }
     }
@@ -421,11 +448,13 @@ fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
     }
 }
 
-/// Who claims a desk: a citizen (public desks, notice, cool-down) or staff (any desk, no
-/// notice).
+/// Who claims a desk: a citizen (public desks, notice, a released desk only once the waitlist
+/// had it), a waitlist entry (the same, but a released desk as soon as it cooled down) or staff
+/// (any desk, no notice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Booker {
+pub(crate) enum Booker {
     Citizen,
+    Waitlist,
     Staff,
 }
 
@@ -448,7 +477,7 @@ async fn check_slot(
         capacity: ctx.schedule.capacity,
         closures: &closed,
         policy: match by {
-            Booker::Citizen => ctx.service.policy(),
+            Booker::Citizen | Booker::Waitlist => ctx.service.policy(),
             Booker::Staff => Policy {
                 min_notice_hours: 0,
                 ..ctx.service.policy()
@@ -468,6 +497,8 @@ struct Target {
     /// For a citizen's claim, the moment whose cooling desks are skipped; `None` for staff and
     /// the waitlist, who may take a desk in its cool-down.
     cooling_at: Option<DateTime<Utc>>,
+    /// A citizen also waits until the waitlist had the cooled desk (`settled_at`).
+    unsettled: bool,
     /// Staff take the highest free desk (the reserved ones) first.
     staff: bool,
 }
@@ -526,7 +557,7 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
              AND NOT EXISTS (SELECT 1 FROM desk_releases r
                              WHERE r.office_id = $1 AND r.service_id = $2 AND r.slot_start = $3
                                AND r.desk_no = d AND r.settled_at IS NULL
-                               AND r.cooled_at > $5::timestamptz)
+                               AND (r.cooled_at > $5::timestamptz OR $7))
              AND (SELECT count(*) FROM appointments x
                   WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
                     AND x.status <> 'cancelled' AND (x.desk_no <= $4 OR $6)) < $4
@@ -536,7 +567,8 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
         slot.start,
         slot.capacity,
         slot.cooling_at,
-        slot.staff
+        slot.staff,
+        slot.unsettled
     )
     .fetch_optional(conn)
     .await

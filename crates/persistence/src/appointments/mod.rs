@@ -7,7 +7,7 @@
 //! locks, so two concurrent requests cannot both see room under a limit.
 
 mod agenda;
-mod booking;
+pub(crate) mod booking;
 mod lifecycle;
 mod mail;
 
