@@ -684,3 +684,135 @@ async fn two_instances_racing_over_many_freed_slots_give_each_to_one_entry_and_s
     };
     assert_eq!(still, 4);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_suspended_account_loses_its_bookings_and_waitlist_and_its_tokens_from_the_next_request(
+    pool: PgPool,
+) {
+    let w = World::with_capacity(pool, 1).await;
+    let legal = w.scheduled_service("legalisation").await;
+    let first = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let second = w
+        .book_for(&w.citizen, &legal, &w.at(3, "09:00"), None)
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = w.app.quick_citizen("other@example.org").await;
+    w.booked(&other, &w.at(4, "09:00")).await;
+    w.join_waitlist(
+        &w.citizen,
+        4,
+        4,
+        Some(json!({ "full_name": "Sami Haddad",
+        "relation": "child", "passport_number": "N7654321" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let citizen_id = w.app.user_id(&w.citizen).await;
+    let path = |action: &str| format!("/api/v1/admin/citizens/{citizen_id}/{action}");
+
+    w.app
+        .post(
+            &path("suspend"),
+            Some(&w.officer),
+            json!({ "reason": "slot trading" }),
+        )
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.app
+        .post(&path("suspend"), Some(&w.admin), json!({ "reason": "" }))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let s = w
+        .app
+        .post(
+            &path("suspend"),
+            Some(&w.admin),
+            json!({ "reason": "slot trading" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(s["cancelled_bookings"], 2);
+
+    // The token issued before is refused on the very next request, and so is a new login.
+    w.app
+        .get("/api/v1/me", Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+    w.book(&w.citizen, &w.at(5, "09:00"))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+    w.app
+        .login(World::CITIZEN, crate::helpers::PASSWORD)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+
+    for id in [&first, &second] {
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'cancelled'
+                     AND cancelled_by = 'staff' AND cancel_reason = 'slot trading'"
+                ))
+                .await,
+            1
+        );
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "SELECT count(*) FROM notifications WHERE kind = 'appointment_cancelled'
+                     AND payload->>'appointment_id' = '{id}'"
+                ))
+                .await,
+            1,
+            "the citizen is mailed"
+        );
+    }
+    // The desks are released into their cool-down, the waitlist entry is left.
+    assert_eq!(w.app.count("SELECT count(*) FROM desk_releases").await, 2);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM waitlist_entries WHERE status = 'left'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM audit_log WHERE action = 'citizen.suspend'
+                 AND target_id = '{citizen_id}' AND details->>'reason' = 'slot trading'"
+            ))
+            .await,
+        1
+    );
+
+    w.app
+        .post(&path("reinstate"), Some(&w.admin), json!({}))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .get("/api/v1/me", Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .login(World::CITIZEN, crate::helpers::PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM audit_log WHERE action = 'citizen.reinstate'")
+            .await,
+        1
+    );
+    let staff_id = w.app.user_id(&w.officer).await;
+    w.app
+        .post(
+            &format!("/api/v1/admin/citizens/{staff_id}/suspend"),
+            Some(&w.admin),
+            json!({ "reason": "x" }),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}

@@ -392,6 +392,26 @@ pub struct ProfileChange {
     pub national_number: Option<Option<NationalNo>>,
 }
 
+/// Whether an account may act: checked on every authenticated request, so a suspension holds
+/// from the next request on (access tokens are otherwise self-contained).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Active,
+    Suspended,
+    /// No such account any more.
+    Gone,
+}
+
+impl Standing {
+    pub fn allow(self) -> Result<(), Refusal> {
+        match self {
+            Self::Active => Ok(()),
+            Self::Suspended => Err(Refusal::Suspended),
+            Self::Gone => Err(Refusal::AccountGone),
+        }
+    }
+}
+
 /// Why a sign-in, a token or a session is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -408,6 +428,8 @@ pub enum Refusal {
     RefreshTokenReused,
     #[error("the account behind this token no longer exists")]
     AccountGone,
+    #[error("this account is suspended")]
+    Suspended,
 }
 
 impl Refusal {
@@ -419,6 +441,7 @@ impl Refusal {
             Self::InvalidRefreshToken => Code::InvalidRefreshToken,
             Self::RefreshTokenReused => Code::RefreshTokenReused,
             Self::AccountGone => Code::InvalidToken,
+            Self::Suspended => Code::AccountSuspended,
         }
     }
 }

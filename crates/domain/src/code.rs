@@ -51,6 +51,7 @@ codes! {
     InvalidOrExpiredToken => "invalid_or_expired_token", "Invalid or expired token";
     TooManyLoginAttempts => "too_many_login_attempts", "Too many sign-in attempts";
     Forbidden => "forbidden", "Forbidden";
+    AccountSuspended => "account_suspended", "Account suspended";
     EmailTaken => "email_taken", "Email already registered";
     RateLimited => "rate_limited", "Too many requests";
     // The server itself.

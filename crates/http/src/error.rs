@@ -87,7 +87,7 @@ pub fn status_of(code: Code) -> StatusCode {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Unauthenticated | InvalidToken | InvalidCredentials | InvalidRefreshToken
         | RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
+        Forbidden | AccountSuspended => StatusCode::FORBIDDEN,
         TooManyLoginAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
         EmailTaken
         | OfficeCodeTaken

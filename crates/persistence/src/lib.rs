@@ -9,6 +9,7 @@ mod login;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;
+pub mod suspension;
 mod tokens;
 pub mod users;
 pub mod waitlist;

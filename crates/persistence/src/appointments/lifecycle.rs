@@ -27,12 +27,24 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let current = locked(&mut tx, id, c.owner()).await?;
+    let appointment = cancel_in(&mut tx, id, c, now).await?;
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// [`cancel`] in the caller's transaction (an account suspension cancels several at once).
+pub(crate) async fn cancel_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    c: &Cancellation,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let current = locked(&mut *tx, id, c.owner()).await?;
     let to = current.status.transition(Status::Cancelled)?;
     if c.owner().is_some() {
         citizen_may_change(current.status, to, current.slot_start, now)?;
     }
-    release_desk(&mut tx, id, now).await?;
+    release_desk(&mut *tx, id, now).await?;
     sqlx::query!(
         "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
             sequence = sequence + 1, updated_at = $5
@@ -47,9 +59,9 @@ pub async fn cancel(
     .await?;
     let appointment = by_id(&mut *tx, id).await?;
     if withdraws_reminder(to) {
-        withdraw_reminders(&mut tx, id).await?;
+        withdraw_reminders(&mut *tx, id).await?;
     }
-    let ctx = mail_context(&mut tx, &appointment).await?;
+    let ctx = mail_context(&mut *tx, &appointment).await?;
     let mail = ctx.mail();
     let cancelled = Cancelled {
         full_name: mail.user.full_name.clone(),
@@ -57,7 +69,7 @@ pub async fn cancel(
         cancelled_by: c.by(),
         reason: c.reason().map(str::to_owned),
     };
-    mail.send(&mut tx, Notification::AppointmentCancelled(cancelled), now)
+    mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
         .await?;
     if let Some(actor) = c.audited_actor() {
         audit::record(
@@ -72,7 +84,6 @@ pub async fn cancel(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(appointment)
 }
 

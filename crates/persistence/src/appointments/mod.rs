@@ -8,7 +8,7 @@
 
 mod agenda;
 pub(crate) mod booking;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod mail;
 
 use std::fmt;
