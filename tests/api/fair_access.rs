@@ -816,3 +816,54 @@ async fn a_suspended_account_loses_its_bookings_and_waitlist_and_its_tokens_from
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn attendance_is_confirmed_only_inside_the_services_window(pool: PgPool) {
+    let w = World::new(pool).await;
+    let plain = w.booked(&w.citizen, &w.at(4, "09:00")).await;
+    let a = w
+        .post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirmation_not_required",
+        );
+    let _ = a;
+    let shown = w
+        .app
+        .get(&format!("/api/v1/appointments/{plain}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &shown["confirm_from"],
+            &shown["confirm_until"],
+            &shown["confirmed_at"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
+    // The booking starts on day 4 at 09:00: the window is day 1 09:00 to day 3 09:00.
+    let shown = w
+        .app
+        .get(&format!("/api/v1/appointments/{plain}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["confirm_from"], w.at(1, "09:00"));
+    assert_eq!(shown["confirm_until"], w.at(3, "09:00"));
+    w.post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "confirmation_not_open");
+    w.app.clock.advance(chrono::Duration::days(1));
+    let confirmed = w
+        .post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(confirmed["confirmed_at"], w.at(1, "11:00"));
+    w.app.clock.advance(chrono::Duration::days(2));
+    w.post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "confirmation_closed");
+}

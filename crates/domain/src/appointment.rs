@@ -45,6 +45,12 @@ pub enum Refusal {
     RescheduleLimit,
     #[error("after repeated no-shows this account cannot book until {until}")]
     Suspended { until: NaiveDate },
+    #[error("this service does not ask for a confirmation")]
+    ConfirmationNotRequired,
+    #[error("the confirmation window has not opened yet")]
+    ConfirmationNotOpen,
+    #[error("the confirmation window has closed")]
+    ConfirmationClosed,
 }
 
 impl Refusal {
@@ -64,6 +70,9 @@ impl Refusal {
             Self::SameSlot => Code::SameSlot,
             Self::RescheduleLimit => Code::RescheduleLimit,
             Self::Suspended { .. } => Code::BookingSuspended,
+            Self::ConfirmationNotRequired => Code::ConfirmationNotRequired,
+            Self::ConfirmationNotOpen => Code::ConfirmationNotOpen,
+            Self::ConfirmationClosed => Code::ConfirmationClosed,
         }
     }
 }
@@ -540,6 +549,39 @@ pub fn reschedule_to(m: Move) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The re-confirmation window of an appointment starting at `start`: `[from, until)`, opening
+/// `confirm_from_hours` and closing `confirm_until_hours` before the start; `None` for a service
+/// without the rule.
+pub fn confirmation_window(
+    start: DateTime<Utc>,
+    required: bool,
+    from_hours: i32,
+    until_hours: i32,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if !required {
+        return None;
+    }
+    let before = |h: i32| {
+        start
+            .checked_sub_signed(TimeDelta::hours(i64::from(h)))
+            .unwrap_or(start)
+    };
+    Some((before(from_hours), before(until_hours)))
+}
+
+/// Whether the citizen may confirm attendance at `now`.
+pub fn may_confirm(
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    match window {
+        None => Err(Refusal::ConfirmationNotRequired),
+        Some((from, _)) if now < from => Err(Refusal::ConfirmationNotOpen),
+        Some((_, until)) if now >= until => Err(Refusal::ConfirmationClosed),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The no-show rule (`MAWID_NO_SHOW_*`): after `limit` no-shows within `window_days`, the
 /// citizen cannot book or join a waitlist for `suspension_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -994,6 +1036,24 @@ mod tests {
         assert_eq!(e.step().to, "cancelled");
         assert!(may_record_no_show(at(10), at(9)).is_err());
         assert!(may_record_no_show(at(9), at(9)).is_ok());
+    }
+
+    #[test]
+    fn the_confirmation_window_opens_and_closes_before_the_start() {
+        let start = at(9) + TimeDelta::days(3);
+        assert_eq!(confirmation_window(start, false, 72, 24), None);
+        let w = confirmation_window(start, true, 72, 24);
+        assert_eq!(w, Some((at(9), at(9) + TimeDelta::days(2))));
+        assert_eq!(
+            may_confirm(None, at(9)),
+            Err(Refusal::ConfirmationNotRequired)
+        );
+        assert_eq!(may_confirm(w, at(8)), Err(Refusal::ConfirmationNotOpen));
+        assert_eq!(may_confirm(w, at(9)), Ok(()));
+        assert_eq!(
+            may_confirm(w, at(9) + TimeDelta::days(2)),
+            Err(Refusal::ConfirmationClosed)
+        );
     }
 
     #[test]

@@ -83,6 +83,9 @@ codes! {
     RescheduleLimit => "reschedule_limit", "Reschedule limit reached";
     BookingSuspended => "booking_suspended", "Booking suspended after no-shows";
     AlreadyWaitlisted => "already_waitlisted", "Already on the waitlist";
+    ConfirmationNotRequired => "confirmation_not_required", "No confirmation required";
+    ConfirmationNotOpen => "confirmation_not_open", "Confirmation not open yet";
+    ConfirmationClosed => "confirmation_closed", "Confirmation closed";
     // Document requests.
     UnknownOffice => "unknown_office", "Unknown office";
     UnknownService => "unknown_service", "Unknown service";

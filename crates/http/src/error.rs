@@ -75,6 +75,9 @@ pub fn status_of(code: Code) -> StatusCode {
         | SameSlot
         | RescheduleLimit
         | BookingSuspended
+        | ConfirmationNotRequired
+        | ConfirmationNotOpen
+        | ConfirmationClosed
         | UnknownOffice
         | UnknownService
         | ServiceNotDocumentary

@@ -22,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/appointments").post(book).get(list))
         .service(web::resource("/appointments/{id}").get(detail))
         .service(web::resource("/appointments/{id}/cancel").post(cancel))
-        .service(web::resource("/appointments/{id}/reschedule").post(reschedule));
+        .service(web::resource("/appointments/{id}/reschedule").post(reschedule))
+        .service(web::resource("/appointments/{id}/confirm").post(confirm));
 }
 
 #[derive(Serialize)]
@@ -45,6 +46,10 @@ pub struct AppointmentView {
     cancel_reason: Option<String>,
     /// With the office's offset, like every instant in the API.
     created_at: String,
+    /// The re-confirmation window (nulls when the service has no such rule).
+    confirm_from: Option<String>,
+    confirm_until: Option<String>,
+    confirmed_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +85,9 @@ impl From<&AppointmentRow> for AppointmentView {
             cancelled_by: a.cancelled_by,
             cancel_reason: a.cancel_reason.clone(),
             created_at: a.local(a.created_at),
+            confirm_from: a.confirmation.map(|(from, _)| a.local(from)),
+            confirm_until: a.confirmation.map(|(_, until)| a.local(until)),
+            confirmed_at: a.confirmed_at.map(|t| a.local(t)),
         }
     }
 }
@@ -220,5 +228,15 @@ async fn reschedule(
 ) -> Result<HttpResponse, ApiError> {
     let start = body.start.with_timezone(&Utc);
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
+}
+
+/// Confirms attendance, for a service that asks for it, inside its window.
+async fn confirm(
+    citizen: Citizen,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let a = store::confirm(&state.pool, citizen.id(), *id, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    citizen_may_change, may_record_no_show, withdraws_reminder, Cancellation, CheckIn, StaffStep,
-    Status, STAFF_CANCEL_ACTION,
+    citizen_may_change, may_confirm, may_record_no_show, withdraws_reminder, Cancellation, CheckIn,
+    Refusal, StaffStep, Status, STAFF_CANCEL_ACTION,
 };
 use mawid_domain::mail::{Cancelled, Notification};
 use serde_json::json;
@@ -178,4 +178,32 @@ async fn step_in(
     )
     .await?;
     Ok(by_id(&mut *tx, id).await?)
+}
+
+/// The citizen confirms attendance inside the service's window; a second confirmation keeps
+/// the first time. Only a booked appointment is confirmed.
+#[tracing::instrument(skip_all)]
+pub async fn confirm(
+    pool: &PgPool,
+    citizen_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let current = locked(&mut tx, id, Some(citizen_id)).await?;
+    if current.status != Status::Booked {
+        return Err(Refusal::NotBooked.into());
+    }
+    may_confirm(current.confirmation, now)?;
+    sqlx::query!(
+        "UPDATE appointments SET confirmed_at = COALESCE(confirmed_at, $2), updated_at = $2
+         WHERE id = $1",
+        id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let appointment = by_id(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(appointment)
 }

@@ -15,7 +15,8 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use mawid_domain::appointment::{
-    CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered, Untimely,
+    confirmation_window, CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status,
+    Unoffered, Untimely,
 };
 use mawid_domain::catalogue::Localized;
 use sqlx::{PgConnection, PgExecutor};
@@ -25,7 +26,7 @@ use crate::{corrupt, decode_timezone, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
 pub use booking::{book, book_by_staff, reschedule, Booked, NewBooking, StaffBooking};
-pub use lifecycle::{cancel, check_in, step};
+pub use lifecycle::{cancel, check_in, confirm, step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BookingError {
@@ -89,6 +90,9 @@ pub struct AppointmentRow {
     pub cancelled_by: Option<CancelledBy>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The re-confirmation window, for a service that asks for one.
+    pub confirmation: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub office_code: String,
     pub timezone: chrono_tz::Tz,
     pub service_code: String,
@@ -148,6 +152,10 @@ struct Stored {
     cancelled_by: Option<String>,
     cancel_reason: Option<String>,
     created_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    confirmation_required: bool,
+    confirm_from_hours: i32,
+    confirm_until_hours: i32,
     office_code: String,
     timezone: String,
     service_code: String,
@@ -191,6 +199,13 @@ impl TryFrom<Stored> for AppointmentRow {
             cancelled_by,
             cancel_reason: s.cancel_reason,
             created_at: s.created_at,
+            confirmed_at: s.confirmed_at,
+            confirmation: confirmation_window(
+                s.slot_start,
+                s.confirmation_required,
+                s.confirm_from_hours,
+                s.confirm_until_hours,
+            ),
             office_code: s.office_code,
             timezone,
             service_code: s.service_code,
@@ -209,7 +224,8 @@ macro_rules! select_appointments {
             Stored,
             "SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
                 a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.national_number, a.status,
-                a.sequence, a.reschedules, a.cancelled_by, a.cancel_reason, a.created_at, o.code AS office_code,
+                a.sequence, a.reschedules, a.cancelled_by, a.cancel_reason, a.created_at, a.confirmed_at, s.confirmation_required,
+                s.confirm_from_hours, s.confirm_until_hours, o.code AS office_code,
                 o.timezone, s.code AS service_code, s.name_ar AS service_name_ar,
                 s.name_ru AS service_name_ru, s.name_en AS service_name_en
              FROM appointments a JOIN offices o ON o.id = a.office_id
@@ -339,6 +355,10 @@ mod tests {
             cancelled_by: Some("staff".into()),
             cancel_reason: Some("closed".into()),
             created_at: DateTime::UNIX_EPOCH,
+            confirmed_at: None,
+            confirmation_required: false,
+            confirm_from_hours: 72,
+            confirm_until_hours: 24,
             office_code: "MOW".into(),
             timezone: "Europe/Moscow".into(),
             service_code: "passport".into(),
