@@ -277,7 +277,8 @@ async fn a_passport_holds_one_future_booking_per_service_across_accounts(pool: P
         .expect(StatusCode::CREATED);
     assert_eq!(
         a["applicant"],
-        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567" })
+        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567",
+                "national_number": null })
     );
 
     let same_passport =
@@ -469,6 +470,10 @@ async fn cancelling_releases_the_slot_withdraws_the_reminder_and_mails_the_citiz
     assert_eq!(mails[1].payload["reason"], "Travelling");
     assert_eq!(mails[1].payload["sequence"], 1);
 
+    // Once its cool-down (the service default, 30 minutes) has passed and no waitlist entry
+    // wanted it.
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    w.app.run_waitlist().await;
     let r = w.book(&two, &slot).await;
     assert_eq!(
         r.status,
@@ -512,8 +517,14 @@ async fn rescheduling_is_atomic_and_a_full_target_leaves_the_booking_untouched(p
     assert_eq!(moved["start"], w.at(3, "10:00"));
     assert_eq!(moved["sequence"], 1);
     assert_eq!(moved["reference"], kept["reference"]);
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    w.app.run_waitlist().await;
     let r = w.book(&three, &w.at(2, "09:00")).await;
-    assert_eq!(r.status, StatusCode::CREATED, "the old slot is released");
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "the old slot is released, after its cool-down"
+    );
 
     let mails = notifications(&w.app, &id).await;
     assert_eq!(

@@ -8,6 +8,7 @@ mod contract;
 mod deploy;
 mod document_requests;
 mod errors;
+mod fair_access;
 mod helpers;
 mod logs;
 mod notification_metrics;

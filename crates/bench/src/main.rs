@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
         tracking: Default::default(),
+        no_shows: Default::default(),
     };
     let port = serve(state.clone())?;
     let base = format!("http://127.0.0.1:{port}/api/v1");

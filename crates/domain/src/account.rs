@@ -161,8 +161,13 @@ pub struct PassportNo(String);
 impl PassportNo {
     const LEN: RangeInclusive<usize> = 6..=12;
 
-    /// Parses the applicant's passport number (the only place clients send one).
+    /// Parses the applicant's passport number.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::parse_as("applicant.passport_number", raw)
+    }
+
+    /// Parses a passport number sent in `field` (the applicant's, or the profile's own).
+    pub fn parse_as(field: &str, raw: &str) -> Result<Self, Invalid> {
         let v = raw
             .split_whitespace()
             .collect::<String>()
@@ -171,10 +176,7 @@ impl PassportNo {
             return Ok(Self(v));
         }
         let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
-        Err(Invalid::new(
-            "applicant.passport_number",
-            format!("{lo}-{hi} letters or digits"),
-        ))
+        Err(Invalid::new(field, format!("{lo}-{hi} letters or digits")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -185,6 +187,100 @@ impl PassportNo {
 impl fmt::Debug for PassportNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PassportNo(…{})", &self.0[self.0.len() - 2..])
+    }
+}
+
+/// The Syrian national number (الرقم الوطني): 11 digits, for an applicant without a passport
+/// yet (a first passport, a child). Debug shows only the last two digits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NationalNo(String);
+
+impl NationalNo {
+    pub const DIGITS: usize = 11;
+
+    pub fn parse_as(field: &str, raw: &str) -> Result<Self, Invalid> {
+        let v: String = raw.split_whitespace().collect();
+        if v.len() == Self::DIGITS && v.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self(v));
+        }
+        Err(Invalid::new(field, format!("{} digits", Self::DIGITS)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NationalNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NationalNo(…{})", &self.0[self.0.len() - 2..])
+    }
+}
+
+/// The identity document an applicant is counted by: fair-use caps per identity treat passport
+/// and national numbers alike, so a bot cannot escape them by switching kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    Passport(PassportNo),
+    National(NationalNo),
+}
+
+impl Identity {
+    /// The number in a form that is unique across both kinds (the lock and cap key).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Passport(p) => format!("P:{}", p.as_str()),
+            Self::National(n) => format!("N:{}", n.as_str()),
+        }
+    }
+
+    pub fn passport(&self) -> Option<&str> {
+        match self {
+            Self::Passport(p) => Some(p.as_str()),
+            Self::National(_) => None,
+        }
+    }
+
+    pub fn national(&self) -> Option<&str> {
+        match self {
+            Self::National(n) => Some(n.as_str()),
+            Self::Passport(_) => None,
+        }
+    }
+
+    /// Rebuilds a stored identity; `None` when neither column holds a number (a booking made
+    /// before identities were required).
+    pub fn stored(passport: Option<&str>, national: Option<&str>) -> Option<Self> {
+        match (passport, national) {
+            (Some(p), _) => Some(Self::Passport(PassportNo(p.to_owned()))),
+            (None, Some(n)) => Some(Self::National(NationalNo(n.to_owned()))),
+            (None, None) => None,
+        }
+    }
+
+    /// The identity of a request's `passport_number` and `national_number` fields (under
+    /// `prefix`, e.g. `applicant.`): at most one of them; `None` when neither was sent.
+    pub fn parse(
+        prefix: &str,
+        passport: Option<&str>,
+        national: Option<&str>,
+    ) -> Result<Option<Self>, Invalid> {
+        let passport_field = format!("{prefix}passport_number");
+        match (passport, national) {
+            (Some(_), Some(_)) => Err(Invalid::new(
+                &passport_field,
+                "send passport_number or national_number, not both",
+            )),
+            (Some(p), None) => Ok(Some(Self::Passport(PassportNo::parse_as(
+                &passport_field,
+                p,
+            )?))),
+            (None, Some(n)) => Ok(Some(Self::National(NationalNo::parse_as(
+                &format!("{prefix}national_number"),
+                n,
+            )?))),
+            (None, None) => Ok(None),
+        }
     }
 }
 
@@ -291,6 +387,29 @@ pub struct ProfileChange {
     pub language: Option<Language>,
     /// `Some(None)` clears the phone.
     pub phone: Option<Option<Phone>>,
+    /// `Some(None)` clears the number.
+    pub passport_number: Option<Option<PassportNo>>,
+    pub national_number: Option<Option<NationalNo>>,
+}
+
+/// Whether an account may act: checked on every authenticated request, so a suspension holds
+/// from the next request on (access tokens are otherwise self-contained).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Active,
+    Suspended,
+    /// No such account any more.
+    Gone,
+}
+
+impl Standing {
+    pub fn allow(self) -> Result<(), Refusal> {
+        match self {
+            Self::Active => Ok(()),
+            Self::Suspended => Err(Refusal::Suspended),
+            Self::Gone => Err(Refusal::AccountGone),
+        }
+    }
 }
 
 /// Why a sign-in, a token or a session is refused.
@@ -309,6 +428,8 @@ pub enum Refusal {
     RefreshTokenReused,
     #[error("the account behind this token no longer exists")]
     AccountGone,
+    #[error("this account is suspended")]
+    Suspended,
 }
 
 impl Refusal {
@@ -320,6 +441,7 @@ impl Refusal {
             Self::InvalidRefreshToken => Code::InvalidRefreshToken,
             Self::RefreshTokenReused => Code::RefreshTokenReused,
             Self::AccountGone => Code::InvalidToken,
+            Self::Suspended => Code::AccountSuspended,
         }
     }
 }
@@ -327,6 +449,23 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identity_is_a_passport_or_an_eleven_digit_national_number_never_both() {
+        let p = Identity::parse("applicant.", Some("n1234567"), None).unwrap();
+        assert_eq!(p.as_ref().and_then(Identity::passport), Some("N1234567"));
+        let n = Identity::parse("", None, Some("010 2030 4050"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.national(), Some("01020304050"));
+        assert_eq!(format!("{n:?}"), "National(NationalNo(…50))");
+        assert_ne!(n.key(), p.unwrap().key());
+        assert_eq!(Identity::parse("", None, None).unwrap(), None);
+        let e = Identity::parse("applicant.", None, Some("123")).unwrap_err();
+        assert_eq!(e.errors[0].field, "applicant.national_number");
+        let e = Identity::parse("", Some("N1234567"), Some("01020304050")).unwrap_err();
+        assert_eq!(e.errors[0].field, "passport_number");
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

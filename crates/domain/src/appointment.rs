@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::account::FullName;
-pub use crate::account::PassportNo;
+pub use crate::account::{Identity, NationalNo, PassportNo};
 use crate::code::Code;
 use crate::error::Invalid;
 use crate::error::Step;
@@ -41,6 +41,16 @@ pub enum Refusal {
     NotBooked,
     #[error("the appointment is already at that time")]
     SameSlot,
+    #[error("this appointment was moved the most times its service allows")]
+    RescheduleLimit,
+    #[error("after repeated no-shows this account cannot book until {until}")]
+    Suspended { until: NaiveDate },
+    #[error("this service does not ask for a confirmation")]
+    ConfirmationNotRequired,
+    #[error("the confirmation window has not opened yet")]
+    ConfirmationNotOpen,
+    #[error("the confirmation window has closed")]
+    ConfirmationClosed,
 }
 
 impl Refusal {
@@ -58,6 +68,11 @@ impl Refusal {
             Self::NotOffered => Code::ServiceNotOffered,
             Self::NotBooked => Code::NotBooked,
             Self::SameSlot => Code::SameSlot,
+            Self::RescheduleLimit => Code::RescheduleLimit,
+            Self::Suspended { .. } => Code::BookingSuspended,
+            Self::ConfirmationNotRequired => Code::ConfirmationNotRequired,
+            Self::ConfirmationNotOpen => Code::ConfirmationNotOpen,
+            Self::ConfirmationClosed => Code::ConfirmationClosed,
         }
     }
 }
@@ -83,6 +98,12 @@ impl Holdings {
         if self.citizen_total >= MAX_FUTURE_BOOKINGS {
             return Err(Refusal::CitizenLimit);
         }
+        self.check_identity()
+    }
+
+    /// The one limit a staff booking keeps: staff book for people without an account, or more
+    /// than a citizen could (an urgent case), but never twice for one identity and service.
+    pub fn check_identity(&self) -> Result<(), Refusal> {
         if self.passport_same_service >= MAX_FUTURE_PER_PASSPORT_AND_SERVICE {
             return Err(Refusal::PassportLimit);
         }
@@ -209,7 +230,7 @@ impl Relation {
 pub struct Applicant {
     pub full_name: FullName,
     pub relation: Relation,
-    pub passport: Option<PassportNo>,
+    pub identity: Identity,
 }
 
 /// A human-friendly reference such as `MOW-7Q4K-2MZD`, from an alphabet without 0/O and 1/I.
@@ -284,6 +305,8 @@ impl Offer {
 pub struct Holder<'a> {
     pub full_name: &'a str,
     pub email_verified: bool,
+    /// The number the profile keeps, used when a booking for the holder names none.
+    pub identity: Option<&'a Identity>,
 }
 
 impl fmt::Debug for Holder<'_> {
@@ -313,38 +336,42 @@ pub struct ApplicantFields<'a> {
     pub full_name: Option<&'a str>,
     pub relation: Option<&'a str>,
     pub passport_number: Option<&'a str>,
+    pub national_number: Option<&'a str>,
 }
 
 /// Whom a booking is for.
 #[derive(Debug, Clone)]
 pub enum BookingFor {
-    /// The account holder, under their profile name, optionally with their passport number.
-    Holder { passport: Option<PassportNo> },
+    /// The account holder, under their profile name, with the number sent or else the
+    /// profile's.
+    Holder { identity: Option<Identity> },
     /// A person named in the request: a family member, or the holder under another spelling.
     Named(Applicant),
 }
 
 impl BookingFor {
     /// No applicant, or relation `self` without a name, books for the holder; anything else
-    /// needs a name and a known relation. Every failing field is reported at once.
+    /// needs a name, a known relation and an identity number. Every failing field is reported
+    /// at once.
     pub fn parse(raw: Option<ApplicantFields<'_>>) -> Result<Self, Invalid> {
         let Some(a) = raw else {
-            return Ok(Self::Holder { passport: None });
+            return Ok(Self::Holder { identity: None });
         };
-        let passport = a.passport_number.map(PassportNo::parse).transpose();
+        let identity = Identity::parse("applicant.", a.passport_number, a.national_number);
         let relation = Relation::parse(a.relation.unwrap_or(Relation::Myself.code()));
         if matches!(relation, Ok(Relation::Myself)) && a.full_name.is_none() {
-            return passport.map(|passport| Self::Holder { passport });
+            return identity.map(|identity| Self::Holder { identity });
         }
+        let identity = identity.and_then(|i| i.ok_or_else(no_identity));
         let name = FullName::parse("applicant.full_name", a.full_name.unwrap_or(""));
-        match (name, relation, passport) {
-            (Ok(full_name), Ok(relation), Ok(passport)) => Ok(Self::Named(Applicant {
+        match (name, relation, identity) {
+            (Ok(full_name), Ok(relation), Ok(identity)) => Ok(Self::Named(Applicant {
                 full_name,
                 relation,
-                passport,
+                identity,
             })),
-            (name, relation, passport) => Err(Invalid {
-                errors: [passport.err(), relation.err(), name.err()]
+            (name, relation, identity) => Err(Invalid {
+                errors: [identity.err(), relation.err(), name.err()]
                     .into_iter()
                     .flatten()
                     .flat_map(|e| e.errors)
@@ -353,21 +380,33 @@ impl BookingFor {
         }
     }
 
-    /// The applicant the appointment records.
-    pub fn applicant(&self, holder: &Holder<'_>) -> BookedApplicant {
-        match self {
-            Self::Holder { passport } => BookedApplicant {
+    /// The applicant the appointment records; the holder without a number of their own on
+    /// the request or the profile cannot book (the per-identity cap would not hold).
+    pub fn applicant(&self, holder: &Holder<'_>) -> Result<BookedApplicant, Invalid> {
+        Ok(match self {
+            Self::Holder { identity } => BookedApplicant {
                 full_name: holder.full_name.to_owned(),
                 relation: Relation::Myself,
-                passport: passport.clone(),
+                identity: identity
+                    .clone()
+                    .or_else(|| holder.identity.cloned())
+                    .ok_or_else(no_identity)?,
             },
             Self::Named(a) => BookedApplicant {
                 full_name: a.full_name.as_str().to_owned(),
                 relation: a.relation,
-                passport: a.passport.clone(),
+                identity: a.identity.clone(),
             },
-        }
+        })
     }
+}
+
+/// Every booking names a passport or national number.
+fn no_identity() -> Invalid {
+    Invalid::new(
+        "applicant.passport_number",
+        "a passport_number or a national_number is required (or one on the profile)",
+    )
 }
 
 /// The applicant as an appointment stores it.
@@ -375,7 +414,7 @@ impl BookingFor {
 pub struct BookedApplicant {
     pub full_name: String,
     pub relation: Relation,
-    pub passport: Option<PassportNo>,
+    pub identity: Identity,
 }
 
 impl fmt::Debug for BookedApplicant {
@@ -383,7 +422,7 @@ impl fmt::Debug for BookedApplicant {
         f.debug_struct("BookedApplicant")
             .field("full_name", &"…")
             .field("relation", &self.relation)
-            .field("passport", &self.passport)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -435,19 +474,166 @@ impl Idempotency {
     }
 }
 
-/// Only a booked appointment moves, and only to another slot.
-pub fn reschedule_to(
-    status: Status,
-    current_start: DateTime<Utc>,
-    target_start: DateTime<Utc>,
-) -> Result<(), Refusal> {
-    if status != Status::Booked {
-        return Err(Refusal::NotBooked);
+/// A step the lifecycle allows, refused at this moment: a citizen changing an appointment
+/// whose start has passed (which would escape the fair-use counts), or a no-show recorded
+/// before the slot started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Untimely {
+    pub from: Status,
+    pub to: Status,
+    pub why: &'static str,
+}
+
+impl Untimely {
+    pub fn step(&self) -> Step {
+        Step {
+            from: self.from.code(),
+            to: self.to.code(),
+            allowed: Vec::new(),
+        }
     }
-    if current_start == target_start {
-        return Err(Refusal::SameSlot);
+}
+
+/// A citizen changes only an appointment that has not started yet.
+pub fn citizen_may_change(
+    status: Status,
+    to: Status,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Untimely> {
+    if start <= now {
+        return Err(Untimely {
+            from: status,
+            to,
+            why: "a past appointment cannot be changed by the citizen",
+        });
     }
     Ok(())
+}
+
+/// A no-show is a fact only once the slot has started.
+pub fn may_record_no_show(start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Untimely> {
+    if now < start {
+        return Err(Untimely {
+            from: Status::Booked,
+            to: Status::NoShow,
+            why: "a no-show can be recorded only once the slot has started",
+        });
+    }
+    Ok(())
+}
+
+/// What a reschedule needs to know about the appointment it moves.
+#[derive(Debug, Clone, Copy)]
+pub struct Move {
+    pub status: Status,
+    pub current_start: DateTime<Utc>,
+    pub target_start: DateTime<Utc>,
+    /// Reschedules already made, and the service's cap.
+    pub reschedules: i32,
+    pub max_reschedules: i32,
+}
+
+/// Only a booked appointment moves, only to another slot, and at most `max_reschedules` times.
+pub fn reschedule_to(m: Move) -> Result<(), Refusal> {
+    if m.status != Status::Booked {
+        return Err(Refusal::NotBooked);
+    }
+    if m.current_start == m.target_start {
+        return Err(Refusal::SameSlot);
+    }
+    if m.reschedules >= m.max_reschedules {
+        return Err(Refusal::RescheduleLimit);
+    }
+    Ok(())
+}
+
+/// The re-confirmation window of an appointment starting at `start`: `[from, until)`, opening
+/// `confirm_from_hours` and closing `confirm_until_hours` before the start; `None` for a service
+/// without the rule.
+pub fn confirmation_window(
+    start: DateTime<Utc>,
+    required: bool,
+    from_hours: i32,
+    until_hours: i32,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if !required {
+        return None;
+    }
+    let before = |h: i32| {
+        start
+            .checked_sub_signed(TimeDelta::hours(i64::from(h)))
+            .unwrap_or(start)
+    };
+    Some((before(from_hours), before(until_hours)))
+}
+
+/// Whether the citizen may confirm attendance at `now`.
+pub fn may_confirm(
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    match window {
+        None => Err(Refusal::ConfirmationNotRequired),
+        Some((from, _)) if now < from => Err(Refusal::ConfirmationNotOpen),
+        Some((_, until)) if now >= until => Err(Refusal::ConfirmationClosed),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The no-show rule (`MAWID_NO_SHOW_*`): after `limit` no-shows within `window_days`, the
+/// citizen cannot book or join a waitlist for `suspension_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoShowPolicy {
+    pub limit: u32,
+    pub window_days: u32,
+    pub suspension_days: u32,
+}
+
+impl Default for NoShowPolicy {
+    fn default() -> Self {
+        Self {
+            limit: 2,
+            window_days: 180,
+            suspension_days: 60,
+        }
+    }
+}
+
+impl NoShowPolicy {
+    /// How far back no-shows can still matter at `now`.
+    pub fn lookback(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let days = i64::from(self.window_days) + i64::from(self.suspension_days);
+        now.checked_sub_signed(TimeDelta::days(days))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The suspension in force at `now`, from the starts of the citizen's no-shows: it begins at
+    /// the no-show that made `limit` within the window and lasts `suspension_days`; the answer
+    /// is the first date (UTC) the citizen may book again.
+    pub fn check(&self, no_shows: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), Refusal> {
+        let Some(back) = usize::try_from(self.limit)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+        else {
+            return Ok(());
+        };
+        let mut starts = no_shows.to_vec();
+        starts.sort();
+        let window = TimeDelta::days(i64::from(self.window_days));
+        let length = TimeDelta::days(i64::from(self.suspension_days));
+        let end = (back..starts.len())
+            .filter(|&i| starts[i] - starts[i - back] <= window)
+            .filter_map(|i| starts[i].checked_add_signed(length))
+            .max();
+        match end {
+            Some(end) if end > now => Err(Refusal::Suspended {
+                until: end.date_naive(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How long before its start an appointment's reminder is sent.
@@ -651,6 +837,8 @@ mod tests {
         assert_eq!(h(2, 0, 0).check(), Err(Refusal::CitizenLimit));
         assert_eq!(h(1, 1, 0).check(), Err(Refusal::ServiceLimit));
         assert_eq!(h(0, 0, 1).check(), Err(Refusal::PassportLimit));
+        assert_eq!(h(5, 3, 0).check_identity(), Ok(()));
+        assert_eq!(h(0, 0, 1).check_identity(), Err(Refusal::PassportLimit));
     }
 
     fn at(h: u32) -> DateTime<Utc> {
@@ -688,59 +876,92 @@ mod tests {
         let holder = |email_verified| Holder {
             full_name: "Amal Haddad",
             email_verified,
+            identity: None,
         };
         assert_eq!(holder(true).may_book(), Ok(()));
         assert_eq!(holder(false).may_book(), Err(Refusal::EmailNotVerified));
     }
 
-    #[test]
-    fn no_applicant_or_a_nameless_self_books_for_the_holder_under_the_profile_name() {
-        let holder = Holder {
-            full_name: "Amal Haddad",
-            email_verified: true,
-        };
-        let none = BookingFor::parse(None).unwrap().applicant(&holder);
-        assert_eq!(none.full_name, "Amal Haddad");
-        assert_eq!(none.relation, Relation::Myself);
-        assert!(none.passport.is_none());
-
-        let with_passport = BookingFor::parse(Some(ApplicantFields {
-            passport_number: Some("n1234567"),
-            ..Default::default()
-        }))
-        .unwrap()
-        .applicant(&holder);
-        assert_eq!(with_passport.full_name, "Amal Haddad");
-        assert_eq!(with_passport.passport.unwrap().as_str(), "N1234567");
+    fn profile() -> Identity {
+        Identity::parse("", Some("P0000001"), None)
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
-    fn a_family_member_needs_a_name_and_a_known_relation() {
+    fn no_applicant_or_a_nameless_self_books_for_the_holder_with_the_number_sent_or_the_profiles() {
+        let own = profile();
         let holder = Holder {
             full_name: "Amal Haddad",
             email_verified: true,
+            identity: Some(&own),
+        };
+        let none = BookingFor::parse(None).unwrap().applicant(&holder).unwrap();
+        assert_eq!(none.full_name, "Amal Haddad");
+        assert_eq!(none.relation, Relation::Myself);
+        assert_eq!(none.identity, own);
+
+        let with_national = BookingFor::parse(Some(ApplicantFields {
+            national_number: Some("01020304050"),
+            ..Default::default()
+        }))
+        .unwrap()
+        .applicant(&holder)
+        .unwrap();
+        assert_eq!(with_national.full_name, "Amal Haddad");
+        assert_eq!(with_national.identity.national(), Some("01020304050"));
+
+        let bare = Holder {
+            identity: None,
+            ..holder
+        };
+        let e = BookingFor::parse(None)
+            .unwrap()
+            .applicant(&bare)
+            .unwrap_err();
+        assert_eq!(e.errors[0].field, "applicant.passport_number");
+    }
+
+    #[test]
+    fn a_family_member_needs_a_name_a_known_relation_and_a_number() {
+        let holder = Holder {
+            full_name: "Amal Haddad",
+            email_verified: true,
+            identity: None,
         };
         let child = BookingFor::parse(Some(ApplicantFields {
             full_name: Some("Sami Haddad"),
             relation: Some("child"),
             passport_number: Some("N7654321"),
+            national_number: None,
         }))
         .unwrap()
-        .applicant(&holder);
+        .applicant(&holder)
+        .unwrap();
         assert_eq!(child.full_name, "Sami Haddad");
         assert_eq!(child.relation, Relation::Child);
 
         let nameless = BookingFor::parse(Some(ApplicantFields {
             relation: Some("spouse"),
+            passport_number: Some("N7654321"),
             ..Default::default()
         }))
         .unwrap_err();
         assert_eq!(nameless.errors[0].field, "applicant.full_name");
 
+        let numberless = BookingFor::parse(Some(ApplicantFields {
+            full_name: Some("Sami Haddad"),
+            relation: Some("child"),
+            ..Default::default()
+        }))
+        .unwrap_err();
+        assert_eq!(numberless.errors[0].field, "applicant.passport_number");
+
         let every_field = BookingFor::parse(Some(ApplicantFields {
             full_name: None,
             relation: Some("cousin"),
             passport_number: Some("12-34"),
+            national_number: None,
         }))
         .unwrap_err();
         let fields: Vec<_> = every_field
@@ -780,11 +1001,22 @@ mod tests {
     }
 
     #[test]
-    fn only_a_booked_appointment_moves_and_only_to_another_slot() {
-        assert_eq!(reschedule_to(Status::Booked, at(9), at(10)), Ok(()));
+    fn only_a_booked_appointment_moves_only_to_another_slot_and_at_most_max_times() {
+        let m = |status, target, reschedules| Move {
+            status,
+            current_start: at(9),
+            target_start: target,
+            reschedules,
+            max_reschedules: 3,
+        };
+        assert_eq!(reschedule_to(m(Status::Booked, at(10), 2)), Ok(()));
         assert_eq!(
-            reschedule_to(Status::Booked, at(9), at(9)),
+            reschedule_to(m(Status::Booked, at(9), 0)),
             Err(Refusal::SameSlot)
+        );
+        assert_eq!(
+            reschedule_to(m(Status::Booked, at(10), 3)),
+            Err(Refusal::RescheduleLimit)
         );
         for s in [
             Status::CheckedIn,
@@ -792,8 +1024,54 @@ mod tests {
             Status::Cancelled,
             Status::NoShow,
         ] {
-            assert_eq!(reschedule_to(s, at(9), at(10)), Err(Refusal::NotBooked));
+            assert_eq!(reschedule_to(m(s, at(10), 0)), Err(Refusal::NotBooked));
         }
+    }
+
+    #[test]
+    fn a_citizen_changes_only_a_future_appointment_and_a_no_show_needs_the_start() {
+        let s = Status::Booked;
+        assert!(citizen_may_change(s, Status::Cancelled, at(10), at(9)).is_ok());
+        let e = citizen_may_change(s, Status::Cancelled, at(9), at(9)).unwrap_err();
+        assert_eq!(e.step().to, "cancelled");
+        assert!(may_record_no_show(at(10), at(9)).is_err());
+        assert!(may_record_no_show(at(9), at(9)).is_ok());
+    }
+
+    #[test]
+    fn the_confirmation_window_opens_and_closes_before_the_start() {
+        let start = at(9) + TimeDelta::days(3);
+        assert_eq!(confirmation_window(start, false, 72, 24), None);
+        let w = confirmation_window(start, true, 72, 24);
+        assert_eq!(w, Some((at(9), at(9) + TimeDelta::days(2))));
+        assert_eq!(
+            may_confirm(None, at(9)),
+            Err(Refusal::ConfirmationNotRequired)
+        );
+        assert_eq!(may_confirm(w, at(8)), Err(Refusal::ConfirmationNotOpen));
+        assert_eq!(may_confirm(w, at(9)), Ok(()));
+        assert_eq!(
+            may_confirm(w, at(9) + TimeDelta::days(2)),
+            Err(Refusal::ConfirmationClosed)
+        );
+    }
+
+    #[test]
+    fn the_limit_th_no_show_within_the_window_suspends_for_the_suspension_days() {
+        let p = NoShowPolicy::default();
+        let day = |d: i64| at(9) + TimeDelta::days(d);
+        assert_eq!(p.check(&[day(0)], day(1)), Ok(()));
+        // Two within 180 days: suspended for 60 days from the second.
+        let until = (day(100) + TimeDelta::days(60)).date_naive();
+        assert_eq!(
+            p.check(&[day(100), day(0)], day(101)),
+            Err(Refusal::Suspended { until })
+        );
+        assert_eq!(p.check(&[day(0), day(100)], day(160)), Ok(()));
+        // Two too far apart never suspend.
+        assert_eq!(p.check(&[day(0), day(181)], day(182)), Ok(()));
+        let off = NoShowPolicy { limit: 0, ..p };
+        assert_eq!(off.check(&[day(0), day(1)], day(2)), Ok(()));
     }
 
     #[test]

@@ -333,6 +333,114 @@ pub struct Service {
     pub max_advance_days: i32,
     pub creates_document_request: bool,
     pub active: bool,
+    pub fair: FairAccess,
+}
+
+/// The anti-trading settings of a service (product.md v1.1, "Fair access").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairAccess {
+    /// How long a released desk is withheld from citizens (against resellers' cancel-rebook).
+    pub release_cooldown_minutes: i32,
+    pub confirmation_required: bool,
+    /// The confirmation window opens this many hours before the start...
+    pub confirm_from_hours: i32,
+    /// ...and closes this many hours before it.
+    pub confirm_until_hours: i32,
+    pub max_reschedules: i32,
+}
+
+impl Default for FairAccess {
+    fn default() -> Self {
+        Self {
+            release_cooldown_minutes: 30,
+            confirmation_required: false,
+            confirm_from_hours: 72,
+            confirm_until_hours: 24,
+            max_reschedules: 3,
+        }
+    }
+}
+
+pub const RELEASE_COOLDOWN_MINUTES: RangeInclusive<i32> = 0..=1440;
+pub const CONFIRM_HOURS: RangeInclusive<i32> = 0..=720;
+pub const MAX_RESCHEDULES: RangeInclusive<i32> = 0..=20;
+
+/// The fair-access fields as an admin sends them; a patch keeps what it leaves out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FairAccessDraft {
+    pub release_cooldown_minutes: Option<i32>,
+    pub confirmation_required: Option<bool>,
+    pub confirm_from_hours: Option<i32>,
+    pub confirm_until_hours: Option<i32>,
+    pub max_reschedules: Option<i32>,
+}
+
+impl FairAccessDraft {
+    fn fields(&self) -> [(&'static str, bool); 5] {
+        [
+            (
+                "release_cooldown_minutes",
+                self.release_cooldown_minutes.is_some(),
+            ),
+            (
+                "confirmation_required",
+                self.confirmation_required.is_some(),
+            ),
+            ("confirm_from_hours", self.confirm_from_hours.is_some()),
+            ("confirm_until_hours", self.confirm_until_hours.is_some()),
+            ("max_reschedules", self.max_reschedules.is_some()),
+        ]
+    }
+
+    /// The window must close after it opens: `confirm_until_hours < confirm_from_hours`.
+    pub fn resolve(&self, stored: Option<FairAccess>) -> Result<FairAccess, Invalid> {
+        let base = stored.unwrap_or_default();
+        let mut v = Invalid::collect();
+        let cooldown = v.check(check_range(
+            "release_cooldown_minutes",
+            self.release_cooldown_minutes
+                .unwrap_or(base.release_cooldown_minutes),
+            RELEASE_COOLDOWN_MINUTES,
+        ));
+        let from = v.check(check_range(
+            "confirm_from_hours",
+            self.confirm_from_hours.unwrap_or(base.confirm_from_hours),
+            CONFIRM_HOURS,
+        ));
+        let until = v.check(check_range(
+            "confirm_until_hours",
+            self.confirm_until_hours.unwrap_or(base.confirm_until_hours),
+            CONFIRM_HOURS,
+        ));
+        let reschedules = v.check(check_range(
+            "max_reschedules",
+            self.max_reschedules.unwrap_or(base.max_reschedules),
+            MAX_RESCHEDULES,
+        ));
+        if let (Some(from), Some(until)) = (from, until) {
+            if until >= from {
+                v.check::<()>(Err(Invalid::new(
+                    "confirm_until_hours",
+                    "fewer hours than confirm_from_hours",
+                )));
+            }
+        }
+        v.finish()?;
+        let (Some(cooldown), Some(from), Some(until), Some(reschedules)) =
+            (cooldown, from, until, reschedules)
+        else {
+            unreachable!("finish() returned Ok, so every field parsed");
+        };
+        Ok(FairAccess {
+            release_cooldown_minutes: cooldown,
+            confirmation_required: self
+                .confirmation_required
+                .unwrap_or(base.confirmation_required),
+            confirm_from_hours: from,
+            confirm_until_hours: until,
+            max_reschedules: reschedules,
+        })
+    }
 }
 
 impl Service {
@@ -360,6 +468,7 @@ pub struct ServiceDraft {
     pub max_advance_days: Option<i32>,
     pub creates_document_request: Option<bool>,
     pub active: Option<bool>,
+    pub fair: FairAccessDraft,
 }
 
 impl ServiceDraft {
@@ -372,7 +481,7 @@ impl ServiceDraft {
     }
 
     pub fn fields(&self) -> Vec<&'static str> {
-        present(&[
+        let mut out = present(&[
             ("code", self.code.is_some()),
             ("name", self.name.is_some()),
             ("duration_minutes", self.duration_minutes.is_some()),
@@ -386,7 +495,9 @@ impl ServiceDraft {
                 self.creates_document_request.is_some(),
             ),
             ("active", self.active.is_some()),
-        ])
+        ]);
+        out.extend(present(&self.fair.fields()));
+        out
     }
 
     fn resolve(&self, stored: Option<&Service>) -> Result<Service, Invalid> {
@@ -441,6 +552,7 @@ impl ServiceDraft {
                 .unwrap_or(Service::DEFAULT_MAX_ADVANCE_DAYS),
             MAX_ADVANCE_DAYS,
         ));
+        let fair = v.check(self.fair.resolve(stored.map(|s| s.fair)));
         v.finish()?;
         let (
             Some(code),
@@ -450,7 +562,8 @@ impl ServiceDraft {
             Some(fee),
             Some(notice),
             Some(advance),
-        ) = (code, name, duration, documents, fee, notice, advance)
+            Some(fair),
+        ) = (code, name, duration, documents, fee, notice, advance, fair)
         else {
             unreachable!("finish() returned Ok, so every field parsed");
         };
@@ -467,6 +580,7 @@ impl ServiceDraft {
                 .or(stored.map(|s| s.creates_document_request))
                 .unwrap_or(false),
             active: self.active.or(stored.map(|s| s.active)).unwrap_or(true),
+            fair,
         })
     }
 }
@@ -611,6 +725,43 @@ mod tests {
         );
         assert!(s.required_documents.is_empty());
         assert!(!s.creates_document_request && s.active);
+        assert_eq!(s.fair, FairAccess::default());
+        assert_eq!(s.fair.release_cooldown_minutes, 30);
+        assert_eq!(
+            (s.fair.confirm_from_hours, s.fair.confirm_until_hours),
+            (72, 24)
+        );
+        assert_eq!(s.fair.max_reschedules, 3);
+    }
+
+    #[test]
+    fn fair_access_settings_are_bounded_and_the_window_closes_after_it_opens() {
+        let bad = FairAccessDraft {
+            release_cooldown_minutes: Some(1441),
+            max_reschedules: Some(-1),
+            ..Default::default()
+        };
+        let e = bad.resolve(None).unwrap_err();
+        assert_eq!(fields(&e), ["release_cooldown_minutes", "max_reschedules"]);
+        let inverted = FairAccessDraft {
+            confirm_until_hours: Some(80),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(&inverted.resolve(None).unwrap_err()),
+            ["confirm_until_hours"]
+        );
+        let kept = FairAccessDraft {
+            confirmation_required: Some(true),
+            ..Default::default()
+        }
+        .resolve(Some(FairAccess {
+            release_cooldown_minutes: 0,
+            ..FairAccess::default()
+        }))
+        .unwrap();
+        assert!(kept.confirmation_required);
+        assert_eq!(kept.release_cooldown_minutes, 0);
     }
 
     #[test]

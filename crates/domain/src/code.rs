@@ -51,6 +51,7 @@ codes! {
     InvalidOrExpiredToken => "invalid_or_expired_token", "Invalid or expired token";
     TooManyLoginAttempts => "too_many_login_attempts", "Too many sign-in attempts";
     Forbidden => "forbidden", "Forbidden";
+    AccountSuspended => "account_suspended", "Account suspended";
     EmailTaken => "email_taken", "Email already registered";
     RateLimited => "rate_limited", "Too many requests";
     // The server itself.
@@ -79,6 +80,12 @@ codes! {
     SameSlot => "same_slot", "Same slot";
     NotBooked => "not_booked", "Not booked";
     IllegalTransition => "illegal_transition", "Illegal transition";
+    RescheduleLimit => "reschedule_limit", "Reschedule limit reached";
+    BookingSuspended => "booking_suspended", "Booking suspended after no-shows";
+    AlreadyWaitlisted => "already_waitlisted", "Already on the waitlist";
+    ConfirmationNotRequired => "confirmation_not_required", "No confirmation required";
+    ConfirmationNotOpen => "confirmation_not_open", "Confirmation not open yet";
+    ConfirmationClosed => "confirmation_closed", "Confirmation closed";
     // Document requests.
     UnknownOffice => "unknown_office", "Unknown office";
     UnknownService => "unknown_service", "Unknown service";

@@ -14,6 +14,7 @@ pub mod notification;
 pub mod page;
 pub mod schedule;
 pub mod text;
+pub mod waitlist;
 
 pub use clock::{Clock, SystemClock};
 pub use code::Code;

@@ -145,6 +145,9 @@ pub struct AppointmentMail {
     pub full_name: String,
     #[serde(flatten)]
     pub appointment: AppointmentSummary,
+    /// The slot was given to the citizen's waitlist entry (the booking mail says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_waitlist: bool,
 }
 
 /// `appointment_rescheduled`: the appointment at its new time, and where it was before.
@@ -321,6 +324,7 @@ mod tests {
         let booked = AppointmentMail {
             full_name: full_name.clone(),
             appointment: appointment(),
+            from_waitlist: false,
         };
         match kind {
             Kind::VerifyEmail => Notification::VerifyEmail(token),

@@ -94,22 +94,49 @@ impl WeeklyTemplate {
 pub struct Schedule {
     pub template: WeeklyTemplate,
     pub capacity: i32,
+    /// Desks of every slot only staff may book (urgent cases, walk-ins).
+    pub reserved_capacity: i32,
 }
 
 impl Schedule {
-    /// Reports a bad template and a bad capacity together.
+    /// Reports a bad template and a bad capacity together; nothing reserved.
     pub fn parse(
         capacity: i32,
+        weekly: &BTreeMap<String, Vec<[String; 2]>>,
+    ) -> Result<Self, Invalid> {
+        Self::parse_reserving(capacity, 0, weekly)
+    }
+
+    /// Like [`Schedule::parse`], with `reserved` of the `capacity` desks kept for staff.
+    pub fn parse_reserving(
+        capacity: i32,
+        reserved: i32,
         weekly: &BTreeMap<String, Vec<[String; 2]>>,
     ) -> Result<Self, Invalid> {
         let mut v = Invalid::collect();
         let template = v.check(WeeklyTemplate::parse(weekly));
         let capacity = v.check(check_setting("capacity", capacity, CAPACITY));
+        let reserved = v.check(check_setting(
+            "reserved_capacity",
+            reserved,
+            0..=capacity.unwrap_or(*CAPACITY.end()),
+        ));
         v.finish()?;
-        let (Some(template), Some(capacity)) = (template, capacity) else {
-            unreachable!("finish() returned Ok, so both parsed");
+        let (Some(template), Some(capacity), Some(reserved_capacity)) =
+            (template, capacity, reserved)
+        else {
+            unreachable!("finish() returned Ok, so all parsed");
         };
-        Ok(Self { template, capacity })
+        Ok(Self {
+            template,
+            capacity,
+            reserved_capacity,
+        })
+    }
+
+    /// The desks of a slot citizens may book.
+    pub fn public_capacity(capacity: i32, reserved: i32) -> i32 {
+        (capacity - reserved).max(0)
     }
 }
 
@@ -645,6 +672,14 @@ mod tests {
         let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["weekly.funday", "capacity"]);
         assert!(Schedule::parse(0, &weekly).is_err());
+        let r = Schedule::parse_reserving(3, 1, &weekly).unwrap();
+        assert_eq!(
+            Schedule::public_capacity(r.capacity, r.reserved_capacity),
+            2
+        );
+        assert!(Schedule::parse_reserving(3, 3, &weekly).is_ok());
+        let e = Schedule::parse_reserving(3, 4, &weekly).unwrap_err();
+        assert_eq!(e.errors[0].field, "reserved_capacity");
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Access tokens and the extractors that authenticate and authorise a request by themselves.
-
-use std::future::{ready, Ready};
+//! Access tokens and the extractors that authenticate and authorise a request by themselves:
+//! the token's signature and claims, then the account's standing (a suspension holds from the
+//! next request on), then the role.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mawid_domain::account::{staff, Role, ACCESS_TOKEN_TTL_SECONDS};
+use mawid_domain::account::{self, staff, Role, ACCESS_TOKEN_TTL_SECONDS};
+use mawid_persistence::accounts;
+use mawid_persistence::PgPool;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -87,7 +90,8 @@ pub struct Authenticated {
     pub role: Role,
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+/// The token's claims, checked without I/O; the pool to check the account's standing with.
+fn verify_token(req: &HttpRequest) -> Result<(Authenticated, PgPool), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
@@ -110,19 +114,42 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         Code::InvalidToken,
         "the access token is invalid or expired",
     ))?;
-    Ok(Authenticated {
+    let who = Authenticated {
         user_id: claims.sub,
         role: claims.role,
+    };
+    Ok((who, state.pool.clone()))
+}
+
+/// A valid token of an account in good standing.
+fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Authenticated, ApiError>> {
+    let verified = verify_token(req);
+    Box::pin(async move {
+        let (who, pool) = verified?;
+        accounts::account_standing(&pool, who.user_id)
+            .await?
+            .allow()
+            .map_err(|r| match r {
+                account::Refusal::Suspended => ApiError::new(r.code(), "this account is suspended"),
+                _ => ApiError::new(Code::InvalidToken, "the account behind this token is gone"),
+            })?;
+        Ok(who)
     })
 }
 
-fn require(req: &HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
-    let who = authenticate(req)?;
-    if who.role.satisfies(role) {
-        Ok(who)
-    } else {
-        Err(ApiError::forbidden())
-    }
+fn require(
+    req: &HttpRequest,
+    role: Role,
+) -> LocalBoxFuture<'static, Result<Authenticated, ApiError>> {
+    let who = authenticate(req);
+    Box::pin(async move {
+        let who = who.await?;
+        if who.role.satisfies(role) {
+            Ok(who)
+        } else {
+            Err(ApiError::forbidden())
+        }
+    })
 }
 
 macro_rules! role_extractor {
@@ -139,10 +166,11 @@ macro_rules! role_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = Ready<Result<Self, ApiError>>;
+            type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                ready(require(req, $role).map($name))
+                let who = require(req, $role);
+                Box::pin(async move { who.await.map($name) })
             }
         }
     };
@@ -171,9 +199,9 @@ role_extractor!(
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        authenticate(req)
     }
 }

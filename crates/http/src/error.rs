@@ -42,6 +42,8 @@ enum Extension {
     Step(Step),
     /// Sent as `Retry-After`.
     RetryAfter(u64),
+    /// `booking_suspended`: the first date the citizen may book again.
+    Until(chrono::NaiveDate),
     /// Logged, never answered.
     Internal(String),
 }
@@ -71,6 +73,11 @@ pub fn status_of(code: Code) -> StatusCode {
         | PassportLimit
         | IdempotencyKeyReused
         | SameSlot
+        | RescheduleLimit
+        | BookingSuspended
+        | ConfirmationNotRequired
+        | ConfirmationNotOpen
+        | ConfirmationClosed
         | UnknownOffice
         | UnknownService
         | ServiceNotDocumentary
@@ -83,7 +90,7 @@ pub fn status_of(code: Code) -> StatusCode {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Unauthenticated | InvalidToken | InvalidCredentials | InvalidRefreshToken
         | RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
+        Forbidden | AccountSuspended => StatusCode::FORBIDDEN,
         TooManyLoginAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
         EmailTaken
         | OfficeCodeTaken
@@ -93,6 +100,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | NotBooked
         | IllegalTransition
         | DocumentRequestExists
+        | AlreadyWaitlisted
         | NotFailed => StatusCode::CONFLICT,
         ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -193,6 +201,8 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     step: Option<&'a Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<chrono::NaiveDate>,
 }
 
 impl ResponseError for ApiError {
@@ -217,6 +227,10 @@ impl ResponseError for ApiError {
             },
             step: match &self.extension {
                 Extension::Step(s) => Some(s),
+                _ => None,
+            },
+            until: match self.extension {
+                Extension::Until(d) => Some(d),
                 _ => None,
             },
         };
@@ -273,7 +287,14 @@ const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<booking::Refusal> for ApiError {
     fn from(r: booking::Refusal) -> Self {
-        ApiError::new(r.code(), r.to_string())
+        let e = ApiError::new(r.code(), r.to_string());
+        match r {
+            booking::Refusal::Suspended { until } => Self {
+                extension: Extension::Until(until),
+                ..e
+            },
+            _ => e,
+        }
     }
 }
 
@@ -308,9 +329,11 @@ impl From<BookingError> for ApiError {
             BookingError::Refused(r) => r.into(),
             BookingError::KeyReused => ApiError::new(Code::IdempotencyKeyReused, e.to_string()),
             BookingError::Illegal(t) => ApiError::illegal(t.step(), t.to_string()),
+            BookingError::Untimely(t) => ApiError::illegal(t.step(), t.to_string()),
             BookingError::Unknown(field) => {
                 Invalid::new(field, "no such active entry in the catalogue").into()
             }
+            BookingError::Invalid(i) => i.into(),
             BookingError::Store(s) => s.into(),
         }
     }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<Passwords>,
     pub tracking: TrackingSettings,
+    /// The no-show suspension rule (`MAWID_NO_SHOW_*`).
+    pub no_shows: mawid_domain::appointment::NoShowPolicy,
 }
 
 /// The public tracking endpoint's rate limit and how it tells clients apart.

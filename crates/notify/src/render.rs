@@ -120,6 +120,7 @@ struct AppointmentView {
     applicant_name: Option<String>,
     cancelled_by_staff: bool,
     reason: Option<String>,
+    from_waitlist: bool,
 }
 
 #[derive(Serialize)]
@@ -195,6 +196,7 @@ struct Changes {
     previous_start: Option<DateTime<FixedOffset>>,
     cancelled_by_staff: bool,
     reason: Option<String>,
+    from_waitlist: bool,
 }
 
 /// The template values of an appointment mail, and its invite when the kind carries one.
@@ -229,6 +231,7 @@ fn appointment(
         applicant_name: non_empty(a.applicant_name.clone()),
         cancelled_by_staff: changes.cancelled_by_staff,
         reason: non_empty(changes.reason),
+        from_waitlist: changes.from_waitlist,
     };
     let method = match kind {
         Kind::AppointmentBooked | Kind::AppointmentRescheduled => Some(invite::Method::Request),
@@ -284,7 +287,13 @@ fn render_notification(
             ttl_minutes => PASSWORD_RESET_TTL_MINUTES,
         },
         Notification::AppointmentBooked(m) | Notification::AppointmentReminder(m) => {
-            for_appointment(&m.appointment, Changes::default())
+            for_appointment(
+                &m.appointment,
+                Changes {
+                    from_waitlist: m.from_waitlist,
+                    ..Changes::default()
+                },
+            )
         }
         Notification::AppointmentRescheduled(m) => for_appointment(
             &m.appointment,

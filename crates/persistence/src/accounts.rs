@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use mawid_domain::account::session::refresh_expires_at;
 use mawid_domain::account::{
     Email, Lockout, NewAccount, ProfileChange, Purpose, RefreshState, Refusal, ResetMail, Role,
-    Rotation,
+    Rotation, Standing,
 };
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -168,7 +168,8 @@ async fn mint(
     family: Uuid,
     refresh_hash: &str,
     now: DateTime<Utc>,
-) -> Result<Session, StoreError> {
+) -> Result<Session, AccountError> {
+    account_standing(&mut *conn, user.id).await?.allow()?;
     let expires = refresh_expires_at(now);
     tokens::insert_refresh(conn, refresh_hash, user.id, family, expires).await?;
     Ok(Session {
@@ -267,6 +268,26 @@ pub async fn reset_password(
     login::clear_failures(&mut *tx, &email).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The standing of the account behind a token, read on every authenticated request: one
+/// primary-key lookup. The one place that decides whether an account may act.
+#[tracing::instrument(skip_all)]
+pub async fn account_standing(
+    ex: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Standing, StoreError> {
+    let suspended = sqlx::query_scalar!(
+        r#"SELECT suspended_at IS NOT NULL AS "suspended!" FROM users WHERE id = $1"#,
+        user_id
+    )
+    .fetch_optional(ex)
+    .await?;
+    Ok(match suspended {
+        None => Standing::Gone,
+        Some(true) => Standing::Suspended,
+        Some(false) => Standing::Active,
+    })
 }
 
 /// The caller's own account.

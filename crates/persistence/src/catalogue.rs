@@ -4,8 +4,8 @@
 use chrono_tz::Tz;
 use mawid_domain::appointment::Refusal;
 use mawid_domain::catalogue::{
-    parse_timezone, DraftError, Fee, Localized, Office, OfficeCode, OfficeDraft, Service,
-    ServiceCode, ServiceDraft,
+    parse_timezone, DraftError, FairAccess, Fee, Localized, Office, OfficeCode, OfficeDraft,
+    Service, ServiceCode, ServiceDraft,
 };
 use mawid_domain::mail;
 use mawid_domain::schedule::Policy;
@@ -222,6 +222,7 @@ pub struct ServiceRow {
     pub max_advance_days: i32,
     pub creates_document_request: bool,
     pub active: bool,
+    pub fair: FairAccess,
 }
 
 impl ServiceRow {
@@ -255,6 +256,7 @@ impl ServiceRow {
             max_advance_days: self.max_advance_days,
             creates_document_request: self.creates_document_request,
             active: self.active,
+            fair: self.fair,
         }
     }
 }
@@ -274,6 +276,11 @@ struct ServiceRecord {
     max_advance_days: i32,
     creates_document_request: bool,
     active: bool,
+    release_cooldown_minutes: i32,
+    confirmation_required: bool,
+    confirm_from_hours: i32,
+    confirm_until_hours: i32,
+    max_reschedules: i32,
 }
 
 impl TryFrom<ServiceRecord> for ServiceRow {
@@ -304,6 +311,13 @@ impl TryFrom<ServiceRecord> for ServiceRow {
             max_advance_days: r.max_advance_days,
             creates_document_request: r.creates_document_request,
             active: r.active,
+            fair: FairAccess {
+                release_cooldown_minutes: r.release_cooldown_minutes,
+                confirmation_required: r.confirmation_required,
+                confirm_from_hours: r.confirm_from_hours,
+                confirm_until_hours: r.confirm_until_hours,
+                max_reschedules: r.max_reschedules,
+            },
         })
     }
 }
@@ -318,7 +332,8 @@ async fn services(
         ServiceRecord,
         r#"SELECT id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
             fee_amount::text AS "fee_amount!", fee_currency, min_notice_hours, max_advance_days,
-            creates_document_request, active
+            creates_document_request, active, release_cooldown_minutes, confirmation_required,
+            confirm_from_hours, confirm_until_hours, max_reschedules
          FROM services WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code"#,
         id,
     )
@@ -342,12 +357,17 @@ pub async fn list_services(ex: impl PgExecutor<'_>) -> Result<Vec<ServiceRow>, S
 async fn save_service(ex: impl PgExecutor<'_>, id: Uuid, s: &Service) -> Result<(), StoreError> {
     sqlx::query!(
         "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-            fee_amount, fee_currency, min_notice_hours, max_advance_days, creates_document_request, active)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9, $10, $11, $12, $13)
+            fee_amount, fee_currency, min_notice_hours, max_advance_days, creates_document_request, active,
+            release_cooldown_minutes, confirmation_required, confirm_from_hours, confirm_until_hours,
+            max_reschedules)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9, $10, $11, $12, $13, $14, $15,
+            $16, $17, $18)
          ON CONFLICT (id) DO UPDATE SET code = $2, name_ar = $3, name_ru = $4, name_en = $5,
             duration_minutes = $6, required_documents = $7, fee_amount = $8::text::numeric,
             fee_currency = $9, min_notice_hours = $10, max_advance_days = $11,
-            creates_document_request = $12, active = $13, updated_at = now()",
+            creates_document_request = $12, active = $13, release_cooldown_minutes = $14,
+            confirmation_required = $15, confirm_from_hours = $16, confirm_until_hours = $17,
+            max_reschedules = $18, updated_at = now()",
         id,
         s.code.as_str(),
         s.name.ar,
@@ -361,6 +381,11 @@ async fn save_service(ex: impl PgExecutor<'_>, id: Uuid, s: &Service) -> Result<
         s.max_advance_days,
         s.creates_document_request,
         s.active,
+        s.fair.release_cooldown_minutes,
+        s.fair.confirmation_required,
+        s.fair.confirm_from_hours,
+        s.fair.confirm_until_hours,
+        s.fair.max_reschedules,
     )
     .execute(ex)
     .await

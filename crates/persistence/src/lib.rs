@@ -9,8 +9,10 @@ mod login;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;
+pub mod suspension;
 mod tokens;
 pub mod users;
+pub mod waitlist;
 
 use std::time::Duration;
 
@@ -40,6 +42,7 @@ pub fn conflict_code(e: &sqlx::Error) -> Option<Code> {
         "offices_code_key" => Some(Code::OfficeCodeTaken),
         "services_code_key" => Some(Code::ServiceCodeTaken),
         "closures_pkey" => Some(Code::ClosureExists),
+        "waitlist_citizen_key" | "waitlist_identity_key" => Some(Code::AlreadyWaitlisted),
         _ => None,
     }
 }

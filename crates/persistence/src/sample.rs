@@ -1,13 +1,15 @@
 //! The sample data set loaded by `mawid seed`: idempotent, safe to run on every start.
 //!
 //! The Moscow consular section, the eight services of product.md, a Monday–Friday schedule with
-//! a lunch break, and Russia's fixed public holidays of the next twelve months as closures.
+//! a lunch break, and Russia's fixed public holidays of the next twelve months as closures. The
+//! passport services ask for re-confirmation, every service has the 30-minute cool-down of
+//! released desks, and one passport-renewal desk is reserved for staff.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months, NaiveDate};
 use chrono_tz::Tz;
-use mawid_domain::catalogue::{Localized, Service as ServiceSettings};
+use mawid_domain::catalogue::{FairAccess, Localized, Service as ServiceSettings};
 use mawid_domain::schedule::{local_date, Schedule};
 use sqlx::types::Json;
 use sqlx::PgPool;
@@ -308,13 +310,15 @@ pub async fn load(pool: &PgPool) -> Result<(), StoreError> {
 
     let weekly = weekly();
     for s in SERVICES {
+        let fair = fair_access(s.code);
         let docs: Vec<Localized> = s.documents.iter().map(Text::localized).collect();
         // The notice and advance of a new service are the domain's defaults; a rerun keeps
         // whatever an admin set since.
         let service_id = sqlx::query_scalar!(
             "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-                fee_amount, fee_currency, creates_document_request, min_notice_hours, max_advance_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, 'USD', $9, $10, $11)
+                fee_amount, fee_currency, creates_document_request, min_notice_hours, max_advance_days,
+                confirmation_required, release_cooldown_minutes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, 'USD', $9, $10, $11, $12, $13)
              ON CONFLICT (code) DO UPDATE SET name_ar = $3, name_ru = $4, name_en = $5, duration_minutes = $6,
                 required_documents = $7, fee_amount = $8::text::numeric, creates_document_request = $9,
                 updated_at = now()
@@ -330,10 +334,12 @@ pub async fn load(pool: &PgPool) -> Result<(), StoreError> {
             s.creates_document_request,
             ServiceSettings::DEFAULT_MIN_NOTICE_HOURS,
             ServiceSettings::DEFAULT_MAX_ADVANCE_DAYS,
+            fair.confirmation_required,
+            fair.release_cooldown_minutes,
         )
         .fetch_one(&mut *tx)
         .await?;
-        let schedule = Schedule::parse(s.capacity, &weekly)
+        let schedule = Schedule::parse_reserving(s.capacity, reserved_desks(s.code), &weekly)
             .map_err(|e| StoreError::Db(sqlx::Error::Encode(e.into())))?;
         schedules::upsert(&mut *tx, office_id, service_id, &schedule, now).await?;
     }
@@ -353,9 +359,43 @@ pub async fn load(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The passport services, the ones resellers trade, ask for re-confirmation; every service
+/// keeps the default 30-minute cool-down of released desks.
+fn fair_access(code: &str) -> FairAccess {
+    FairAccess {
+        confirmation_required: code.starts_with("passport-"),
+        ..FairAccess::default()
+    }
+}
+
+/// Moscow keeps one desk of passport renewal for urgent cases and walk-ins.
+fn reserved_desks(code: &str) -> i32 {
+    i32::from(code == "passport-renewal")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passport_services_need_confirmation_and_moscow_reserves_one_renewal_desk() {
+        let passports: Vec<_> = SERVICES
+            .iter()
+            .filter(|s| fair_access(s.code).confirmation_required)
+            .map(|s| s.code)
+            .collect();
+        assert_eq!(passports, ["passport-renewal", "passport-new"]);
+        assert!(SERVICES
+            .iter()
+            .all(|s| fair_access(s.code).release_cooldown_minutes == 30));
+        let reserved: i32 = SERVICES.iter().map(|s| reserved_desks(s.code)).sum();
+        assert_eq!(reserved, 1);
+        for s in SERVICES {
+            assert!(
+                Schedule::parse_reserving(s.capacity, reserved_desks(s.code), &weekly()).is_ok()
+            );
+        }
+    }
 
     #[test]
     fn every_sample_service_has_a_valid_schedule_and_texts() {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use mawid_domain::appointment::Refusal;
-use mawid_domain::schedule::{closure, Calendar, DateRange, Open, Schedule, Slot, WeeklyTemplate};
+use mawid_domain::schedule::{
+    closure, Calendar, DateRange, Open, Policy, Schedule, Slot, WeeklyTemplate,
+};
 use mawid_domain::text::Reason;
 use serde::Deserialize;
 use serde_json::json;
@@ -22,11 +24,17 @@ pub struct ScheduleRow {
     pub office_id: Uuid,
     pub service_id: Uuid,
     pub capacity: i32,
+    pub reserved_capacity: i32,
     pub weekly: WeeklyTemplate,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ScheduleRow {
+    /// The desks citizens may book.
+    pub fn public_capacity(&self) -> i32 {
+        Schedule::public_capacity(self.capacity, self.reserved_capacity)
+    }
+
     /// A copy of the decoded template, for a [`Calendar`] the caller keeps.
     pub fn template(&self) -> WeeklyTemplate {
         self.weekly.clone()
@@ -38,6 +46,7 @@ struct ScheduleRecord {
     office_id: Uuid,
     service_id: Uuid,
     capacity: i32,
+    reserved_capacity: i32,
     weekly: serde_json::Value,
     updated_at: DateTime<Utc>,
 }
@@ -54,6 +63,7 @@ impl TryFrom<ScheduleRecord> for ScheduleRow {
             office_id: r.office_id,
             service_id: r.service_id,
             capacity: r.capacity,
+            reserved_capacity: r.reserved_capacity,
             weekly,
             updated_at: r.updated_at,
         })
@@ -68,7 +78,7 @@ pub async fn get(
 ) -> Result<Option<ScheduleRow>, StoreError> {
     sqlx::query_as!(
         ScheduleRecord,
-        "SELECT office_id, service_id, capacity, weekly, updated_at FROM schedules
+        "SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at FROM schedules
          WHERE office_id = $1 AND service_id = $2",
         office_id,
         service_id,
@@ -88,13 +98,16 @@ pub(crate) async fn upsert(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO schedules (office_id, service_id, capacity, weekly, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (office_id, service_id) DO UPDATE SET capacity = $3, weekly = $4, updated_at = $5",
+        "INSERT INTO schedules (office_id, service_id, capacity, weekly, updated_at, reserved_capacity)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (office_id, service_id) DO UPDATE SET capacity = $3, weekly = $4, updated_at = $5,
+            reserved_capacity = $6",
         office_id,
         service_id,
         schedule.capacity,
         Json(schedule.template.to_map()) as _,
         now,
+        schedule.reserved_capacity,
     )
     .execute(ex)
     .await
@@ -138,6 +151,7 @@ pub async fn put_schedule(
     let affected = calendar.affected(&booked);
     let details = json!({
         "capacity": schedule.capacity,
+        "reserved_capacity": schedule.reserved_capacity,
         "weekly": schedule.template.to_map(),
         "affected_bookings": affected,
     });
@@ -284,25 +298,38 @@ pub async fn closed_days(
         .collect())
 }
 
-/// Places taken per slot start in `[from, to)`: every status but cancelled holds a desk (the
-/// same condition as the `appointments_desk_key` index).
+/// Places taken per slot start in `[from, to)` among desks `1..=desks` (the public ones) or,
+/// for `desks` `None`, among all: every status but cancelled holds a desk (the same condition
+/// as the `appointments_desk_key` index), and for the public so does a released desk in its
+/// cool-down at `now` and, with `withhold_unsettled`, one the waitlist has not had yet.
 #[tracing::instrument(skip_all)]
-async fn taken(
+pub(crate) async fn taken(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     service_id: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    desks: Option<i32>,
+    now: DateTime<Utc>,
+    withhold_unsettled: bool,
 ) -> Result<HashMap<DateTime<Utc>, i64>, StoreError> {
     Ok(sqlx::query!(
-        r#"SELECT slot_start, count(*) AS "taken!" FROM appointments
-         WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
-           AND status <> 'cancelled'
+        r#"SELECT slot_start AS "slot_start!", count(*) AS "taken!" FROM (
+             SELECT slot_start, desk_no FROM appointments
+             WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
+               AND status <> 'cancelled' AND ($6::int IS NULL OR desk_no <= $6)
+             UNION
+             SELECT slot_start, desk_no FROM desk_releases
+             WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
+               AND settled_at IS NULL AND (cooled_at > $5 OR $7) AND desk_no <= $6
+           ) held
          GROUP BY slot_start"#,
         office_id,
         service_id,
         from,
         to,
+        now,
+        desks,
+        withhold_unsettled,
     )
     .fetch_all(ex)
     .await?
@@ -356,11 +383,21 @@ pub async fn availability(
         .ok_or(Refusal::NotOffered)?;
     let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
     let (lo, hi) = range.utc_window();
-    let taken = taken(&mut *conn, office.id, service.id, lo, hi).await?;
+    let public = schedule.public_capacity();
+    let taken = taken(
+        &mut *conn,
+        office.id,
+        service.id,
+        (lo, hi),
+        Some(public),
+        now,
+        true,
+    )
+    .await?;
     let calendar = Calendar {
         tz: office.tz(),
         template: &schedule.weekly,
-        capacity: schedule.capacity,
+        capacity: public,
         closures: &closed,
         policy: service.policy(),
     };
@@ -371,5 +408,83 @@ pub async fn availability(
     Ok(Availability {
         timezone: office.tz(),
         slots: calendar.offered(open, range, &taken, now),
+    })
+}
+
+/// A slot as staff see it: every desk, the reserved ones apart.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffSlot {
+    pub slot: Slot,
+    pub remaining_reserved: i64,
+}
+
+pub struct StaffAvailability {
+    pub timezone: Tz,
+    pub slots: Vec<StaffSlot>,
+}
+
+/// The free slots as staff may book them: all desks (those in their cool-down included), no
+/// notice; `remaining_reserved` of each are the staff-only desks still free.
+#[tracing::instrument(skip_all)]
+pub async fn staff_availability(
+    pool: &PgPool,
+    office_id: Uuid,
+    service_id: Uuid,
+    range: DateRange,
+    now: DateTime<Utc>,
+) -> Result<StaffAvailability, CatalogueError> {
+    let mut conn = pool.acquire().await?;
+    let office = catalogue::office(&mut *conn, office_id).await?;
+    let service = catalogue::service(&mut *conn, service_id).await?;
+    let schedule = get(&mut *conn, office.id, service.id)
+        .await?
+        .ok_or(Refusal::NotOffered)?;
+    let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
+    let window = range.utc_window();
+    let all = taken(&mut *conn, office.id, service.id, window, None, now, false).await?;
+    let public = schedule.public_capacity();
+    let reserved_taken = sqlx::query!(
+        r#"SELECT slot_start, count(*) AS "taken!" FROM appointments
+         WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
+           AND status <> 'cancelled' AND desk_no > $5
+         GROUP BY slot_start"#,
+        office.id,
+        service.id,
+        window.0,
+        window.1,
+        public,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.slot_start, r.taken))
+    .collect::<HashMap<_, _>>();
+    let calendar = Calendar {
+        tz: office.tz(),
+        template: &schedule.weekly,
+        capacity: schedule.capacity,
+        closures: &closed,
+        policy: Policy {
+            min_notice_hours: 0,
+            ..service.policy()
+        },
+    };
+    let open = Open {
+        office: office.active,
+        service: service.active,
+    };
+    let reserved = i64::from(schedule.reserved_capacity);
+    let slots = calendar
+        .offered(open, range, &all, now)
+        .into_iter()
+        .map(|slot| StaffSlot {
+            slot,
+            remaining_reserved: (reserved - reserved_taken.get(&slot.start).copied().unwrap_or(0))
+                .max(0),
+        })
+        .collect();
+    Ok(StaffAvailability {
+        timezone: office.tz(),
+        slots,
     })
 }

@@ -1,7 +1,10 @@
 //! Queries on user accounts, citizens and staff alike; the use cases are in `accounts`.
 
 use chrono::{DateTime, Utc};
-use mawid_domain::account::{Email, FullName, Language, NewAccount, Phone, ProfileChange, Role};
+use mawid_domain::account::{
+    Email, FullName, Identity, Language, NationalNo, NewAccount, PassportNo, Phone, ProfileChange,
+    Role,
+};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -19,12 +22,22 @@ pub struct UserRow {
     pub role: Role,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub passport_number: Option<String>,
+    pub national_number: Option<String>,
 }
 
 impl UserRow {
     /// The language of mail to this account.
     pub fn language(&self) -> Language {
         self.preferred_language
+    }
+
+    /// The citizen's own identity number, if the profile keeps one (the passport first).
+    pub fn identity(&self) -> Option<Identity> {
+        Identity::stored(
+            self.passport_number.as_deref(),
+            self.national_number.as_deref(),
+        )
     }
 }
 
@@ -39,6 +52,8 @@ struct Record {
     role: String,
     email_verified_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    passport_number: Option<String>,
+    national_number: Option<String>,
 }
 
 /// A value no parser accepts is a broken row, not a default: say where it is.
@@ -59,6 +74,8 @@ impl TryFrom<Record> for UserRow {
             role,
             email_verified_at: r.email_verified_at,
             created_at: r.created_at,
+            passport_number: r.passport_number,
+            national_number: r.national_number,
         })
     }
 }
@@ -99,7 +116,7 @@ pub async fn insert(ex: impl PgExecutor<'_>, u: NewUser<'_>) -> Result<UserRow, 
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                   email_verified_at, created_at",
+                   email_verified_at, created_at, passport_number, national_number",
         Uuid::new_v4(),
         u.email.as_str(),
         u.password_hash,
@@ -124,7 +141,7 @@ pub async fn by_email(
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at
+                    email_verified_at, created_at, passport_number, national_number
              FROM users WHERE lower(email) = $1",
             email.as_str(),
         )
@@ -139,7 +156,7 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at
+                    email_verified_at, created_at, passport_number, national_number
              FROM users WHERE id = $1",
             id,
         )
@@ -161,15 +178,25 @@ pub(crate) async fn update_profile(
                 full_name = COALESCE($2, full_name),
                 preferred_language = COALESCE($3, preferred_language),
                 phone = CASE WHEN $4 THEN $5 ELSE phone END,
+                passport_number = CASE WHEN $6 THEN $7 ELSE passport_number END,
+                national_number = CASE WHEN $8 THEN $9 ELSE national_number END,
                 updated_at = now()
              WHERE id = $1
              RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                       email_verified_at, created_at",
+                       email_verified_at, created_at, passport_number, national_number",
             id,
             c.full_name.as_ref().map(FullName::as_str),
             c.language.map(Language::code),
             c.phone.is_some(),
             c.phone.as_ref().and_then(|p| p.as_ref().map(Phone::as_str)),
+            c.passport_number.is_some(),
+            c.passport_number
+                .as_ref()
+                .and_then(|p| p.as_ref().map(PassportNo::as_str)),
+            c.national_number.is_some(),
+            c.national_number
+                .as_ref()
+                .and_then(|n| n.as_ref().map(NationalNo::as_str)),
         )
         .fetch_optional(ex)
         .await?,
@@ -217,7 +244,7 @@ pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, 
     sqlx::query_as!(
         Record,
         "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                email_verified_at, created_at
+                email_verified_at, created_at, passport_number, national_number
          FROM users WHERE role = ANY($1) ORDER BY created_at, id",
         &staff[..] as &[&str],
     )
@@ -253,6 +280,8 @@ mod tests {
             role: role.into(),
             email_verified_at: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            passport_number: None,
+            national_number: None,
         }
     }
 

@@ -107,6 +107,15 @@ pub struct Settings {
     /// `json` for one JSON object per log line; anything else is text.
     #[arg(long, env = "MAWID_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// No-shows within MAWID_NO_SHOW_WINDOW_DAYS that suspend booking (0 turns the rule off).
+    #[arg(long, env = "MAWID_NO_SHOW_LIMIT", default_value = "2", value_parser = whole_number(0..=100u32))]
+    no_show_limit: u32,
+    /// The window, in days, the no-shows are counted in.
+    #[arg(long, env = "MAWID_NO_SHOW_WINDOW_DAYS", default_value = "180", value_parser = whole_number(1..=3660u32))]
+    no_show_window_days: u32,
+    /// How long, in days, a suspended citizen cannot book or join a waitlist.
+    #[arg(long, env = "MAWID_NO_SHOW_SUSPENSION_DAYS", default_value = "60", value_parser = whole_number(1..=3660u32))]
+    no_show_suspension_days: u32,
 }
 
 /// Settings checked against each other, as the server runs with them.
@@ -126,6 +135,7 @@ pub struct Config {
     pub log_json: bool,
     /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    pub no_shows: mawid_domain::appointment::NoShowPolicy,
 }
 
 fn whole_number<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
@@ -234,6 +244,11 @@ impl TryFrom<Settings> for Config {
             bootstrap_admin,
             log_json: s.log_format == "json",
             trust_forwarded_for: matches!(s.trust_forwarded_for.as_str(), "1" | "true" | "yes"),
+            no_shows: mawid_domain::appointment::NoShowPolicy {
+                limit: s.no_show_limit,
+                window_days: s.no_show_window_days,
+                suspension_days: s.no_show_suspension_days,
+            },
         })
     }
 }

@@ -139,10 +139,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             trust_forwarded_for: config.trust_forwarded_for,
             ..Default::default()
         },
+        no_shows: config.no_shows,
     };
 
     let mailer = config.mailer()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let jobs = actix_web::rt::spawn(fair_access_jobs(
+        pool.clone(),
+        clock.clone(),
+        config.no_shows,
+        stop_rx.clone(),
+    ));
     let worker = Worker {
         pool: pool.clone(),
         mailer,
@@ -182,12 +189,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             handle.pause().await;
             let _ = stop_tx.send(true);
             let _ = worker.await;
+            let _ = jobs.await;
             handle.stop(true).await;
             server.await??;
         }
         ended = &mut server => {
             let _ = stop_tx.send(true);
             let _ = worker.await;
+            let _ = jobs.await;
             ended??;
         }
     }
@@ -208,6 +217,35 @@ async fn stop_signal() -> &'static str {
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+    }
+}
+
+/// How often this process runs the waitlist assignment (expiry and the hand-over of cooled
+/// desks included): "within seconds" in the contract.
+const FAIR_ACCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The fair-access background jobs of this process, until the stop signal: each pass is safe
+/// to run in every process at once (entries are claimed with SKIP LOCKED). A pass in progress
+/// finishes before the loop stops.
+async fn fair_access_jobs(
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    no_shows: mawid_domain::appointment::NoShowPolicy,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(FAIR_ACCESS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
+            tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick");
+        }
     }
 }
 

@@ -120,6 +120,7 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),
             tracking: Default::default(),
+            no_shows: Default::default(),
         };
         let mail_dir =
             std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
@@ -225,6 +226,14 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// One pass of the fair-access background job (waitlist assignment, expiry, hand-over of
+    /// cooled desks) at this instance's clock, as every server process runs it.
+    pub async fn run_waitlist(&self) -> mawid_persistence::waitlist::Pass {
+        mawid_persistence::waitlist::run_pass(&self.pool, self.clock.now(), self.state.no_shows)
+            .await
+            .unwrap()
+    }
+
     /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot
     /// arithmetic is the same on every run while issued tokens stay valid in real time.
     pub fn freeze_on_next_monday(&self) -> NaiveDate {
@@ -249,6 +258,15 @@ pub fn strings<'a>(list: &'a Value, pointer: &str) -> Vec<&'a str> {
                 .unwrap_or_else(|| panic!("no string at {pointer} in {e}"))
         })
         .collect()
+}
+
+/// The passport number [`TestApp::keep_own_passport`] gives the citizen of `email`.
+pub fn own_passport(email: &str) -> String {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let h = email.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("T{:010X}", h % 0xFF_FFFF_FFFF)
 }
 
 pub fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {
@@ -324,7 +342,21 @@ impl TestApp {
         self.verify_email(&token)
             .await
             .expect(StatusCode::NO_CONTENT);
-        self.access_token(email, PASSWORD).await
+        let access = self.access_token(email, PASSWORD).await;
+        self.keep_own_passport(&access, email).await;
+        access
+    }
+
+    /// Every booking names an identity number; a test citizen keeps one of their own on the
+    /// profile, distinct per address, so bookings for themself need not send it.
+    pub async fn keep_own_passport(&self, token: &str, email: &str) {
+        self.patch(
+            "/api/v1/me",
+            Some(token),
+            json!({ "passport_number": own_passport(email) }),
+        )
+        .await
+        .expect(StatusCode::OK);
     }
 
     pub async fn access_token(&self, email: &str, password: &str) -> String {
@@ -379,7 +411,9 @@ impl TestApp {
 
     /// A verified citizen created directly in the database (faster than the mail round trip).
     pub async fn quick_citizen(&self, email: &str) -> String {
-        self.staff(email, "citizen").await
+        let token = self.staff(email, "citizen").await;
+        self.keep_own_passport(&token, email).await;
+        token
     }
 }
 

@@ -285,6 +285,7 @@ pub fn appointment_payload(appointment_id: Uuid, start: &str, end: &str) -> Valu
     };
     let at = |raw: &str| DateTime::parse_from_rfc3339(raw).unwrap();
     let mail = AppointmentMail {
+        from_waitlist: false,
         full_name: "Amal Haddad".into(),
         appointment: AppointmentSummary {
             appointment_id,

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use mawid_domain::account::{
-    Email, FullName, Language, NewAccount, Password, Phone, ProfileChange, Refusal, Role,
-    ACCESS_TOKEN_TTL_SECONDS,
+    Email, FullName, Language, NationalNo, NewAccount, PassportNo, Password, Phone, ProfileChange,
+    Refusal, Role, ACCESS_TOKEN_TTL_SECONDS,
 };
 use mawid_domain::Invalid;
 use mawid_persistence::accounts::{self, Secret, Session};
@@ -39,6 +39,8 @@ pub struct UserView {
     pub role: Role,
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
+    pub passport_number: Option<String>,
+    pub national_number: Option<String>,
 }
 
 impl From<UserRow> for UserView {
@@ -52,6 +54,8 @@ impl From<UserRow> for UserView {
             role: u.role,
             email_verified: u.email_verified_at.is_some(),
             created_at: u.created_at,
+            passport_number: u.passport_number,
+            national_number: u.national_number,
         }
     }
 }
@@ -239,6 +243,10 @@ struct ProfilePatch {
     preferred_language: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    passport_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    national_number: Option<Option<String>>,
 }
 
 /// A field that may be left out but, unlike the phone, cannot be cleared.
@@ -261,11 +269,21 @@ impl ProfilePatch {
             .phone
             .as_ref()
             .map(|p| p.as_deref().map(|p| v.check(Phone::parse(p))));
+        let passport_number = self.passport_number.as_ref().map(|p| {
+            p.as_deref()
+                .map(|p| v.check(PassportNo::parse_as("passport_number", p)))
+        });
+        let national_number = self.national_number.as_ref().map(|n| {
+            n.as_deref()
+                .map(|n| v.check(NationalNo::parse_as("national_number", n)))
+        });
         v.finish()?;
         Ok(ProfileChange {
             full_name: full_name.flatten(),
             language: language.flatten(),
             phone: phone.map(Option::flatten),
+            passport_number: passport_number.map(Option::flatten),
+            national_number: national_number.map(Option::flatten),
         })
     }
 }

@@ -2,10 +2,11 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use mawid_domain::appointment::{Cancellation, CheckIn, StaffStep};
+use mawid_domain::appointment::{BookingFor, Cancellation, CheckIn, StaffStep};
 use mawid_domain::page::Page;
+use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
-use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry};
+use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry, StaffBooking};
 use mawid_persistence::audit::{self, AuditRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,6 +19,7 @@ use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/offices/{id}/agenda").get(agenda))
+        .service(web::resource("/admin/appointments").post(staff_book))
         .service(web::resource("/admin/appointments/{id}/check-in").post(check_in))
         .service(web::resource("/admin/appointments/{id}/complete").post(complete))
         .service(web::resource("/admin/appointments/{id}/no-show").post(no_show))
@@ -230,4 +232,45 @@ async fn audit_log(
         per_page: page.per_page,
         total: found.total,
     }))
+}
+
+#[derive(Deserialize)]
+struct StaffBookingIn {
+    office_id: Uuid,
+    service_id: Uuid,
+    start: DateTime<FixedOffset>,
+    reason: String,
+    citizen_id: Option<Uuid>,
+    applicant: Option<crate::routes::appointments::ApplicantIn>,
+}
+
+/// Staff book for a citizen: an urgent case or a phone call; reserved desks may be used.
+async fn staff_book(
+    staff: Staff,
+    state: web::Data<AppState>,
+    body: Json<StaffBookingIn>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let reason = Reason::parse("reason", &b.reason)?;
+    // Walk-ins without an account are not taken here yet: a citizen account is named.
+    let citizen_id = b
+        .citizen_id
+        .ok_or_else(|| Invalid::new("citizen_id", "the citizen's account id is required"))?;
+    let applicant = BookingFor::parse(b.applicant.as_ref().map(|a| a.fields()))?;
+    let a = store::book_by_staff(
+        &state.pool,
+        StaffBooking {
+            actor_id: staff.id(),
+            citizen_id,
+            office_id: b.office_id,
+            service_id: b.service_id,
+            start: b.start.with_timezone(&Utc),
+            applicant,
+            reason,
+            now: state.now(),
+        },
+    )
+    .await?;
+    metrics::counter!("mawid_bookings_total").increment(1);
+    Ok(HttpResponse::Created().json(AppointmentView::from(&a)))
 }

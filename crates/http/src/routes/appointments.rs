@@ -3,8 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
 use mawid_domain::appointment::{
-    ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey, Relation,
-    Status,
+    ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey,
+    NoShowPolicy, Relation, Status,
 };
 use mawid_domain::catalogue::Localized;
 use mawid_domain::Invalid;
@@ -22,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/appointments").post(book).get(list))
         .service(web::resource("/appointments/{id}").get(detail))
         .service(web::resource("/appointments/{id}/cancel").post(cancel))
-        .service(web::resource("/appointments/{id}/reschedule").post(reschedule));
+        .service(web::resource("/appointments/{id}/reschedule").post(reschedule))
+        .service(web::resource("/appointments/{id}/confirm").post(confirm));
 }
 
 #[derive(Serialize)]
@@ -31,6 +32,7 @@ pub struct AppointmentView {
     reference: String,
     status: Status,
     sequence: u32,
+    reschedules: i32,
     office_id: Uuid,
     office_code: String,
     service_id: Uuid,
@@ -44,6 +46,10 @@ pub struct AppointmentView {
     cancel_reason: Option<String>,
     /// With the office's offset, like every instant in the API.
     created_at: String,
+    /// The re-confirmation window (nulls when the service has no such rule).
+    confirm_from: Option<String>,
+    confirm_until: Option<String>,
+    confirmed_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +57,7 @@ struct ApplicantView {
     full_name: String,
     relation: Relation,
     passport_number: Option<String>,
+    national_number: Option<String>,
 }
 
 impl From<&AppointmentRow> for AppointmentView {
@@ -60,6 +67,7 @@ impl From<&AppointmentRow> for AppointmentView {
             reference: a.reference.clone(),
             status: a.status,
             sequence: a.sequence,
+            reschedules: a.reschedules,
             office_id: a.office_id,
             office_code: a.office_code.clone(),
             service_id: a.service_id,
@@ -72,10 +80,14 @@ impl From<&AppointmentRow> for AppointmentView {
                 full_name: a.applicant_name.clone(),
                 relation: a.applicant_relation,
                 passport_number: a.passport_number.clone(),
+                national_number: a.national_number.clone(),
             },
             cancelled_by: a.cancelled_by,
             cancel_reason: a.cancel_reason.clone(),
             created_at: a.local(a.created_at),
+            confirm_from: a.confirmation.map(|(from, _)| a.local(from)),
+            confirm_until: a.confirmation.map(|(_, until)| a.local(until)),
+            confirmed_at: a.confirmed_at.map(|t| a.local(t)),
         }
     }
 }
@@ -86,10 +98,22 @@ struct ListView {
 }
 
 #[derive(Deserialize, Serialize)]
-struct ApplicantIn {
+pub(crate) struct ApplicantIn {
     full_name: Option<String>,
     relation: Option<String>,
     passport_number: Option<String>,
+    national_number: Option<String>,
+}
+
+impl ApplicantIn {
+    pub(crate) fn fields(&self) -> ApplicantFields<'_> {
+        ApplicantFields {
+            full_name: self.full_name.as_deref(),
+            relation: self.relation.as_deref(),
+            passport_number: self.passport_number.as_deref(),
+            national_number: self.national_number.as_deref(),
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -105,13 +129,10 @@ impl BookingIn {
         self,
         citizen_id: Uuid,
         idempotency: Option<Idempotency>,
+        no_shows: NoShowPolicy,
         now: DateTime<Utc>,
     ) -> Result<NewBooking, Invalid> {
-        let applicant = BookingFor::parse(self.applicant.as_ref().map(|a| ApplicantFields {
-            full_name: a.full_name.as_deref(),
-            relation: a.relation.as_deref(),
-            passport_number: a.passport_number.as_deref(),
-        }))?;
+        let applicant = BookingFor::parse(self.applicant.as_ref().map(ApplicantIn::fields))?;
         Ok(NewBooking {
             citizen_id,
             office_id: self.office_id,
@@ -119,6 +140,7 @@ impl BookingIn {
             start: self.start.with_timezone(&Utc),
             applicant,
             idempotency,
+            no_shows,
             now,
         })
     }
@@ -146,9 +168,9 @@ async fn book(
     body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency(&req, &body)?;
-    let booking = body
-        .into_inner()
-        .into_domain(citizen.id(), idempotency, state.now())?;
+    let booking =
+        body.into_inner()
+            .into_domain(citizen.id(), idempotency, state.no_shows, state.now())?;
     Ok(match store::book(&state.pool, booking).await? {
         Booked::Created(a) => {
             metrics::counter!("mawid_bookings_total").increment(1);
@@ -206,5 +228,15 @@ async fn reschedule(
 ) -> Result<HttpResponse, ApiError> {
     let start = body.start.with_timezone(&Utc);
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
+    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
+}
+
+/// Confirms attendance, for a service that asks for it, inside its window.
+async fn confirm(
+    citizen: Citizen,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let a = store::confirm(&state.pool, citizen.id(), *id, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }

@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use chrono_tz::Tz;
-use mawid_domain::catalogue::{Localized, OfficeCode, OfficeDraft, ServiceCode, ServiceDraft};
+use mawid_domain::catalogue::{
+    FairAccessDraft, Localized, OfficeCode, OfficeDraft, ServiceCode, ServiceDraft,
+};
 use mawid_persistence::catalogue::{self as store, OfficeRow, ServiceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -60,6 +62,11 @@ pub struct ServiceView {
     max_advance_days: i32,
     creates_document_request: bool,
     active: bool,
+    release_cooldown_minutes: i32,
+    confirmation_required: bool,
+    confirm_from_hours: i32,
+    confirm_until_hours: i32,
+    max_reschedules: i32,
 }
 
 impl From<ServiceRow> for ServiceView {
@@ -76,6 +83,11 @@ impl From<ServiceRow> for ServiceView {
             max_advance_days: s.max_advance_days,
             creates_document_request: s.creates_document_request,
             active: s.active,
+            release_cooldown_minutes: s.fair.release_cooldown_minutes,
+            confirmation_required: s.fair.confirmation_required,
+            confirm_from_hours: s.fair.confirm_from_hours,
+            confirm_until_hours: s.fair.confirm_until_hours,
+            max_reschedules: s.fair.max_reschedules,
         }
     }
 }
@@ -190,6 +202,11 @@ struct ServiceIn {
     max_advance_days: Option<i32>,
     creates_document_request: Option<bool>,
     active: Option<bool>,
+    release_cooldown_minutes: Option<i32>,
+    confirmation_required: Option<bool>,
+    confirm_from_hours: Option<i32>,
+    confirm_until_hours: Option<i32>,
+    max_reschedules: Option<i32>,
 }
 
 impl ServiceIn {
@@ -211,6 +228,13 @@ impl ServiceIn {
             max_advance_days: self.max_advance_days,
             creates_document_request: self.creates_document_request,
             active: self.active,
+            fair: FairAccessDraft {
+                release_cooldown_minutes: self.release_cooldown_minutes,
+                confirmation_required: self.confirmation_required,
+                confirm_from_hours: self.confirm_from_hours,
+                confirm_until_hours: self.confirm_until_hours,
+                max_reschedules: self.max_reschedules,
+            },
         }
     }
 }

@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/offices/{id}/availability").get(availability))
+        .service(web::resource("/admin/offices/{id}/availability").get(staff_availability))
         .service(
             web::resource("/admin/offices/{id}/schedules/{service_id}")
                 .put(put_schedule)
@@ -57,6 +58,42 @@ impl SlotView {
     }
 }
 
+#[derive(Serialize)]
+struct StaffSlotView {
+    #[serde(flatten)]
+    slot: SlotView,
+    remaining_reserved: i64,
+}
+
+/// Every desk free for staff, the reserved ones apart; no notice applies.
+async fn staff_availability(
+    _staff: Staff,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    q: web::Query<AvailabilityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let range = DateRange::parse(q.from, q.to)?;
+    let found =
+        store::staff_availability(&state.pool, *id, q.service_id, range, state.now()).await?;
+    let tz = found.timezone;
+    let slots: Vec<StaffSlotView> = found
+        .slots
+        .iter()
+        .map(|s| StaffSlotView {
+            slot: SlotView::new(tz, &s.slot),
+            remaining_reserved: s.remaining_reserved,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "office_id": *id,
+        "service_id": q.service_id,
+        "timezone": tz,
+        "from": q.from,
+        "to": q.to,
+        "slots": slots,
+    })))
+}
+
 async fn availability(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -79,6 +116,8 @@ async fn availability(
 #[derive(Deserialize)]
 struct ScheduleIn {
     capacity: i32,
+    #[serde(default)]
+    reserved_capacity: i32,
     weekly: BTreeMap<String, Vec<[String; 2]>>,
 }
 
@@ -87,6 +126,7 @@ fn schedule_view(row: &ScheduleRow, affected: Option<usize>) -> serde_json::Valu
         "office_id": row.office_id,
         "service_id": row.service_id,
         "capacity": row.capacity,
+        "reserved_capacity": row.reserved_capacity,
         "weekly": row.weekly.to_map(),
         "updated_at": row.updated_at,
     });
@@ -103,7 +143,7 @@ async fn put_schedule(
     body: Json<ScheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (office_id, service_id) = path.into_inner();
-    let schedule = Schedule::parse(body.capacity, &body.weekly)?;
+    let schedule = Schedule::parse_reserving(body.capacity, body.reserved_capacity, &body.weekly)?;
     let (pool, now) = (&state.pool, state.now());
     let put = store::put_schedule(pool, admin.id(), office_id, service_id, &schedule, now).await?;
     Ok(HttpResponse::Ok().json(schedule_view(&put.schedule, Some(put.affected_bookings))))

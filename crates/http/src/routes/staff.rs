@@ -1,13 +1,15 @@
-//! Staff accounts, managed by admins.
+//! Staff accounts, managed by admins, and the suspension of citizens' accounts.
 
 use actix_web::{web, HttpResponse};
 use mawid_domain::account::{staff, Email, FullName, Language, NewAccount, Password, Role};
+use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
-use mawid_persistence::accounts;
+use mawid_persistence::{accounts, suspension};
 use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
-use crate::auth::StaffManager;
+use crate::auth::{Admin, StaffManager};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::routes::accounts::UserView;
@@ -18,7 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/staff")
             .post(create_staff)
             .get(list_staff),
-    );
+    )
+    .service(web::resource("/admin/citizens/{id}/suspend").post(suspend_citizen))
+    .service(web::resource("/admin/citizens/{id}/reinstate").post(reinstate_citizen));
 }
 
 #[derive(Deserialize)]
@@ -81,4 +85,35 @@ async fn list_staff(
         .map(UserView::from)
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+struct SuspendIn {
+    reason: String,
+}
+
+/// Suspends a citizen: future bookings cancelled by staff and mailed, waitlist entries left,
+/// tokens and logins refused from the next request on.
+async fn suspend_citizen(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<SuspendIn>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = Reason::parse("reason", &body.reason)?;
+    let cancelled = suspension::suspend(&state.pool, admin.id(), *id, &reason, state.now()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "citizen_id": *id,
+        "suspended": true,
+        "cancelled_bookings": cancelled,
+    })))
+}
+
+async fn reinstate_citizen(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    suspension::reinstate(&state.pool, admin.id(), *id, state.now()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "citizen_id": *id, "suspended": false })))
 }

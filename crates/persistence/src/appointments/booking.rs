@@ -3,11 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency, Offer, PassportNo,
-    Reference, Refusal, Status,
+    citizen_may_change, reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency,
+    Identity, Move, NoShowPolicy, Offer, Reference, Refusal, Status,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
-use mawid_domain::schedule::Calendar;
+use mawid_domain::schedule::{Calendar, Policy};
+use mawid_domain::text::Reason;
+use serde_json::json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
 use crate::users;
-use crate::StoreError;
+use crate::{audit, StoreError};
 
 pub struct NewBooking {
     pub citizen_id: Uuid,
@@ -26,6 +28,7 @@ pub struct NewBooking {
     pub applicant: BookingFor,
     /// Set when the client sent an `Idempotency-Key`.
     pub idempotency: Option<Idempotency>,
+    pub no_shows: NoShowPolicy,
     pub now: DateTime<Utc>,
 }
 
@@ -40,35 +43,47 @@ pub enum Booked {
 #[tracing::instrument(skip_all)]
 pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
     let mut tx = pool.begin().await?;
+    let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
+    tx.commit().await?;
+    Ok(booked)
+}
+
+/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry.
+pub(crate) async fn book_in(
+    tx: &mut PgConnection,
+    b: &NewBooking,
+    by: Booker,
+) -> Result<Booked, BookingError> {
     let user = users::by_id(&mut *tx, b.citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    let own_identity = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
         email_verified: user.email_verified_at.is_some(),
+        identity: own_identity.as_ref(),
     };
     holder.may_book()?;
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
     // read and written by one request at a time.
-    lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
+    lock(&mut *tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
     if let Some(key) = &b.idempotency {
-        if let Some(first) = replayed(&mut tx, b.citizen_id, key).await? {
+        if let Some(first) = replayed(&mut *tx, b.citizen_id, key).await? {
             return Ok(Booked::Replayed(Box::new(first)));
         }
     }
 
-    let ctx = context(&mut tx, b.office_id, b.service_id).await?;
-    let end = check_slot(&mut tx, &ctx, b.start, b.now).await?;
-    let applicant = b.applicant.applicant(&holder);
-    if let Some(p) = &applicant.passport {
-        let key = format!("{}:{}", b.service_id, p.as_str());
-        lock(&mut tx, LOCK_PASSPORT, &key).await?;
-    }
+    not_suspended(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    let ctx = context(&mut *tx, b.office_id, b.service_id).await?;
+    let end = check_slot(&mut *tx, &ctx, b.start, b.now, by).await?;
+    let applicant = b.applicant.applicant(&holder)?;
+    let key = format!("{}:{}", b.service_id, applicant.identity.key());
+    lock(&mut *tx, LOCK_IDENTITY, &key).await?;
     holdings(
-        &mut tx,
+        &mut *tx,
         b.citizen_id,
         b.service_id,
-        applicant.passport.as_ref(),
+        &applicant.identity,
         b.now,
     )
     .await?
@@ -80,9 +95,85 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
         citizen_id: b.citizen_id,
         office_code: &ctx.office.code,
         applicant: &applicant,
+        by_staff: None,
         now: b.now,
     };
-    claim_desk(&mut tx, &ctx.target(b.start, end), Claim::Book(&row)).await?;
+    let target = ctx.target(b.start, end, b.now, by);
+    claim_desk(&mut *tx, &target, Claim::Book(&row)).await?;
+    let appointment = by_id(&mut *tx, id).await?;
+    let mail = Mail {
+        user: &user,
+        office: &ctx.office,
+        service: &ctx.service,
+    };
+    let mut confirmation = mail.appointment(&appointment);
+    confirmation.from_waitlist = by == Booker::Waitlist;
+    let booked = Notification::AppointmentBooked(confirmation);
+    mail.send(&mut *tx, booked, b.now).await?;
+    mail.remind(&mut *tx, &appointment, b.now).await?;
+    if let Some(key) = &b.idempotency {
+        remember(&mut *tx, b.citizen_id, key, id).await?;
+    }
+    Ok(Booked::Created(Box::new(appointment)))
+}
+
+/// A booking by staff for a citizen (`citizen_id`): an urgent case or a phone call.
+pub struct StaffBooking {
+    pub actor_id: Uuid,
+    pub citizen_id: Uuid,
+    pub office_id: Uuid,
+    pub service_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub applicant: BookingFor,
+    pub reason: Reason,
+    pub now: DateTime<Utc>,
+}
+
+/// The audit action of a staff booking.
+pub const STAFF_BOOK_ACTION: &str = "appointment.book_by_staff";
+
+/// Books by staff: reserved desks and desks in their cool-down may be used and the notice is
+/// not required; the grid, closures, capacity and the per-identity cap hold. Audited with the
+/// reason; the citizen gets the usual mails.
+#[tracing::instrument(skip_all)]
+pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let user = users::by_id(&mut *tx, b.citizen_id)
+        .await?
+        .filter(|u| u.role == mawid_domain::account::Role::Citizen)
+        .ok_or(BookingError::Unknown("citizen_id"))?;
+    let own_identity = user.identity();
+    let holder = Holder {
+        full_name: &user.full_name,
+        email_verified: user.email_verified_at.is_some(),
+        identity: own_identity.as_ref(),
+    };
+    lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
+    let ctx = context(&mut tx, b.office_id, b.service_id).await?;
+    let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Staff).await?;
+    let applicant = b.applicant.applicant(&holder)?;
+    let key = format!("{}:{}", b.service_id, applicant.identity.key());
+    lock(&mut tx, LOCK_IDENTITY, &key).await?;
+    holdings(
+        &mut tx,
+        b.citizen_id,
+        b.service_id,
+        &applicant.identity,
+        b.now,
+    )
+    .await?
+    .check_identity()?;
+    let id = Uuid::new_v4();
+    let row = NewRow {
+        id,
+        citizen_id: b.citizen_id,
+        office_code: &ctx.office.code,
+        applicant: &applicant,
+        by_staff: Some((b.actor_id, b.reason.as_str())),
+        now: b.now,
+    };
+    let target = ctx.target(b.start, end, b.now, Booker::Staff);
+    claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
     let mail = Mail {
         user: &user,
@@ -92,11 +183,23 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
     mail.send(&mut tx, booked, b.now).await?;
     mail.remind(&mut tx, &appointment, b.now).await?;
-    if let Some(key) = &b.idempotency {
-        remember(&mut *tx, b.citizen_id, key, id).await?;
-    }
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            actor_id: b.actor_id,
+            action: STAFF_BOOK_ACTION,
+            target_type: "appointment",
+            target_id: id.to_string(),
+            details: json!({
+                "citizen_id": b.citizen_id,
+                "start": appointment.local(appointment.slot_start),
+                "reason": b.reason.as_str(),
+            }),
+        },
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Booked::Created(Box::new(appointment)))
+    Ok(appointment)
 }
 
 /// Moves a booked appointment to `start` in one transaction: the new desk is claimed before the
@@ -110,14 +213,37 @@ pub async fn reschedule(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    lock(&mut tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
-    let current = locked(&mut tx, id, Some(citizen_id)).await?;
-    reschedule_to(current.status, current.slot_start, start)?;
-    let ctx = context(&mut tx, current.office_id, current.service_id).await?;
-    let end = check_slot(&mut tx, &ctx, start, now).await?;
-    claim_desk(&mut tx, &ctx.target(start, end), Claim::Move { id, now }).await?;
+    let moved = reschedule_in(&mut tx, id, citizen_id, start, now, Booker::Citizen).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// [`reschedule`] in the caller's transaction, for a citizen or for their "earlier slot"
+/// waitlist entry.
+pub(crate) async fn reschedule_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    citizen_id: Uuid,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    by: Booker,
+) -> Result<AppointmentRow, BookingError> {
+    lock(&mut *tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
+    let current = locked(&mut *tx, id, Some(citizen_id)).await?;
+    citizen_may_change(current.status, Status::Booked, current.slot_start, now)?;
+    let ctx = context(&mut *tx, current.office_id, current.service_id).await?;
+    reschedule_to(Move {
+        status: current.status,
+        current_start: current.slot_start,
+        target_start: start,
+        reschedules: current.reschedules,
+        max_reschedules: ctx.service.fair.max_reschedules,
+    })?;
+    let end = check_slot(&mut *tx, &ctx, start, now, by).await?;
+    let target = ctx.target(start, end, now, by);
+    claim_desk(&mut *tx, &target, Claim::Move { id, now }).await?;
     let appointment = by_id(&mut *tx, id).await?;
-    withdraw_reminders(&mut tx, id).await?;
+    withdraw_reminders(&mut *tx, id).await?;
     let user = users::by_id(&mut *tx, citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -132,19 +258,18 @@ pub async fn reschedule(
         previous_start: at_office(current.timezone, current.slot_start),
     };
     mail.send(
-        &mut tx,
+        &mut *tx,
         Notification::AppointmentRescheduled(rescheduled),
         now,
     )
     .await?;
-    mail.remind(&mut tx, &appointment, now).await?;
-    tx.commit().await?;
+    mail.remind(&mut *tx, &appointment, now).await?;
     Ok(appointment)
 }
 
 /// Lock classes for `pg_advisory_xact_lock(class, key)`.
 const LOCK_CITIZEN: i32 = 1;
-const LOCK_PASSPORT: i32 = 2;
+const LOCK_IDENTITY: i32 = 2;
 
 #[tracing::instrument(skip_all)]
 async fn lock(conn: &mut PgConnection, class: i32, key: &str) -> Result<(), sqlx::Error> {
@@ -201,28 +326,50 @@ async fn remember(
     Ok(())
 }
 
+/// Refuses a citizen under the no-show suspension.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn not_suspended(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+    policy: NoShowPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    let no_shows = sqlx::query_scalar!(
+        "SELECT slot_start FROM appointments
+         WHERE citizen_id = $1 AND status = 'no_show' AND slot_start > $2",
+        citizen_id,
+        policy.lookback(now)
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(policy.check(&no_shows, now)?)
+}
+
 /// The future `booked` appointments the fair-use limits count.
 #[tracing::instrument(skip_all)]
 async fn holdings(
     conn: &mut PgConnection,
     citizen_id: Uuid,
     service_id: Uuid,
-    passport: Option<&PassportNo>,
+    identity: &Identity,
     now: DateTime<Utc>,
 ) -> Result<Holdings, sqlx::Error> {
     let h = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE citizen_id = $1) AS "citizen_total!",
                 count(*) FILTER (WHERE citizen_id = $1 AND service_id = $2)
                     AS "citizen_same_service!",
-                count(*) FILTER (WHERE service_id = $2 AND passport_number = $3)
+                count(*) FILTER (WHERE service_id = $2
+                                   AND (passport_number = $3 OR national_number = $5))
                     AS "passport_same_service!"
          FROM appointments
          WHERE status = 'booked' AND slot_start > $4
-           AND (citizen_id = $1 OR (service_id = $2 AND passport_number = $3))"#,
+           AND (citizen_id = $1
+                OR (service_id = $2 AND (passport_number = $3 OR national_number = $5)))"#,
         citizen_id,
         service_id,
-        passport.map(PassportNo::as_str),
-        now
+        identity.passport(),
+        now,
+        identity.national()
     )
     .fetch_one(conn)
     .await?;
@@ -240,13 +387,29 @@ struct Context {
 }
 
 impl Context {
-    fn target(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Target {
+    /// The slot as `by` claims it: a citizen only the public desks not in their cool-down,
+    /// staff any desk, the reserved ones first.
+    fn target(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+        by: Booker,
+    ) -> Target {
+        let staff = by == Booker::Staff;
         Target {
             office_id: self.office.id,
             service_id: self.service.id,
             start,
             end,
-            capacity: self.schedule.capacity,
+            capacity: if staff {
+                self.schedule.capacity
+            } else {
+                self.schedule.public_capacity()
+            },
+            cooling_at: (!staff).then_some(now),
+            unsettled: by == Booker::Citizen,
+            staff,
         }
     }
 }
@@ -285,12 +448,24 @@ fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
     }
 }
 
-/// Checks `start` against the grid, closures, notice and advance of `ctx`; returns the end.
+/// Who claims a desk: a citizen (public desks, notice, a released desk only once the waitlist
+/// had it), a waitlist entry (the same, but a released desk as soon as it cooled down) or staff
+/// (any desk, no notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Booker {
+    Citizen,
+    Waitlist,
+    Staff,
+}
+
+/// Checks `start` against the grid, closures, notice (not for staff) and advance of `ctx`;
+/// returns the end.
 async fn check_slot(
     conn: &mut PgConnection,
     ctx: &Context,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
+    by: Booker,
 ) -> Result<DateTime<Utc>, BookingError> {
     let tz = ctx.office.tz();
     let day = mawid_domain::schedule::local_date(tz, start);
@@ -301,7 +476,13 @@ async fn check_slot(
         template: &template,
         capacity: ctx.schedule.capacity,
         closures: &closed,
-        policy: ctx.service.policy(),
+        policy: match by {
+            Booker::Citizen | Booker::Waitlist => ctx.service.policy(),
+            Booker::Staff => Policy {
+                min_notice_hours: 0,
+                ..ctx.service.policy()
+            },
+        },
     };
     Ok(cal.check_bookable(start, now)?.end)
 }
@@ -313,6 +494,13 @@ struct Target {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     capacity: i32,
+    /// For a citizen's claim, the moment whose cooling desks are skipped; `None` for staff and
+    /// the waitlist, who may take a desk in its cool-down.
+    cooling_at: Option<DateTime<Utc>>,
+    /// A citizen also waits until the waitlist had the cooled desk (`settled_at`).
+    unsettled: bool,
+    /// Staff take the highest free desk (the reserved ones) first.
+    staff: bool,
 }
 
 /// The appointment a claimed desk goes to: a new booking, or a booked one moving to the slot.
@@ -326,6 +514,8 @@ struct NewRow<'a> {
     citizen_id: Uuid,
     office_code: &'a str,
     applicant: &'a BookedApplicant,
+    /// The staff member who booked, and why.
+    by_staff: Option<(Uuid, &'a str)>,
     now: DateTime<Utc>,
 }
 
@@ -354,9 +544,9 @@ async fn claim_desk(
     Err(Refusal::SlotFull.into())
 }
 
-/// The lowest desk of the slot no live appointment holds, while the slot has room. The count
-/// guard keeps a slot whose capacity was lowered from filling up again through desks that are
-/// now beyond it.
+/// The lowest desk of the slot no live appointment holds (nor, for a citizen, a cool-down),
+/// while the slot has room. The count guard keeps a slot whose capacity was lowered from
+/// filling up again through desks that are now beyond it.
 #[tracing::instrument(skip_all)]
 async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
@@ -364,17 +554,50 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
            WHERE NOT EXISTS (SELECT 1 FROM appointments x
                              WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
                                AND x.desk_no = d AND x.status <> 'cancelled')
+             AND NOT EXISTS (SELECT 1 FROM desk_releases r
+                             WHERE r.office_id = $1 AND r.service_id = $2 AND r.slot_start = $3
+                               AND r.desk_no = d AND r.settled_at IS NULL
+                               AND (r.cooled_at > $5::timestamptz OR $7))
              AND (SELECT count(*) FROM appointments x
                   WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
-                    AND x.status <> 'cancelled') < $4
-           ORDER BY d LIMIT 1"#,
+                    AND x.status <> 'cancelled' AND (x.desk_no <= $4 OR $6)) < $4
+           ORDER BY CASE WHEN $6 THEN -d ELSE d END LIMIT 1"#,
         slot.office_id,
         slot.service_id,
         slot.start,
-        slot.capacity
+        slot.capacity,
+        slot.cooling_at,
+        slot.staff,
+        slot.unsettled
     )
     .fetch_optional(conn)
     .await
+}
+
+/// Records that the appointment's desk is being freed (a cancellation by anyone, or a
+/// reschedule away), before the change that frees it: for the service's
+/// `release_cooldown_minutes` citizens cannot take it, then the waitlist has it first. Every
+/// path that frees a desk goes through here.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn release_desk(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO desk_releases (office_id, service_id, slot_start, desk_no, released_at,
+            cooled_at)
+         SELECT a.office_id, a.service_id, a.slot_start, a.desk_no, $2::timestamptz,
+                $2::timestamptz + make_interval(mins => s.release_cooldown_minutes)
+         FROM appointments a JOIN services s ON s.id = a.service_id
+         WHERE a.id = $1 AND a.status <> 'cancelled' AND a.slot_start > $2
+           AND s.release_cooldown_minutes > 0",
+        appointment_id,
+        now
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Inserts the booking at `desk`; `false` when the desk (or, rarely, the random reference) was
@@ -389,9 +612,9 @@ async fn insert_at(
     let reference = new_reference(row.office_code);
     let inserted = sqlx::query_scalar!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
-            slot_end, desk_no, applicant_name, applicant_relation, passport_number, status,
-            sequence, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13)
+            slot_end, desk_no, applicant_name, applicant_relation, passport_number,
+            national_number, status, sequence, created_at, updated_at, booked_by, booking_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16)
          ON CONFLICT DO NOTHING
          RETURNING id",
         row.id,
@@ -404,9 +627,12 @@ async fn insert_at(
         desk,
         row.applicant.full_name,
         row.applicant.relation.code(),
-        row.applicant.passport.as_ref().map(PassportNo::as_str),
+        row.applicant.identity.passport(),
         Status::Booked.code(),
-        row.now
+        row.now,
+        row.applicant.identity.national(),
+        row.by_staff.map(|(actor, _)| actor),
+        row.by_staff.map(|(_, reason)| reason)
     )
     .fetch_optional(conn)
     .await?;
@@ -425,9 +651,10 @@ async fn move_to(
     // An UPDATE has no ON CONFLICT: the unique violation of a desk taken meanwhile is caught in
     // a savepoint, so it does not abort the whole transaction.
     let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+    release_desk(&mut sp, id, now).await?;
     let moved = sqlx::query!(
         "UPDATE appointments SET slot_start = $2, slot_end = $3, desk_no = $4,
-            sequence = sequence + 1, updated_at = $5
+            sequence = sequence + 1, reschedules = reschedules + 1, updated_at = $5
          WHERE id = $1",
         id,
         slot.start,

@@ -3,13 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    withdraws_reminder, Cancellation, CheckIn, StaffStep, Status, STAFF_CANCEL_ACTION,
+    citizen_may_change, may_confirm, may_record_no_show, withdraws_reminder, Cancellation, CheckIn,
+    Refusal, StaffStep, Status, STAFF_CANCEL_ACTION,
 };
 use mawid_domain::mail::{Cancelled, Notification};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::booking::release_desk;
 use super::mail::mail_context;
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::document_requests::{self, DocumentError, DocumentRequestRow, OpenFromAppointment};
@@ -25,8 +27,24 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let current = locked(&mut tx, id, c.owner()).await?;
+    let appointment = cancel_in(&mut tx, id, c, now).await?;
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// [`cancel`] in the caller's transaction (an account suspension cancels several at once).
+pub(crate) async fn cancel_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    c: &Cancellation,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let current = locked(&mut *tx, id, c.owner()).await?;
     let to = current.status.transition(Status::Cancelled)?;
+    if c.owner().is_some() {
+        citizen_may_change(current.status, to, current.slot_start, now)?;
+    }
+    release_desk(&mut *tx, id, now).await?;
     sqlx::query!(
         "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
             sequence = sequence + 1, updated_at = $5
@@ -41,9 +59,9 @@ pub async fn cancel(
     .await?;
     let appointment = by_id(&mut *tx, id).await?;
     if withdraws_reminder(to) {
-        withdraw_reminders(&mut tx, id).await?;
+        withdraw_reminders(&mut *tx, id).await?;
     }
-    let ctx = mail_context(&mut tx, &appointment).await?;
+    let ctx = mail_context(&mut *tx, &appointment).await?;
     let mail = ctx.mail();
     let cancelled = Cancelled {
         full_name: mail.user.full_name.clone(),
@@ -51,7 +69,7 @@ pub async fn cancel(
         cancelled_by: c.by(),
         reason: c.reason().map(str::to_owned),
     };
-    mail.send(&mut tx, Notification::AppointmentCancelled(cancelled), now)
+    mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
         .await?;
     if let Some(actor) = c.audited_actor() {
         audit::record(
@@ -66,7 +84,6 @@ pub async fn cancel(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(appointment)
 }
 
@@ -135,6 +152,9 @@ async fn step_in(
 ) -> Result<AppointmentRow, BookingError> {
     let current = locked(&mut *tx, id, None).await?;
     let to = current.status.transition(step.to())?;
+    if step == StaffStep::NoShow {
+        may_record_no_show(current.slot_start, now)?;
+    }
     sqlx::query!(
         "UPDATE appointments SET status = $2, updated_at = $3 WHERE id = $1",
         id,
@@ -158,4 +178,32 @@ async fn step_in(
     )
     .await?;
     Ok(by_id(&mut *tx, id).await?)
+}
+
+/// The citizen confirms attendance inside the service's window; a second confirmation keeps
+/// the first time. Only a booked appointment is confirmed.
+#[tracing::instrument(skip_all)]
+pub async fn confirm(
+    pool: &PgPool,
+    citizen_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let mut tx = pool.begin().await?;
+    let current = locked(&mut tx, id, Some(citizen_id)).await?;
+    if current.status != Status::Booked {
+        return Err(Refusal::NotBooked.into());
+    }
+    may_confirm(current.confirmation, now)?;
+    sqlx::query!(
+        "UPDATE appointments SET confirmed_at = COALESCE(confirmed_at, $2), updated_at = $2
+         WHERE id = $1",
+        id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let appointment = by_id(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(appointment)
 }

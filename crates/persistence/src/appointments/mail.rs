@@ -70,6 +70,7 @@ impl Mail<'_> {
         AppointmentMail {
             full_name: self.user.full_name.clone(),
             appointment: self.summary(a),
+            from_waitlist: false,
         }
     }
 

@@ -7,15 +7,16 @@
 //! locks, so two concurrent requests cannot both see room under a limit.
 
 mod agenda;
-mod booking;
-mod lifecycle;
+pub(crate) mod booking;
+pub(crate) mod lifecycle;
 mod mail;
 
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use mawid_domain::appointment::{
-    CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status, Unoffered,
+    confirmation_window, CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status,
+    Unoffered, Untimely,
 };
 use mawid_domain::catalogue::Localized;
 use sqlx::{PgConnection, PgExecutor};
@@ -24,8 +25,8 @@ use uuid::Uuid;
 use crate::{corrupt, decode_timezone, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
-pub use booking::{book, reschedule, Booked, NewBooking};
-pub use lifecycle::{cancel, check_in, step};
+pub use booking::{book, book_by_staff, reschedule, Booked, NewBooking, StaffBooking};
+pub use lifecycle::{cancel, check_in, confirm, step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BookingError {
@@ -35,9 +36,13 @@ pub enum BookingError {
     KeyReused,
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Untimely(#[from] Untimely),
     /// A referenced office or service (named by the field) does not exist or is inactive.
     #[error("no such {0}")]
     Unknown(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] mawid_domain::Invalid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,12 +81,18 @@ pub struct AppointmentRow {
     pub applicant_name: String,
     pub applicant_relation: Relation,
     pub passport_number: Option<String>,
+    pub national_number: Option<String>,
     pub status: Status,
     /// The calendar invite's SEQUENCE: 0 at booking, one more at each change.
     pub sequence: u32,
+    /// Times the appointment was moved, against the service's `max_reschedules`.
+    pub reschedules: i32,
     pub cancelled_by: Option<CancelledBy>,
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The re-confirmation window, for a service that asks for one.
+    pub confirmation: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub office_code: String,
     pub timezone: chrono_tz::Tz,
     pub service_code: String,
@@ -134,11 +145,17 @@ struct Stored {
     applicant_name: String,
     applicant_relation: String,
     passport_number: Option<String>,
+    national_number: Option<String>,
     status: String,
     sequence: i32,
+    reschedules: i32,
     cancelled_by: Option<String>,
     cancel_reason: Option<String>,
     created_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    confirmation_required: bool,
+    confirm_from_hours: i32,
+    confirm_until_hours: i32,
     office_code: String,
     timezone: String,
     service_code: String,
@@ -174,12 +191,21 @@ impl TryFrom<Stored> for AppointmentRow {
             applicant_name: s.applicant_name,
             applicant_relation,
             passport_number: s.passport_number,
+            national_number: s.national_number,
             status,
             sequence: u32::try_from(s.sequence)
                 .map_err(|_| corrupt("appointments.sequence", &s.sequence.to_string()))?,
+            reschedules: s.reschedules,
             cancelled_by,
             cancel_reason: s.cancel_reason,
             created_at: s.created_at,
+            confirmed_at: s.confirmed_at,
+            confirmation: confirmation_window(
+                s.slot_start,
+                s.confirmation_required,
+                s.confirm_from_hours,
+                s.confirm_until_hours,
+            ),
             office_code: s.office_code,
             timezone,
             service_code: s.service_code,
@@ -197,8 +223,9 @@ macro_rules! select_appointments {
         sqlx::query_as!(
             Stored,
             "SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
-                a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.status,
-                a.sequence, a.cancelled_by, a.cancel_reason, a.created_at, o.code AS office_code,
+                a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.national_number, a.status,
+                a.sequence, a.reschedules, a.cancelled_by, a.cancel_reason, a.created_at, a.confirmed_at, s.confirmation_required,
+                s.confirm_from_hours, s.confirm_until_hours, o.code AS office_code,
                 o.timezone, s.code AS service_code, s.name_ar AS service_name_ar,
                 s.name_ru AS service_name_ru, s.name_en AS service_name_en
              FROM appointments a JOIN offices o ON o.id = a.office_id
@@ -321,11 +348,17 @@ mod tests {
             applicant_name: "Amal Haddad".into(),
             applicant_relation: "self".into(),
             passport_number: None,
+            national_number: None,
             status: "cancelled".into(),
             sequence: 1,
+            reschedules: 0,
             cancelled_by: Some("staff".into()),
             cancel_reason: Some("closed".into()),
             created_at: DateTime::UNIX_EPOCH,
+            confirmed_at: None,
+            confirmation_required: false,
+            confirm_from_hours: 72,
+            confirm_until_hours: 24,
             office_code: "MOW".into(),
             timezone: "Europe/Moscow".into(),
             service_code: "passport".into(),

@@ -1,0 +1,869 @@
+//! Fair access (product.md v1.1): identity on every booking, fair-use caps per identity, the
+//! reschedule cap, no-shows and their suspension, the cool-down of released desks.
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{Resp, World};
+
+impl World {
+    async fn post_on(&self, token: &str, id: &str, action: &str, body: Value) -> Resp {
+        let path = format!("/api/v1/appointments/{id}/{action}");
+        self.app.post(&path, Some(token), body).await
+    }
+
+    async fn staff_on(&self, id: &str, action: &str, body: Value) -> Resp {
+        let path = format!("/api/v1/admin/appointments/{id}/{action}");
+        self.app.post(&path, Some(&self.officer), body).await
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn every_booking_names_a_passport_or_national_number_the_profile_may_keep(pool: PgPool) {
+    let w = World::new(pool).await;
+    // A citizen whose profile keeps no number (staff() writes the account directly).
+    let bare = w.app.staff("bare@example.org", "citizen").await;
+    let p = w
+        .book(&bare, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "applicant.passport_number", "{p}");
+    let family = json!({ "full_name": "Sami Haddad", "relation": "child" });
+    let p = w
+        .book_for(&bare, &w.service, &w.at(2, "09:00"), Some(family))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "applicant.passport_number", "{p}");
+    let p = w
+        .app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": "12-34" }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "national_number", "{p}");
+
+    let me = w
+        .app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": "010 2030 4050" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me["national_number"], "01020304050");
+    assert_eq!(me["passport_number"], Value::Null);
+    let a = w
+        .book(&bare, &w.at(2, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a["applicant"]["national_number"], "01020304050");
+    assert_eq!(a["applicant"]["passport_number"], Value::Null);
+
+    // The national number is capped like a passport: another account cannot book it again.
+    let other = w
+        .book_for(
+            &w.citizen,
+            &w.service,
+            &w.at(3, "09:00"),
+            Some(json!({ "full_name": "Bare Citizen", "relation": "other",
+                         "national_number": "01020304050" })),
+        )
+        .await;
+    other.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    let both = json!({ "passport_number": "N1234567", "national_number": "01020304050" });
+    w.book_for(&w.citizen, &w.service, &w.at(3, "09:00"), Some(both))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    // Clearing the profile's number brings back the refusal.
+    w.app
+        .patch(
+            "/api/v1/me",
+            Some(&bare),
+            json!({ "national_number": null }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let legal = w.scheduled_service("legalisation").await;
+    w.book_for(&bare, &legal, &w.at(2, "10:00"), None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_appointment_moves_at_most_max_reschedules_times(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.patch_service(json!({ "max_reschedules": 1 })).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let moved = w
+        .post_on(
+            &w.citizen,
+            &id,
+            "reschedule",
+            json!({ "start": w.at(2, "10:00") }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["reschedules"], 1);
+    w.post_on(
+        &w.citizen,
+        &id,
+        "reschedule",
+        json!({ "start": w.at(2, "11:00") }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "reschedule_limit");
+    let a = w
+        .app
+        .get(&format!("/api/v1/appointments/{id}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (a["start"].as_str(), a["reschedules"].as_i64()),
+        (Some(&*w.at(2, "10:00")), Some(1))
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_past_appointment_cannot_be_moved_or_cancelled_by_the_citizen(pool: PgPool) {
+    let w = World::new(pool).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    // 09:00 Moscow on day 2 has passed.
+    w.app
+        .clock
+        .advance(chrono::Duration::days(2) - chrono::Duration::hours(2));
+    for (action, body) in [
+        ("reschedule", json!({ "start": w.at(5, "09:00") })),
+        ("cancel", json!({})),
+    ] {
+        let p = w
+            .post_on(&w.citizen, &id, action, body)
+            .await
+            .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+        assert_eq!(p["from"], "booked", "{p}");
+    }
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'"
+            ))
+            .await,
+        1
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn no_shows_count_only_after_the_start_and_two_suspend_booking_for_sixty_days(pool: PgPool) {
+    let w = World::new(pool).await;
+    let hour = chrono::Duration::hours(1);
+    let first = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    w.staff_on(&first, "no-show", json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    // 11:00 on day 2: the slot has started.
+    w.app.clock.advance(chrono::Duration::days(2));
+    w.staff_on(&first, "no-show", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let second = w.booked(&w.citizen, &w.at(4, "09:00")).await;
+    w.app.clock.advance(chrono::Duration::days(2) + hour);
+    w.staff_on(&second, "no-show", json!({}))
+        .await
+        .expect(StatusCode::OK);
+
+    let p = w
+        .book(&w.citizen, &w.at(7, "09:00"))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "booking_suspended");
+    // 60 days from the second no-show's start (06:00 UTC on day 4).
+    assert_eq!(p["until"], w.day(64).to_string(), "{p}");
+
+    w.app.clock.advance(chrono::Duration::days(60));
+    w.book(&w.citizen, &w.at(70, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+impl World {
+    /// The public availability of the world's service on `day`: (local start, remaining).
+    async fn slots_on(&self, days: i64) -> Vec<(String, i64)> {
+        let day = self.day(days);
+        let path = format!(
+            "/api/v1/offices/{}/availability?service_id={}&from={day}&to={day}",
+            self.office, self.service
+        );
+        let a = self.app.get(&path, None).await.expect(StatusCode::OK);
+        a["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["start"].as_str().unwrap().to_owned(),
+                    s["remaining"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    async fn remaining_at(&self, days: i64, hm: &str) -> Option<i64> {
+        let at = self.at(days, hm);
+        self.slots_on(days)
+            .await
+            .into_iter()
+            .find(|(s, _)| *s == at)
+            .map(|(_, r)| r)
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_released_desk_cools_down_hidden_from_citizens_whoever_released_it(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    let other = w.app.quick_citizen("other@example.org").await;
+    let minute = chrono::Duration::minutes(1);
+
+    // Citizen cancellation.
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
+        None,
+        "hidden while it cools"
+    );
+    w.book(&other, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    w.app.clock.advance(minute * 29);
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    w.app.clock.advance(minute);
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
+        None,
+        "cooled, but the waitlist has it first"
+    );
+    w.app.run_waitlist().await;
+    assert_eq!(
+        w.remaining_at(2, "09:00").await,
+        Some(1),
+        "shown once it cooled and no entry wanted it"
+    );
+
+    // A reschedule away cools the old desk too, and staff cancellation as well.
+    let id = w.booked(&other, &w.at(2, "09:00")).await;
+    w.post_on(
+        &other,
+        &id,
+        "reschedule",
+        json!({ "start": w.at(2, "10:00") }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    w.book(&w.citizen, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    w.staff_on(&id, "cancel", json!({ "reason": "office request" }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "10:00").await, None);
+
+    // The cool-down is the service's: with none, a freed desk is bookable at once.
+    w.patch_service(json!({ "release_cooldown_minutes": 0 }))
+        .await;
+    let id = w.booked(&w.citizen, &w.at(2, "11:00")).await;
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(w.remaining_at(2, "11:00").await, Some(1));
+    w.book(&other, &w.at(2, "11:00"))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn reserved_desks_are_invisible_to_citizens_and_bookable_by_staff_with_a_reason(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let weekly: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| ((*d).to_owned(), World::hours()))
+        .collect();
+    let put = w
+        .app
+        .put(
+            &format!("/api/v1/admin/offices/{}/schedules/{}", w.office, w.service),
+            Some(&w.admin),
+            json!({ "capacity": 2, "reserved_capacity": 1, "weekly": weekly }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(put["reserved_capacity"], 1);
+    w.app
+        .put(
+            &format!("/api/v1/admin/offices/{}/schedules/{}", w.office, w.service),
+            Some(&w.admin),
+            json!({ "capacity": 2, "reserved_capacity": 3, "weekly": weekly }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    assert_eq!(w.remaining_at(2, "09:00").await, Some(1), "one public desk");
+    w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    assert_eq!(w.remaining_at(2, "09:00").await, None);
+    let other = w.app.quick_citizen("other@example.org").await;
+    w.book(&other, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+
+    let staff_view = |days: i64| {
+        let day = w.day(days);
+        format!(
+            "/api/v1/admin/offices/{}/availability?service_id={}&from={day}&to={day}",
+            w.office, w.service
+        )
+    };
+    w.app
+        .get(&staff_view(2), Some(&other))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let view = w
+        .app
+        .get(&staff_view(2), Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    let nine = &view["slots"][0];
+    assert_eq!(nine["start"], w.at(2, "09:00"));
+    assert_eq!(
+        (
+            nine["remaining"].as_i64(),
+            nine["remaining_reserved"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    let other_id = w.app.user_id(&other).await;
+    let body = |reason: &str| {
+        json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00"),
+                "reason": reason, "citizen_id": other_id })
+    };
+    w.app
+        .post("/api/v1/admin/appointments", Some(&w.officer), body(""))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    w.app
+        .post("/api/v1/admin/appointments", Some(&other), body("urgent"))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let a = w
+        .app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            body("urgent travel"),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a["status"], "booked");
+    let view = w
+        .app
+        .get(&staff_view(2), Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    assert_ne!(
+        view["slots"][0]["start"],
+        w.at(2, "09:00"),
+        "the slot is full now"
+    );
+    // The slot is full for staff too, and the per-identity cap holds for them.
+    w.app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            body("again"),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    assert_eq!(
+        w.app
+            .count(
+                "SELECT count(*) FROM audit_log WHERE action = 'appointment.book_by_staff'
+                    AND details->>'reason' = 'urgent travel'"
+            )
+            .await,
+        1
+    );
+    // Staff ignore the notice: a slot this afternoon.
+    let third = w.app.quick_citizen("third@example.org").await;
+    let third_id = w.app.user_id(&third).await;
+    w.app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(0, "14:00"),
+                    "reason": "walked in", "citizen_id": third_id }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+impl World {
+    async fn join_waitlist(
+        &self,
+        token: &str,
+        from: i64,
+        to: i64,
+        applicant: Option<Value>,
+    ) -> Resp {
+        let mut body = json!({ "office_id": self.office, "service_id": self.service,
+                               "from": self.day(from), "to": self.day(to) });
+        if let Some(a) = applicant {
+            body["applicant"] = a;
+        }
+        self.app.post("/api/v1/waitlist", Some(token), body).await
+    }
+
+    async fn waitlist_of(&self, token: &str) -> Vec<Value> {
+        let l = self
+            .app
+            .get("/api/v1/waitlist", Some(token))
+            .await
+            .expect(StatusCode::OK);
+        l["items"].as_array().unwrap().clone()
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_cooled_desk_goes_to_the_oldest_fitting_waitlist_entry_before_anyone_else(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    let waiting = w.app.quick_citizen("waiting@example.org").await;
+    let younger = w.app.quick_citizen("younger@example.org").await;
+    let walker = w.app.quick_citizen("walker@example.org").await;
+    // One slot a day, 09:00.
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    let id = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+
+    let entry = w
+        .join_waitlist(&waiting, 2, 2, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(entry["status"], "waiting");
+    assert_eq!(entry["appointment_id"], Value::Null);
+    w.join_waitlist(&younger, 2, 2, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.post_on(&w.citizen, &id, "cancel", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let pass = w.app.run_waitlist().await;
+    assert_eq!(pass.fulfilled, 0, "still cooling: {pass:?}");
+    assert_eq!(w.waitlist_of(&waiting).await[0]["status"], "waiting");
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    w.book(&walker, &w.at(2, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+    let pass = w.app.run_waitlist().await;
+    assert_eq!(pass.fulfilled, 1, "{pass:?}");
+
+    let entries = w.waitlist_of(&waiting).await;
+    assert_eq!(entries[0]["status"], "fulfilled", "{entries:?}");
+    let appointment = entries[0]["appointment_id"].as_str().unwrap().to_owned();
+    let a = w
+        .app
+        .get(
+            &format!("/api/v1/appointments/{appointment}"),
+            Some(&waiting),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(a["status"], "booked");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE kind = 'appointment_booked'
+                 AND payload->>'appointment_id' = '{appointment}'
+                 AND (payload->>'from_waitlist')::boolean"
+            ))
+            .await,
+        1,
+        "the confirmation says the slot came from the waitlist"
+    );
+    assert_eq!(w.waitlist_of(&younger).await[0]["status"], "waiting");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_earlier_slot_entry_is_fulfilled_by_moving_the_booking_held(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    let other = w.app.quick_citizen("other@example.org").await;
+    let blocker = w.booked(&other, &w.at(2, "09:00")).await;
+    let held = w.booked(&w.citizen, &w.at(7, "09:00")).await;
+
+    let p = w
+        .join_waitlist(&w.citizen, 2, 7, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "to", "{p}");
+    let entry = w
+        .join_waitlist(&w.citizen, 2, 3, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(entry["current_appointment_id"], held.as_str());
+    // Day 3 is free: the entry is served at once, as a reschedule of the booking held.
+    w.app.run_waitlist().await;
+    let moved = w
+        .app
+        .get(&format!("/api/v1/appointments/{held}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["start"], w.at(3, "09:00"));
+    assert_eq!(moved["reschedules"], 1);
+    let e = &w.waitlist_of(&w.citizen).await[0];
+    assert_eq!(
+        (e["status"].as_str(), e["appointment_id"].as_str()),
+        (Some("fulfilled"), Some(held.as_str()))
+    );
+    let _ = blocker;
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn one_waiting_entry_per_citizen_and_per_identity_leaving_and_expiry(pool: PgPool) {
+    let w = World::with_capacity(pool, 1).await;
+    w.schedule(&w.service, 1, json!([["09:00", "09:30"]])).await;
+    // Every slot of the coming week is taken, so entries wait.
+    for d in 1..=11 {
+        if w.day(d).format("%u").to_string().parse::<u32>().unwrap() <= 5 {
+            let c = w.app.quick_citizen(&format!("holder{d}@example.org")).await;
+            let _ = w.book(&c, &w.at(d, "09:00")).await;
+        }
+    }
+    let other = w.app.quick_citizen("other@example.org").await;
+    let e = w
+        .join_waitlist(&w.citizen, 2, 4, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.join_waitlist(&w.citizen, 3, 5, None)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "already_waitlisted");
+    let own = crate::helpers::own_passport(World::CITIZEN);
+    w.join_waitlist(
+        &other,
+        2,
+        4,
+        Some(json!({ "full_name": "Amal Haddad", "relation": "other", "passport_number": own })),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "already_waitlisted");
+    w.join_waitlist(&w.citizen, -1, 4, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let id = e["id"].as_str().unwrap();
+    w.app
+        .delete(&format!("/api/v1/waitlist/{id}"), Some(&other))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    w.app
+        .delete(&format!("/api/v1/waitlist/{id}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(w.waitlist_of(&w.citizen).await[0]["status"], "left");
+
+    let e = w
+        .join_waitlist(&other, 2, 3, None)
+        .await
+        .expect(StatusCode::CREATED);
+    w.app.run_waitlist().await;
+    assert_eq!(w.waitlist_of(&other).await[0]["status"], "waiting");
+    w.app.clock.advance(chrono::Duration::days(4));
+    w.app.run_waitlist().await;
+    let l = w.waitlist_of(&other).await;
+    assert_eq!(
+        (l[0]["id"].as_str(), l[0]["status"].as_str()),
+        (e["id"].as_str(), Some("expired"))
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn two_instances_racing_over_many_freed_slots_give_each_to_one_entry_and_serve_none_twice(
+    pool: PgPool,
+) {
+    let w = World::with_capacity(pool, 1).await;
+    // Ten slots on day 2 (09:00-13:00 and 14:00-15:00 would be 10; keep the world's hours).
+    let mut held = Vec::new();
+    let slots: Vec<String> = [
+        "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30", "14:00", "14:30",
+    ]
+    .iter()
+    .map(|hm| w.at(2, hm))
+    .collect();
+    for (i, slot) in slots.iter().enumerate() {
+        let c = w.app.quick_citizen(&format!("holder{i}@example.org")).await;
+        let id = w.booked(&c, slot).await;
+        held.push((c, id));
+    }
+    // Every other slot of the day is taken too (there are none beyond these ten).
+    let mut waiting = Vec::new();
+    for i in 0..14 {
+        let c = w.app.quick_citizen(&format!("waiter{i}@example.org")).await;
+        w.join_waitlist(&c, 2, 2, None)
+            .await
+            .expect(StatusCode::CREATED);
+        waiting.push(c);
+    }
+    for (c, id) in &held {
+        w.post_on(c, id, "cancel", json!({}))
+            .await
+            .expect(StatusCode::OK);
+    }
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    let b = w.app.another_instance().await;
+    let (r1, r2, r3, r4) = tokio::join!(
+        w.app.run_waitlist(),
+        b.run_waitlist(),
+        w.app.run_waitlist(),
+        b.run_waitlist()
+    );
+    let fulfilled = r1.fulfilled + r2.fulfilled + r3.fulfilled + r4.fulfilled;
+    assert_eq!(fulfilled, 10, "{r1:?} {r2:?} {r3:?} {r4:?}");
+    let app = &w.app;
+    assert_eq!(
+        app.count("SELECT count(*) FROM waitlist_entries WHERE status = 'fulfilled'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM waitlist_entries WHERE status = 'waiting'")
+            .await,
+        4
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT appointment_id) FROM waitlist_entries WHERE status = 'fulfilled'").await,
+        10
+    );
+    // Each fulfilled entry's booking is its citizen's, one per citizen and one per slot.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM waitlist_entries w JOIN appointments a ON a.id = w.appointment_id
+             WHERE a.citizen_id = w.citizen_id AND a.status = 'booked'"
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM appointments WHERE status = 'booked'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT slot_start) FROM appointments WHERE status = 'booked'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM (SELECT citizen_id FROM appointments WHERE status = 'booked'
+               GROUP BY citizen_id HAVING count(*) > 1) x"
+        )
+        .await,
+        0
+    );
+    let still: usize = {
+        let mut n = 0;
+        for c in &waiting {
+            n += usize::from(w.waitlist_of(c).await[0]["status"] == "waiting");
+        }
+        n
+    };
+    assert_eq!(still, 4);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_suspended_account_loses_its_bookings_and_waitlist_and_its_tokens_from_the_next_request(
+    pool: PgPool,
+) {
+    let w = World::with_capacity(pool, 1).await;
+    let legal = w.scheduled_service("legalisation").await;
+    let first = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let second = w
+        .book_for(&w.citizen, &legal, &w.at(3, "09:00"), None)
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = w.app.quick_citizen("other@example.org").await;
+    w.booked(&other, &w.at(4, "09:00")).await;
+    w.join_waitlist(
+        &w.citizen,
+        4,
+        4,
+        Some(json!({ "full_name": "Sami Haddad",
+        "relation": "child", "passport_number": "N7654321" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let citizen_id = w.app.user_id(&w.citizen).await;
+    let path = |action: &str| format!("/api/v1/admin/citizens/{citizen_id}/{action}");
+
+    w.app
+        .post(
+            &path("suspend"),
+            Some(&w.officer),
+            json!({ "reason": "slot trading" }),
+        )
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    w.app
+        .post(&path("suspend"), Some(&w.admin), json!({ "reason": "" }))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let s = w
+        .app
+        .post(
+            &path("suspend"),
+            Some(&w.admin),
+            json!({ "reason": "slot trading" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(s["cancelled_bookings"], 2);
+
+    // The token issued before is refused on the very next request, and so is a new login.
+    w.app
+        .get("/api/v1/me", Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+    w.book(&w.citizen, &w.at(5, "09:00"))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+    w.app
+        .login(World::CITIZEN, crate::helpers::PASSWORD)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "account_suspended");
+
+    for id in [&first, &second] {
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'cancelled'
+                     AND cancelled_by = 'staff' AND cancel_reason = 'slot trading'"
+                ))
+                .await,
+            1
+        );
+        assert_eq!(
+            w.app
+                .count(&format!(
+                    "SELECT count(*) FROM notifications WHERE kind = 'appointment_cancelled'
+                     AND payload->>'appointment_id' = '{id}'"
+                ))
+                .await,
+            1,
+            "the citizen is mailed"
+        );
+    }
+    // The desks are released into their cool-down, the waitlist entry is left.
+    assert_eq!(w.app.count("SELECT count(*) FROM desk_releases").await, 2);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM waitlist_entries WHERE status = 'left'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM audit_log WHERE action = 'citizen.suspend'
+                 AND target_id = '{citizen_id}' AND details->>'reason' = 'slot trading'"
+            ))
+            .await,
+        1
+    );
+
+    w.app
+        .post(&path("reinstate"), Some(&w.admin), json!({}))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .get("/api/v1/me", Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .login(World::CITIZEN, crate::helpers::PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM audit_log WHERE action = 'citizen.reinstate'")
+            .await,
+        1
+    );
+    let staff_id = w.app.user_id(&w.officer).await;
+    w.app
+        .post(
+            &format!("/api/v1/admin/citizens/{staff_id}/suspend"),
+            Some(&w.admin),
+            json!({ "reason": "x" }),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn attendance_is_confirmed_only_inside_the_services_window(pool: PgPool) {
+    let w = World::new(pool).await;
+    let plain = w.booked(&w.citizen, &w.at(4, "09:00")).await;
+    let a = w
+        .post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirmation_not_required",
+        );
+    let _ = a;
+    let shown = w
+        .app
+        .get(&format!("/api/v1/appointments/{plain}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &shown["confirm_from"],
+            &shown["confirm_until"],
+            &shown["confirmed_at"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
+    // The booking starts on day 4 at 09:00: the window is day 1 09:00 to day 3 09:00.
+    let shown = w
+        .app
+        .get(&format!("/api/v1/appointments/{plain}"), Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["confirm_from"], w.at(1, "09:00"));
+    assert_eq!(shown["confirm_until"], w.at(3, "09:00"));
+    w.post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "confirmation_not_open");
+    w.app.clock.advance(chrono::Duration::days(1));
+    let confirmed = w
+        .post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(confirmed["confirmed_at"], w.at(1, "11:00"));
+    w.app.clock.advance(chrono::Duration::days(2));
+    w.post_on(&w.citizen, &plain, "confirm", json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "confirmation_closed");
+}
