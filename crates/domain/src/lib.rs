@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod code;
+pub mod dates;
 pub mod document;
 pub mod error;
 pub mod mail;

@@ -1,8 +1,9 @@
 //! Staff: the day's agenda of an office, the appointment lifecycle and the audit log.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::appointment::{Cancellation, CheckIn, StaffStep};
+use mawid_domain::dates::{Day, Instant};
 use mawid_domain::page::Page;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry};
@@ -27,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 struct AgendaQuery {
-    date: NaiveDate,
+    date: Day,
 }
 
 #[derive(Serialize)]
@@ -73,7 +74,7 @@ async fn agenda(
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let day = store::agenda(&state.pool, *id, q.date).await?;
+    let day = store::agenda(&state.pool, *id, q.date.date()).await?;
     Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
 }
 
@@ -164,8 +165,8 @@ struct AuditQuery {
     action: Option<String>,
     actor_id: Option<Uuid>,
     target_type: Option<String>,
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Instant>,
+    to: Option<Instant>,
     page: Option<i64>,
     per_page: Option<i64>,
 }
@@ -177,8 +178,8 @@ impl AuditQuery {
             action: self.action,
             actor_id: self.actor_id,
             target_type: self.target_type,
-            from: self.from.map(|t| t.with_timezone(&Utc)),
-            to: self.to.map(|t| t.with_timezone(&Utc)),
+            from: self.from.map(Instant::utc),
+            to: self.to.map(Instant::utc),
         };
         Ok((filter, page))
     }

@@ -1,12 +1,13 @@
 //! Citizens' appointments: book, list, read, cancel and reschedule their own.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
     ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey, Relation,
     Status,
 };
 use mawid_domain::catalogue::Localized;
+use mawid_domain::dates::Instant;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, AppointmentRow, Booked, NewBooking};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,7 @@ struct ApplicantIn {
 struct BookingIn {
     office_id: Uuid,
     service_id: Uuid,
-    start: DateTime<FixedOffset>,
+    start: Instant,
     applicant: Option<ApplicantIn>,
 }
 
@@ -116,7 +117,7 @@ impl BookingIn {
             citizen_id,
             office_id: self.office_id,
             service_id: self.service_id,
-            start: self.start.with_timezone(&Utc),
+            start: self.start.utc(),
             applicant,
             idempotency,
             now,
@@ -195,7 +196,7 @@ async fn cancel(
 
 #[derive(Deserialize)]
 struct RescheduleIn {
-    start: DateTime<FixedOffset>,
+    start: Instant,
 }
 
 async fn reschedule(
@@ -204,7 +205,7 @@ async fn reschedule(
     id: web::Path<Uuid>,
     body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let start = body.start.with_timezone(&Utc);
+    let start = body.start.utc();
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use chrono::NaiveDate;
 use chrono_tz::Tz;
+use mawid_domain::dates::Day;
 use mawid_domain::schedule::{DateRange, Schedule, Slot};
 use mawid_domain::text::Reason;
 use mawid_persistence::appointments::local_rfc3339;
@@ -36,8 +36,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct AvailabilityQuery {
     service_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
+    from: Day,
+    to: Day,
 }
 
 #[derive(Serialize)]
@@ -62,7 +62,7 @@ async fn availability(
     id: web::Path<Uuid>,
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = DateRange::parse(q.from, q.to)?;
+    let range = DateRange::parse(q.from.date(), q.to.date())?;
     let found = store::availability(&state.pool, *id, q.service_id, range, state.now()).await?;
     let tz = found.timezone;
     let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
@@ -123,7 +123,7 @@ async fn get_schedule(
 
 #[derive(Deserialize)]
 struct ClosureIn {
-    date: NaiveDate,
+    date: Day,
     reason: String,
 }
 
@@ -135,7 +135,7 @@ async fn add_closure(
 ) -> Result<HttpResponse, ApiError> {
     let reason = Reason::parse("reason", &body.reason)?;
     let (pool, now) = (&state.pool, state.now());
-    let added = store::add_closure(pool, admin.id(), *id, body.date, &reason, now).await?;
+    let added = store::add_closure(pool, admin.id(), *id, body.date.date(), &reason, now).await?;
     Ok(HttpResponse::Created().json(json!({
         "office_id": *id,
         "date": added.closure.day,
@@ -146,8 +146,8 @@ async fn add_closure(
 
 #[derive(Deserialize)]
 struct ClosureRange {
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    from: Option<Day>,
+    to: Option<Day>,
 }
 
 async fn list_closures(
@@ -156,20 +156,22 @@ async fn list_closures(
     id: web::Path<Uuid>,
     q: web::Query<ClosureRange>,
 ) -> Result<HttpResponse, ApiError> {
-    let items: Vec<_> = store::list_closures(&state.pool, *id, q.from, q.to)
-        .await?
-        .into_iter()
-        .map(|c| json!({ "date": c.day, "reason": c.reason }))
-        .collect();
+    let items: Vec<_> =
+        store::list_closures(&state.pool, *id, q.from.map(Day::date), q.to.map(Day::date))
+            .await?
+            .into_iter()
+            .map(|c| json!({ "date": c.day, "reason": c.reason }))
+            .collect();
     Ok(HttpResponse::Ok().json(json!({ "office_id": *id, "items": items })))
 }
 
 async fn delete_closure(
     admin: Admin,
     state: web::Data<AppState>,
-    path: web::Path<(Uuid, NaiveDate)>,
+    path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (office_id, day) = path.into_inner();
+    let (office_id, raw) = path.into_inner();
+    let day = Day::parse("date", &raw)?.date();
     store::delete_closure(&state.pool, admin.id(), office_id, day).await?;
     Ok(HttpResponse::NoContent().finish())
 }
