@@ -10,6 +10,7 @@ mod deploy;
 mod document_requests;
 mod errors;
 mod helpers;
+mod languages;
 mod logs;
 mod notification_metrics;
 mod notifications;
