@@ -3,6 +3,7 @@
 
 mod accounts;
 mod booking;
+mod caching;
 mod catalogue;
 mod contract;
 mod dates;

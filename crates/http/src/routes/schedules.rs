@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono_tz::Tz;
 use mawid_domain::dates::Day;
 use mawid_domain::schedule::{DateRange, Schedule, Slot};
@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::cache::{self, Freshness};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::AppState;
@@ -58,6 +59,7 @@ impl SlotView {
 }
 
 async fn availability(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AvailabilityQuery>,
@@ -66,14 +68,15 @@ async fn availability(
     let found = store::availability(&state.pool, *id, q.service_id, range, state.now()).await?;
     let tz = found.timezone;
     let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
-    Ok(HttpResponse::Ok().json(json!({
+    let view = json!({
         "office_id": *id,
         "service_id": q.service_id,
         "timezone": tz,
         "from": q.from,
         "to": q.to,
         "slots": slots,
-    })))
+    });
+    cache::json(&req, &view, Freshness::Availability)
 }
 
 #[derive(Deserialize)]
