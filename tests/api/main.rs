@@ -16,3 +16,4 @@ mod logs;
 mod notification_metrics;
 mod notifications;
 mod ops;
+mod webhooks;

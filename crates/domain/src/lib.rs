@@ -15,6 +15,7 @@ pub mod notification;
 pub mod page;
 pub mod schedule;
 pub mod text;
+pub mod webhook;
 
 pub use clock::{Clock, SystemClock};
 pub use code::Code;

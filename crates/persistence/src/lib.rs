@@ -11,6 +11,7 @@ pub mod sample;
 pub mod schedules;
 mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

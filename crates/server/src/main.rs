@@ -149,9 +149,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let worker = Worker {
         pool: pool.clone(),
         mailer,
-        clock,
+        clock: clock.clone(),
         settings: config.worker_settings(),
     };
+    let hooks = mawid_notify::HookWorker::new(pool.clone(), clock.clone(), Default::default());
+    let hooks = actix_web::rt::spawn(hooks.run(stop_rx.clone()));
     let worker = actix_web::rt::spawn(worker.run(stop_rx));
 
     // Installed before the workers start; a task keeps histogram memory bounded between scrapes.
@@ -173,10 +175,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // HttpServer stops on SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish
     // (up to SHUTDOWN_TIMEOUT_SECS), and returns; then the mail worker finishes its current
-    // message and stops.
+    // message and stops, and the webhook worker its current delivery.
     server.run().await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = hooks.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod schedules;
 pub mod staff;
 pub mod tracking;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -25,4 +26,5 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     appointments::routes(cfg);
     agenda::routes(cfg);
     notifications::routes(cfg);
+    webhooks::routes(cfg);
 }

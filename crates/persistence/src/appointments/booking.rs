@@ -15,8 +15,9 @@ use super::mail::Mail;
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
-use crate::users;
 use crate::StoreError;
+use crate::{users, webhooks};
+use mawid_domain::webhook::Event;
 
 pub struct NewBooking {
     pub citizen_id: Uuid,
@@ -91,6 +92,8 @@ pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> 
     };
     let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
     mail.send(&mut tx, booked, b.now).await?;
+    let data = webhooks::appointment_data(&appointment, None);
+    webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
     mail.remind(&mut tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id).await?;
@@ -138,6 +141,8 @@ pub async fn reschedule(
     )
     .await?;
     mail.remind(&mut tx, &appointment, now).await?;
+    let data = webhooks::appointment_data(&appointment, Some(current.slot_start));
+    webhooks::enqueue(&mut tx, Event::AppointmentRescheduled, data, now).await?;
     tx.commit().await?;
     Ok(appointment)
 }
