@@ -187,3 +187,31 @@ async fn a_date_of_birth_before_1900_or_in_the_future_is_422_in_requests_and_tra
             .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_check_in_date_of_birth_outside_the_calendar_is_422(pool: PgPool) {
+    let w = World::new(pool).await;
+    let booked = w
+        .app
+        .post(
+            "/api/v1/appointments",
+            Some(&w.citizen),
+            json!({"office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00")}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let path = format!(
+        "/api/v1/admin/appointments/{}/check-in",
+        booked["id"].as_str().unwrap()
+    );
+    for dob in ["+262142-12-31", "1899-12-31"] {
+        w.app
+            .post(
+                &path,
+                Some(&w.officer),
+                json!({"applicant_date_of_birth": dob}),
+            )
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+}

@@ -92,7 +92,7 @@ async fn step(
 /// document request opened for a documentary service needs it for public tracking.
 #[derive(Deserialize, Default)]
 struct CheckInIn {
-    applicant_date_of_birth: Option<NaiveDate>,
+    applicant_date_of_birth: Option<Day>,
 }
 
 #[derive(Serialize)]
@@ -112,10 +112,24 @@ async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<Json<CheckInIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let dob = body.map(Json::into_inner).unwrap_or_default();
-    let desk = CheckIn::new(dob.applicant_date_of_birth, state.now().date_naive())?;
+    // The body is optional, but one that is sent is read: a bad date must not pass as none.
+    let dob: CheckInIn = if body.iter().all(u8::is_ascii_whitespace) {
+        CheckInIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.is_data() {
+            true => ApiError::from(Invalid::new("body", e.to_string())),
+            false => ApiError::new(
+                mawid_domain::Code::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            ),
+        })?
+    };
+    let desk = CheckIn::new(
+        dob.applicant_date_of_birth.map(Day::date),
+        state.now().date_naive(),
+    )?;
     let (a, request) = store::check_in(&state.pool, *id, staff.id(), desk, state.now()).await?;
     Ok(HttpResponse::Ok().json(CheckedInView {
         appointment: AppointmentView::from(&a),
