@@ -198,7 +198,8 @@ barrier = threading.Barrier(n_citizens)
 def race(i):
     barrier.wait()
     return call("POST", "/api/v1/appointments",
-                {"office_id": office, "service_id": service, "start": slot["start"]},
+                {"office_id": office, "service_id": service, "start": slot["start"],
+                 "applicant": {"passport_number": f"R{i:07d}"}},
                 token=tokens[i], key=f"race-{i}")
 with ThreadPoolExecutor(n_citizens) as ex:
     raced = list(ex.map(race, range(n_citizens)))
@@ -227,7 +228,8 @@ def client(c):
         j = n * 8 + c
         svc = services[(j // n_citizens) % len(services)]
         start = slots[svc][j % len(slots[svc])]["start"]
-        body = {"office_id": office, "service_id": svc, "start": start}
+        body = {"office_id": office, "service_id": svc, "start": start,
+                "applicant": {"passport_number": f"L{j % n_citizens:07d}"}}
         key = f"load-{c}-{n}"
         t = time.monotonic()
         s, b = call("POST", "/api/v1/appointments", body, token=tokens[j % n_citizens], key=key)

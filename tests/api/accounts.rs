@@ -437,3 +437,25 @@ async fn reset_mail_is_limited_to_three_per_account_per_fifteen_minutes(pool: Pg
     app.request_password_reset("flood@example.org").await;
     assert_eq!(resets().await, 4);
 }
+
+/// What the README's recipe does with `grep -ohE '\b[A-Za-z0-9_-]{43}\b'`.
+fn words_of_43(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| w.len() == 43)
+        .collect()
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_arabic_or_russian_verification_mail_can_be_read_from_its_text_copy(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    for (email, lang) in [("layla@example.com", "ar"), ("olga@example.com", "ru")] {
+        app.register(email, lang).await;
+        let copies = app.reading_copies_to(email).await;
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        let words = words_of_43(&copies[0]);
+        assert_eq!(words.len(), 1, "{}", copies[0]);
+        app.verify_email(words[0])
+            .await
+            .expect(StatusCode::NO_CONTENT);
+    }
+}

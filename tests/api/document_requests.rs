@@ -850,3 +850,26 @@ async fn concurrent_check_ins_of_one_appointment_open_one_request(pool: PgPool) 
     let next = w.submit().await;
     assert!(tracking_number(&next).ends_with("-000002"), "{next}");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_new_request_answers_its_creation_entry_exactly_as_its_get_does(pool: PgPool) {
+    let w = world(pool).await;
+    let created = w.submit().await;
+    let history = created["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{created}");
+    assert_eq!(history[0]["from"], Value::Null);
+    assert_eq!(history[0]["to"], "submitted");
+    assert_eq!(history[0]["by"], "citizen");
+    let read = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/document-requests/{}",
+                created["id"].as_str().unwrap()
+            ),
+            Some(&w.citizen),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read, created);
+}

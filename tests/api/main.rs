@@ -3,14 +3,18 @@
 
 mod accounts;
 mod booking;
+mod caching;
 mod catalogue;
 mod contract;
+mod dates;
 mod deploy;
 mod document_requests;
 mod errors;
 mod fair_access;
 mod helpers;
+mod languages;
 mod logs;
 mod notification_metrics;
 mod notifications;
 mod ops;
+mod webhooks;

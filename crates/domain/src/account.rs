@@ -302,12 +302,62 @@ impl Language {
             .ok_or_else(|| Invalid::new("preferred_language", "one of ar, ru, en"))
     }
 
+    /// The language an `Accept-Language` header (RFC 9110 §12.5.4) prefers among ours: the
+    /// highest weight wins, ties go to the one listed first, a region (`ru-RU`) counts as its
+    /// language, `q=0` excludes; English when nothing matches.
+    pub fn negotiate(header: Option<&str>) -> Self {
+        let mut best: Option<(u16, Self)> = None;
+        for item in header.unwrap_or("").split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let weight = parts
+                .find_map(|p| {
+                    let (k, v) = p.trim().split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("q")
+                        .then(|| quality(v.trim()))
+                })
+                .unwrap_or(Some(1000));
+            let Some(weight) = weight.filter(|w| *w > 0) else {
+                continue;
+            };
+            let primary = tag.split('-').next().unwrap_or("");
+            let lang = if primary == "*" {
+                Some(Self::En)
+            } else {
+                Self::ALL
+                    .into_iter()
+                    .find(|l| l.code().eq_ignore_ascii_case(primary))
+            };
+            if let Some(lang) = lang {
+                if best.is_none_or(|(w, _)| weight > w) {
+                    best = Some((weight, lang));
+                }
+            }
+        }
+        best.map_or(Self::En, |(_, l)| l)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Ar => "ar",
             Self::Ru => "ru",
             Self::En => "en",
         }
+    }
+}
+
+/// An RFC 9110 `qvalue` in thousandths (`0.5` is 500); `None` when malformed.
+fn quality(raw: &str) -> Option<u16> {
+    let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
     }
 }
 
@@ -465,6 +515,23 @@ mod tests {
         assert_eq!(e.errors[0].field, "applicant.national_number");
         let e = Identity::parse("", Some("N1234567"), Some("01020304050")).unwrap_err();
         assert_eq!(e.errors[0].field, "passport_number");
+    }
+
+    #[test]
+    fn accept_language_picks_our_best_weighted_language_and_defaults_to_english() {
+        let n = |h: &str| Language::negotiate(Some(h));
+        assert_eq!(Language::negotiate(None), Language::En);
+        assert_eq!(n(""), Language::En);
+        assert_eq!(n("ar"), Language::Ar);
+        assert_eq!(n("ru-RU,ru;q=0.9,en-US;q=0.8"), Language::Ru);
+        assert_eq!(n("de, en;q=0.5, ar;q=0.7"), Language::Ar);
+        assert_eq!(n("fr"), Language::En);
+        assert_eq!(n("AR-SY"), Language::Ar);
+        assert_eq!(n("ru;q=0, ar;q=0.1"), Language::Ar);
+        assert_eq!(n("ru;q=0"), Language::En);
+        assert_eq!(n("ru;q=2, ar;q=0.3"), Language::Ar);
+        assert_eq!(n("ar;q=0.5, ru;q=0.5"), Language::Ar);
+        assert_eq!(n("*;q=0.9, ru"), Language::Ru);
     }
 
     #[test]

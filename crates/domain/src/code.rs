@@ -4,8 +4,11 @@
 
 use std::fmt;
 
+use crate::account::Language;
+
 macro_rules! codes {
-    ($($variant:ident => $name:literal, $title:literal;)*) => {
+    ($($variant:ident => $name:literal,
+        en $en:literal, ar $ar:literal, ru $ru:literal;)*) => {
         /// A stable machine code of a problem answer.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Code {
@@ -22,11 +25,14 @@ macro_rules! codes {
                 }
             }
 
-            /// A short summary of the problem kind (RFC 9457 `title`), the same for every
-            /// occurrence of the code.
-            pub fn title(self) -> &'static str {
-                match self {
-                    $(Code::$variant => $title,)*
+            /// A short summary of the problem kind (RFC 9457 `title`) in `lang`, the same for
+            /// every occurrence of the code. Each row of the table carries all three languages,
+            /// so a code without its translations does not compile.
+            pub fn title_in(self, lang: Language) -> &'static str {
+                match (self, lang) {
+                    $((Code::$variant, Language::En) => $en,
+                      (Code::$variant, Language::Ar) => $ar,
+                      (Code::$variant, Language::Ru) => $ru,)*
                 }
             }
         }
@@ -35,65 +41,125 @@ macro_rules! codes {
 
 codes! {
     // Requests the server cannot read.
-    ValidationFailed => "validation_failed", "Invalid request";
-    MalformedJson => "malformed_json", "Malformed JSON";
-    BadRequest => "bad_request", "Bad request";
-    UnsupportedMediaType => "unsupported_media_type", "Unsupported media type";
-    PayloadTooLarge => "payload_too_large", "Request body too large";
-    NotFound => "not_found", "Not found";
-    MethodNotAllowed => "method_not_allowed", "Method not allowed";
+    ValidationFailed => "validation_failed",
+        en "Invalid request", ar "طلب غير صالح", ru "Некорректный запрос";
+    MalformedJson => "malformed_json",
+        en "Malformed JSON", ar "صيغة JSON غير سليمة", ru "Некорректный JSON";
+    BadRequest => "bad_request",
+        en "Bad request", ar "طلب غير مفهوم", ru "Неверный запрос";
+    UnsupportedMediaType => "unsupported_media_type",
+        en "Unsupported media type", ar "نوع محتوى غير مدعوم", ru "Неподдерживаемый тип содержимого";
+    PayloadTooLarge => "payload_too_large",
+        en "Request body too large", ar "جسم الطلب كبير جدًا", ru "Слишком большое тело запроса";
+    NotFound => "not_found",
+        en "Not found", ar "غير موجود", ru "Не найдено";
+    MethodNotAllowed => "method_not_allowed",
+        en "Method not allowed", ar "الطريقة غير مسموح بها", ru "Метод не разрешён";
     // Who is asking.
-    Unauthenticated => "unauthenticated", "Authentication required";
-    InvalidToken => "invalid_token", "Invalid access token";
-    InvalidCredentials => "invalid_credentials", "Invalid credentials";
-    InvalidRefreshToken => "invalid_refresh_token", "Invalid refresh token";
-    RefreshTokenReused => "refresh_token_reused", "Refresh token reused";
-    InvalidOrExpiredToken => "invalid_or_expired_token", "Invalid or expired token";
-    TooManyLoginAttempts => "too_many_login_attempts", "Too many sign-in attempts";
-    Forbidden => "forbidden", "Forbidden";
-    AccountSuspended => "account_suspended", "Account suspended";
-    EmailTaken => "email_taken", "Email already registered";
-    RateLimited => "rate_limited", "Too many requests";
+    Unauthenticated => "unauthenticated",
+        en "Authentication required", ar "يلزم تسجيل الدخول", ru "Требуется аутентификация";
+    InvalidToken => "invalid_token",
+        en "Invalid access token", ar "رمز الوصول غير صالح", ru "Недействительный токен доступа";
+    InvalidCredentials => "invalid_credentials",
+        en "Invalid credentials", ar "بيانات الدخول غير صحيحة", ru "Неверные учётные данные";
+    InvalidRefreshToken => "invalid_refresh_token",
+        en "Invalid refresh token", ar "رمز التحديث غير صالح", ru "Недействительный токен обновления";
+    RefreshTokenReused => "refresh_token_reused",
+        en "Refresh token reused", ar "أعيد استخدام رمز التحديث", ru "Токен обновления использован повторно";
+    InvalidOrExpiredToken => "invalid_or_expired_token",
+        en "Invalid or expired token", ar "رمز غير صالح أو منتهي الصلاحية", ru "Недействительный или просроченный код";
+    TooManyLoginAttempts => "too_many_login_attempts",
+        en "Too many sign-in attempts", ar "محاولات دخول كثيرة جدًا", ru "Слишком много попыток входа";
+    Forbidden => "forbidden",
+        en "Forbidden", ar "غير مسموح", ru "Доступ запрещён";
+    AccountSuspended => "account_suspended",
+        en "Account suspended", ar "الحساب موقوف", ru "Учётная запись приостановлена";
+    EmailTaken => "email_taken",
+        en "Email already registered", ar "البريد الإلكتروني مسجل مسبقًا", ru "Адрес почты уже зарегистрирован";
+    RateLimited => "rate_limited",
+        en "Too many requests", ar "طلبات كثيرة جدًا", ru "Слишком много запросов";
     // The server itself.
-    ServerBusy => "server_busy", "Server busy";
-    DatabaseUnavailable => "database_unavailable", "Database unavailable";
-    InternalError => "internal_error", "Internal error";
+    ServerBusy => "server_busy",
+        en "Server busy", ar "الخادم مشغول", ru "Сервер занят";
+    DatabaseUnavailable => "database_unavailable",
+        en "Database unavailable", ar "قاعدة البيانات غير متاحة", ru "База данных недоступна";
+    InternalError => "internal_error",
+        en "Internal error", ar "خطأ داخلي", ru "Внутренняя ошибка";
     // Catalogue, schedules and closures.
-    UnknownTimezone => "unknown_timezone", "Unknown time zone";
-    OfficeCodeTaken => "office_code_taken", "Office code taken";
-    ServiceCodeTaken => "service_code_taken", "Service code taken";
-    ClosureExists => "closure_exists", "Closure exists";
-    RangeTooLong => "range_too_long", "Date range too long";
-    InvalidRange => "invalid_range", "Invalid date range";
+    UnknownTimezone => "unknown_timezone",
+        en "Unknown time zone", ar "منطقة زمنية غير معروفة", ru "Неизвестный часовой пояс";
+    OfficeCodeTaken => "office_code_taken",
+        en "Office code taken", ar "رمز المكتب مستخدم", ru "Код офиса уже занят";
+    ServiceCodeTaken => "service_code_taken",
+        en "Service code taken", ar "رمز الخدمة مستخدم", ru "Код услуги уже занят";
+    ClosureExists => "closure_exists",
+        en "Closure exists", ar "يوم الإغلاق مسجل مسبقًا", ru "Закрытие уже назначено";
+    RangeTooLong => "range_too_long",
+        en "Date range too long", ar "نطاق التواريخ طويل جدًا", ru "Слишком длинный диапазон дат";
+    InvalidRange => "invalid_range",
+        en "Invalid date range", ar "نطاق تواريخ غير صالح", ru "Неверный диапазон дат";
     // Booking.
-    ServiceNotOffered => "service_not_offered", "Service not offered";
-    OffGrid => "off_grid", "Not a slot of the schedule";
-    OfficeClosed => "office_closed", "Office closed";
-    TooSoon => "too_soon", "Too soon";
-    TooFar => "too_far", "Too far ahead";
-    EmailNotVerified => "email_not_verified", "Email not verified";
-    CitizenLimit => "citizen_limit", "Booking limit reached";
-    ServiceLimit => "service_limit", "Booking limit for the service reached";
-    PassportLimit => "passport_limit", "Booking limit for the passport reached";
-    SlotFull => "slot_full", "Slot full";
-    IdempotencyKeyReused => "idempotency_key_reused", "Idempotency key reused";
-    SameSlot => "same_slot", "Same slot";
-    NotBooked => "not_booked", "Not booked";
-    IllegalTransition => "illegal_transition", "Illegal transition";
-    RescheduleLimit => "reschedule_limit", "Reschedule limit reached";
-    BookingSuspended => "booking_suspended", "Booking suspended after no-shows";
-    AlreadyWaitlisted => "already_waitlisted", "Already on the waitlist";
-    ConfirmationNotRequired => "confirmation_not_required", "No confirmation required";
-    ConfirmationNotOpen => "confirmation_not_open", "Confirmation not open yet";
-    ConfirmationClosed => "confirmation_closed", "Confirmation closed";
+    ServiceNotOffered => "service_not_offered",
+        en "Service not offered", ar "الخدمة غير متاحة في هذا المكتب", ru "Услуга не предоставляется";
+    OffGrid => "off_grid",
+        en "Not a slot of the schedule", ar "الموعد ليس ضمن الجدول", ru "Время вне расписания";
+    OfficeClosed => "office_closed",
+        en "Office closed", ar "المكتب مغلق", ru "Офис закрыт";
+    TooSoon => "too_soon",
+        en "Too soon", ar "الموعد قريب جدًا", ru "Слишком рано";
+    TooFar => "too_far",
+        en "Too far ahead", ar "الموعد بعيد جدًا", ru "Слишком далеко вперёд";
+    EmailNotVerified => "email_not_verified",
+        en "Email not verified", ar "البريد الإلكتروني غير مؤكد", ru "Адрес почты не подтверждён";
+    CitizenLimit => "citizen_limit",
+        en "Booking limit reached", ar "تم بلوغ حد الحجوزات", ru "Достигнут предел записей";
+    ServiceLimit => "service_limit",
+        en "Booking limit for the service reached", ar "تم بلوغ حد الحجوزات لهذه الخدمة", ru "Достигнут предел записей на услугу";
+    PassportLimit => "passport_limit",
+        en "Booking limit for the passport reached", ar "تم بلوغ حد الحجوزات لجواز السفر", ru "Достигнут предел записей по паспорту";
+    SlotFull => "slot_full",
+        en "Slot full", ar "الموعد محجوز بالكامل", ru "Время полностью занято";
+    IdempotencyKeyReused => "idempotency_key_reused",
+        en "Idempotency key reused", ar "أعيد استخدام مفتاح عدم التكرار", ru "Ключ идемпотентности использован повторно";
+    SameSlot => "same_slot",
+        en "Same slot", ar "نفس الموعد", ru "То же самое время";
+    NotBooked => "not_booked",
+        en "Not booked", ar "الموعد غير محجوز", ru "Запись не активна";
+    IllegalTransition => "illegal_transition",
+        en "Illegal transition", ar "انتقال غير مسموح", ru "Недопустимый переход";
+    RescheduleLimit => "reschedule_limit",
+        en "Reschedule limit reached", ar "تم بلوغ حد تغيير الموعد", ru "Достигнут предел переносов";
+    BookingSuspended => "booking_suspended",
+        en "Booking suspended after no-shows", ar "الحجز موقوف بسبب التغيب عن المواعيد", ru "Запись приостановлена из-за неявок";
+    AlreadyWaitlisted => "already_waitlisted",
+        en "Already on the waitlist", ar "مسجل مسبقًا في قائمة الانتظار", ru "Уже в листе ожидания";
+    ConfirmationNotRequired => "confirmation_not_required",
+        en "No confirmation required", ar "لا يلزم تأكيد الحضور", ru "Подтверждение не требуется";
+    ConfirmationNotOpen => "confirmation_not_open",
+        en "Confirmation not open yet", ar "لم يبدأ وقت التأكيد بعد", ru "Подтверждение ещё не открыто";
+    ConfirmationClosed => "confirmation_closed",
+        en "Confirmation closed", ar "انتهى وقت التأكيد", ru "Подтверждение закрыто";
     // Document requests.
-    UnknownOffice => "unknown_office", "Unknown office";
-    UnknownService => "unknown_service", "Unknown service";
-    ServiceNotDocumentary => "service_not_documentary", "Service creates no document request";
-    UnknownAppointment => "unknown_appointment", "Unknown appointment";
-    DocumentRequestExists => "document_request_exists", "Document request exists";
+    UnknownOffice => "unknown_office",
+        en "Unknown office", ar "مكتب غير معروف", ru "Неизвестный офис";
+    UnknownService => "unknown_service",
+        en "Unknown service", ar "خدمة غير معروفة", ru "Неизвестная услуга";
+    ServiceNotDocumentary => "service_not_documentary",
+        en "Service creates no document request", ar "الخدمة لا تنشئ طلب وثيقة", ru "Услуга не создаёт заявку на документ";
+    UnknownAppointment => "unknown_appointment",
+        en "Unknown appointment", ar "موعد غير معروف", ru "Неизвестная запись";
+    DocumentRequestExists => "document_request_exists",
+        en "Document request exists", ar "طلب الوثيقة موجود مسبقًا", ru "Заявка на документ уже существует";
     // Notifications.
-    NotFailed => "not_failed", "Notification has not failed";
+    NotFailed => "not_failed",
+        en "Notification has not failed", ar "لم يفشل إرسال الإشعار", ru "Уведомление не завершилось ошибкой";
+}
+
+impl Code {
+    /// The English title.
+    pub fn title(self) -> &'static str {
+        self.title_in(Language::En)
+    }
 }
 
 impl Code {
@@ -131,8 +197,20 @@ mod tests {
     }
 
     #[test]
-    fn titles_are_unique_so_each_names_one_kind_of_problem() {
-        let titles: HashSet<&str> = Code::ALL.iter().map(|c| c.title()).collect();
-        assert_eq!(titles.len(), Code::ALL.len());
+    fn titles_are_unique_in_each_language_so_each_names_one_kind_of_problem() {
+        for lang in Language::ALL {
+            let titles: HashSet<&str> = Code::ALL.iter().map(|c| c.title_in(lang)).collect();
+            assert_eq!(titles.len(), Code::ALL.len(), "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn arabic_titles_are_written_in_arabic_and_russian_ones_in_cyrillic() {
+        let arabic = |ch: char| ('\u{0600}'..='\u{06FF}').contains(&ch);
+        let cyrillic = |ch: char| ('\u{0400}'..='\u{04FF}').contains(&ch);
+        for &c in Code::ALL {
+            assert!(c.title_in(Language::Ar).chars().any(arabic), "{c}");
+            assert!(c.title_in(Language::Ru).chars().any(cyrillic), "{c}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -384,20 +384,20 @@ impl fmt::Display for TrackingNumber {
 pub struct DateOfBirth(NaiveDate);
 
 impl DateOfBirth {
-    const EARLIEST_YEAR: i32 = 1900;
-
     pub fn parse(field: &str, raw: &str, today: NaiveDate) -> Result<Self, Invalid> {
         let bad = || {
             Invalid::new(
                 field,
                 format!(
-                    "a date YYYY-MM-DD between {}-01-01 and today",
-                    Self::EARLIEST_YEAR
+                    "a date YYYY-MM-DD between {} and today",
+                    crate::dates::EARLIEST
                 ),
             )
         };
-        let d = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| bad())?;
-        if d > today || d.year() < Self::EARLIEST_YEAR {
+        let d = crate::dates::Day::parse(field, raw)
+            .map_err(|_| bad())?
+            .date();
+        if d > today {
             return Err(bad());
         }
         Ok(Self(d))
@@ -463,11 +463,8 @@ pub struct TrackQuery {
 
 impl TrackQuery {
     pub fn parse(number: &str, date_of_birth: Option<&str>) -> Result<Self, Invalid> {
-        let date_of_birth = date_of_birth
-            .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-            .ok_or_else(|| {
-                Invalid::new("date_of_birth", "the applicant's date of birth, YYYY-MM-DD")
-            })?;
+        let date_of_birth =
+            crate::dates::Day::parse("date_of_birth", date_of_birth.unwrap_or(""))?.date();
         Ok(Self {
             number: TrackingNumber::parse(number),
             date_of_birth,

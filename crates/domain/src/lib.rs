@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod code;
+pub mod dates;
 pub mod document;
 pub mod error;
 pub mod mail;
@@ -15,6 +16,7 @@ pub mod page;
 pub mod schedule;
 pub mod text;
 pub mod waitlist;
+pub mod webhook;
 
 pub use clock::{Clock, SystemClock};
 pub use code::Code;

@@ -8,7 +8,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::borrow::Cow;
 
-use mawid_domain::account;
+use mawid_domain::account::{self, Language};
 use mawid_domain::appointment as booking;
 use mawid_domain::catalogue::DraftError;
 use mawid_domain::document;
@@ -214,12 +214,21 @@ impl ResponseError for ApiError {
         if let Extension::Internal(e) = &self.extension {
             tracing::error!(error = %e, "request failed");
         }
+        self.render(Language::En)
+    }
+}
+
+impl ApiError {
+    /// The problem in `lang`: the title from the code table, the detail as written for English
+    /// clients or in the client's language; `code`, `type` and the members never change.
+    fn render(&self, lang: Language) -> HttpResponse {
         let status = self.status_code();
+        let detail = self.detail_in(lang);
         let problem = Problem {
             type_: format!("urn:mawid:problem:{}", self.code),
-            title: self.code.title(),
+            title: self.code.title_in(lang),
             status: status.as_u16(),
-            detail: &self.detail,
+            detail: &detail,
             code: self.code.as_str(),
             errors: match &self.extension {
                 Extension::Fields(f) => Some(f.as_slice()),
@@ -236,6 +245,8 @@ impl ResponseError for ApiError {
         };
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        res.insert_header((header::CONTENT_LANGUAGE, lang.code()));
+        res.insert_header((header::VARY, "Accept-Language"));
         if let Extension::RetryAfter(secs) = self.extension {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         } else if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -245,6 +256,39 @@ impl ResponseError for ApiError {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         res.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}
+
+impl ApiError {
+    /// English details are written at the failure and may carry specifics; in Arabic and Russian
+    /// the detail is said from the code, with the fields or the wait it concerns.
+    fn detail_in(&self, lang: Language) -> Cow<'_, str> {
+        if lang == Language::En {
+            return Cow::Borrowed(&self.detail);
+        }
+        match &self.extension {
+            Extension::Fields(fields) => {
+                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                let names = names.join(", ");
+                Cow::Owned(match lang {
+                    Language::Ar => format!("تحقق من هذه الحقول: {names}"),
+                    _ => format!("Проверьте эти поля: {names}"),
+                })
+            }
+            Extension::RetryAfter(secs) => Cow::Owned(match lang {
+                Language::Ar => {
+                    format!("{}؛ حاول مجددًا بعد {secs} ثانية", self.code.title_in(lang))
+                }
+                _ => format!("{}; повторите через {secs} с", self.code.title_in(lang)),
+            }),
+            Extension::Step(step) => Cow::Owned(format!(
+                "{}: {} → {}",
+                self.code.title_in(lang),
+                step.from,
+                step.to
+            )),
+            _ => Cow::Borrowed(self.code.title_in(lang)),
+        }
     }
 }
 
@@ -434,18 +478,44 @@ pub fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
 /// Rewrites any error response that is not already problem+json, such as the router's 404 and
 /// 405 or actix's own 413, so clients see one error shape.
 pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let lang = Language::negotiate(
+        res.request()
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == HeaderValue::from_static(PROBLEM_JSON));
     if is_problem {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        // Our own errors were rendered in English before the request's language was known.
+        let localized = match res.response().error() {
+            Some(e) if lang != Language::En => e.as_error::<ApiError>().map(|a| a.render(lang)),
+            _ => None,
+        };
+        let Some(mut localized) = localized else {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        };
+        for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+            if let Some(v) = res.headers().get(&name).cloned() {
+                localized.headers_mut().insert(name, v);
+            }
+        }
+        let (req, _) = res.into_parts();
+        return Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, localized).map_into_right_body(),
+        ));
     }
     let status = res.status();
     // A 405 must say which methods the resource has (RFC 9110 §15.5.6); actix's own answer does.
     let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let mut replaced = ApiError::for_status(status).error_response();
+    let api = ApiError::for_status(status);
+    if let Extension::Internal(e) = &api.extension {
+        tracing::error!(error = %e, "request failed");
+    }
+    let mut replaced = api.render(lang);
     if let Some(allow) = allow {
         replaced.headers_mut().insert(header::ALLOW, allow);
     }

@@ -1,6 +1,7 @@
 //! The HTTP face of Mawid: app factory, routes per resource, DTOs, extractors and problem+json.
 
 pub mod auth;
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod json;

@@ -1,6 +1,6 @@
 //! Where rendered messages go: a real SMTP server, or `.eml` files for development.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -94,13 +94,46 @@ impl Mailer {
                 Ok(Err(e)) => Err(SendError::Smtp(e.to_string())),
                 Err(_) => Err(SendError::Timeout(*send_timeout * 2)),
             },
-            Self::Files { transport, .. } => transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError::File(e.to_string())),
+            Self::Files { transport, dir, .. } => {
+                let id = transport
+                    .send(message)
+                    .await
+                    .map_err(|e| SendError::File(e.to_string()))?;
+                // The mail is written; a missing reading copy must not send it a second time.
+                if let Err(e) = write_reading_copy(dir, &id) {
+                    tracing::warn!(error = %e, id, "could not write the .txt copy of a mail file");
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// Beside each `<id>.eml`, an `<id>.txt` holding its headers and its plain-text part decoded:
+/// an Arabic or Russian mail's body is base64 in the `.eml`, so a developer (or `grep`) reads
+/// the verification code only in the copy.
+fn write_reading_copy(dir: &Path, id: &str) -> std::io::Result<()> {
+    let eml = std::fs::read(dir.join(format!("{id}.eml")))?;
+    let Some(parsed) = mail_parser::MessageParser::default().parse(&eml) else {
+        return Err(std::io::Error::other("the written mail does not parse"));
+    };
+    let addresses = |a: Option<&mail_parser::Address<'_>>| {
+        a.map(|a| {
+            a.iter()
+                .filter_map(|m| m.address())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+    };
+    let text = format!(
+        "From: {}\nTo: {}\nSubject: {}\n\n{}\n",
+        addresses(parsed.from()),
+        addresses(parsed.to()),
+        parsed.subject().unwrap_or_default(),
+        parsed.body_text(0).unwrap_or_default(),
+    );
+    std::fs::write(dir.join(format!("{id}.txt")), text)
 }
 
 #[cfg(test)]
@@ -123,6 +156,37 @@ mod tests {
         ] {
             assert!(smtp(url).is_ok(), "{url}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_mail_file_gets_a_decoded_text_copy_beside_it() {
+        let dir = std::env::temp_dir().join(format!("mawid-mail-{}", uuid::Uuid::new_v4()));
+        let from: Mailbox = "Mawid <no-reply@mawid.test>".parse().unwrap();
+        let mailer = Mailer::files(&dir, from.clone()).unwrap();
+        let body = "رمز التحقق: AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcde";
+        let message = Message::builder()
+            .from(from)
+            .to("layla@example.com".parse().unwrap())
+            .subject("تأكيد البريد الإلكتروني")
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .header(lettre::message::header::ContentTransferEncoding::Base64)
+            .body(body.to_owned())
+            .unwrap();
+        mailer.send(message).await.unwrap();
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let eml = files
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "eml"))
+            .unwrap();
+        let txt = std::fs::read_to_string(eml.with_extension("txt")).unwrap();
+        assert!(!std::fs::read_to_string(eml).unwrap().contains(body));
+        assert!(txt.contains(body), "{txt}");
+        assert!(txt.contains("To: layla@example.com"), "{txt}");
+        assert!(txt.contains("Subject: تأكيد البريد الإلكتروني"), "{txt}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

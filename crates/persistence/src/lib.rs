@@ -13,6 +13,7 @@ pub mod suspension;
 mod tokens;
 pub mod users;
 pub mod waitlist;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -153,9 +153,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let worker = Worker {
         pool: pool.clone(),
         mailer,
-        clock,
+        clock: clock.clone(),
         settings: config.worker_settings(),
     };
+    let hooks = mawid_notify::HookWorker::new(pool.clone(), clock.clone(), Default::default());
+    let hooks = actix_web::rt::spawn(hooks.run(stop_rx.clone()));
     let worker = actix_web::rt::spawn(worker.run(stop_rx));
 
     // Installed before the workers start; a task keeps histogram memory bounded between scrapes.
@@ -190,6 +192,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
             let _ = worker.await;
             let _ = jobs.await;
+            let _ = hooks.await;
             handle.stop(true).await;
             server.await??;
         }
@@ -197,6 +200,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
             let _ = worker.await;
             let _ = jobs.await;
+            let _ = hooks.await;
             ended??;
         }
     }

@@ -61,3 +61,19 @@ pub fn extract_token(mail: &str) -> Option<String> {
         .find(|w| w.len() == 43)
         .map(str::to_owned)
 }
+
+impl TestApp {
+    /// The decoded reading copies (`.txt` beside each `.eml`) of the mails to `to`.
+    pub async fn reading_copies_to(&self, to: &str) -> Vec<String> {
+        self.deliver_mail().await;
+        std::fs::read_dir(&self.mail_dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter(|t| t.lines().any(|l| l.starts_with("To:") && l.contains(to)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,8 +1,9 @@
 //! Staff: the day's agenda of an office, the appointment lifecycle and the audit log.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::appointment::{BookingFor, Cancellation, CheckIn, StaffStep};
+use mawid_domain::dates::{Day, Instant};
 use mawid_domain::page::Page;
 use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
@@ -29,7 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 struct AgendaQuery {
-    date: NaiveDate,
+    date: Day,
 }
 
 #[derive(Serialize)]
@@ -75,7 +76,7 @@ async fn agenda(
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let day = store::agenda(&state.pool, *id, q.date).await?;
+    let day = store::agenda(&state.pool, *id, q.date.date()).await?;
     Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
 }
 
@@ -93,7 +94,7 @@ async fn step(
 /// document request opened for a documentary service needs it for public tracking.
 #[derive(Deserialize, Default)]
 struct CheckInIn {
-    applicant_date_of_birth: Option<NaiveDate>,
+    applicant_date_of_birth: Option<Day>,
 }
 
 #[derive(Serialize)]
@@ -113,10 +114,24 @@ async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<Json<CheckInIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let dob = body.map(Json::into_inner).unwrap_or_default();
-    let desk = CheckIn::new(dob.applicant_date_of_birth, state.now().date_naive())?;
+    // The body is optional, but one that is sent is read: a bad date must not pass as none.
+    let dob: CheckInIn = if body.iter().all(u8::is_ascii_whitespace) {
+        CheckInIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.is_data() {
+            true => ApiError::from(Invalid::new("body", e.to_string())),
+            false => ApiError::new(
+                mawid_domain::Code::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            ),
+        })?
+    };
+    let desk = CheckIn::new(
+        dob.applicant_date_of_birth.map(Day::date),
+        state.now().date_naive(),
+    )?;
     let (a, request) = store::check_in(&state.pool, *id, staff.id(), desk, state.now()).await?;
     Ok(HttpResponse::Ok().json(CheckedInView {
         appointment: AppointmentView::from(&a),
@@ -166,8 +181,8 @@ struct AuditQuery {
     action: Option<String>,
     actor_id: Option<Uuid>,
     target_type: Option<String>,
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Instant>,
+    to: Option<Instant>,
     page: Option<i64>,
     per_page: Option<i64>,
 }
@@ -179,8 +194,8 @@ impl AuditQuery {
             action: self.action,
             actor_id: self.actor_id,
             target_type: self.target_type,
-            from: self.from.map(|t| t.with_timezone(&Utc)),
-            to: self.to.map(|t| t.with_timezone(&Utc)),
+            from: self.from.map(Instant::utc),
+            to: self.to.map(Instant::utc),
         };
         Ok((filter, page))
     }
@@ -238,7 +253,7 @@ async fn audit_log(
 struct StaffBookingIn {
     office_id: Uuid,
     service_id: Uuid,
-    start: DateTime<FixedOffset>,
+    start: Instant,
     reason: String,
     citizen_id: Option<Uuid>,
     applicant: Option<crate::routes::appointments::ApplicantIn>,
@@ -264,7 +279,7 @@ async fn staff_book(
             citizen_id,
             office_id: b.office_id,
             service_id: b.service_id,
-            start: b.start.with_timezone(&Utc),
+            start: b.start.utc(),
             applicant,
             reason,
             now: state.now(),

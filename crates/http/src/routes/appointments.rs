@@ -1,12 +1,13 @@
 //! Citizens' appointments: book, list, read, cancel and reschedule their own.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
     ApplicantFields, BookingFor, Cancellation, CancelledBy, Idempotency, IdempotencyKey,
     NoShowPolicy, Relation, Status,
 };
 use mawid_domain::catalogue::Localized;
+use mawid_domain::dates::Instant;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, AppointmentRow, Booked, NewBooking};
 use serde::{Deserialize, Serialize};
@@ -120,7 +121,7 @@ impl ApplicantIn {
 struct BookingIn {
     office_id: Uuid,
     service_id: Uuid,
-    start: DateTime<FixedOffset>,
+    start: Instant,
     applicant: Option<ApplicantIn>,
 }
 
@@ -137,7 +138,7 @@ impl BookingIn {
             citizen_id,
             office_id: self.office_id,
             service_id: self.service_id,
-            start: self.start.with_timezone(&Utc),
+            start: self.start.utc(),
             applicant,
             idempotency,
             no_shows,
@@ -217,7 +218,7 @@ async fn cancel(
 
 #[derive(Deserialize)]
 struct RescheduleIn {
-    start: DateTime<FixedOffset>,
+    start: Instant,
 }
 
 async fn reschedule(
@@ -226,7 +227,7 @@ async fn reschedule(
     id: web::Path<Uuid>,
     body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let start = body.start.with_timezone(&Utc);
+    let start = body.start.utc();
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
 }

@@ -1,6 +1,6 @@
 //! The catalogue: offices and services, public to read and managed by admins.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono_tz::Tz;
 use mawid_domain::catalogue::{
     FairAccessDraft, Localized, OfficeCode, OfficeDraft, ServiceCode, ServiceDraft,
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::cache::{self, Freshness};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::AppState;
@@ -92,41 +93,47 @@ impl From<ServiceRow> for ServiceView {
     }
 }
 
-/// `{"items": [...]}` of rows rendered as `V`.
-fn items<V: Serialize + From<R>, R>(rows: Vec<R>) -> HttpResponse {
+/// `{"items": [...]}` of rows rendered as `V`, cacheable.
+fn items<V: Serialize + From<R>, R>(
+    req: &HttpRequest,
+    rows: Vec<R>,
+) -> Result<HttpResponse, ApiError> {
     let items: Vec<V> = rows.into_iter().map(V::from).collect();
-    HttpResponse::Ok().json(json!({ "items": items }))
+    cache::json(req, &json!({ "items": items }), Freshness::Catalogue)
 }
 
-async fn list_offices(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(items::<OfficeView, _>(
-        store::list_offices(&state.pool).await?,
-    ))
+async fn list_offices(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    items::<OfficeView, _>(&req, store::list_offices(&state.pool).await?)
 }
 
 async fn get_office(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let office = store::office(&state.pool, *id).await?;
-    Ok(HttpResponse::Ok().json(OfficeView::from(office)))
+    cache::json(&req, &OfficeView::from(office), Freshness::Catalogue)
 }
 
-async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(items::<ServiceView, _>(
-        store::list_services(&state.pool).await?,
-    ))
+async fn list_services(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    items::<ServiceView, _>(&req, store::list_services(&state.pool).await?)
 }
 
 async fn get_service(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let service = store::service(&state.pool, *id).await?;
-    Ok(HttpResponse::Ok().json(ServiceView::from(service)))
+    cache::json(&req, &ServiceView::from(service), Freshness::Catalogue)
 }
 
-/// Raw localized text as sent; empty languages are reported by `Localized::parse`.
 #[derive(Deserialize)]
 struct LocalizedIn {
     #[serde(default)]

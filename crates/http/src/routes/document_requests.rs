@@ -287,10 +287,11 @@ async fn create(
         applicant: &applicant,
         now,
     };
-    let row = store::create(&state.pool, new).await?;
+    let created = store::create(&state.pool, new).await?;
+    let location = format!("/api/v1/document-requests/{}", created.request.id);
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/document-requests/{}", row.id)))
-        .json(CitizenDetailView::new(&row, &[])))
+        .insert_header(("Location", location))
+        .json(CitizenDetailView::from(&created)))
 }
 
 async fn list_own(

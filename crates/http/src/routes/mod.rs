@@ -13,6 +13,7 @@ pub mod schedules;
 pub mod staff;
 pub mod tracking;
 pub mod waitlist;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -27,4 +28,5 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     agenda::routes(cfg);
     notifications::routes(cfg);
     waitlist::routes(cfg);
+    webhooks::routes(cfg);
 }

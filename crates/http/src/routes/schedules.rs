@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpResponse};
-use chrono::NaiveDate;
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono_tz::Tz;
+use mawid_domain::dates::Day;
 use mawid_domain::schedule::{DateRange, Schedule, Slot};
 use mawid_domain::text::Reason;
 use mawid_persistence::appointments::local_rfc3339;
@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
+use crate::cache::{self, Freshness};
 use crate::error::ApiError;
 use crate::json::Json;
 use crate::AppState;
@@ -37,8 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct AvailabilityQuery {
     service_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
+    from: Day,
+    to: Day,
 }
 
 #[derive(Serialize)]
@@ -72,7 +73,7 @@ async fn staff_availability(
     id: web::Path<Uuid>,
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = DateRange::parse(q.from, q.to)?;
+    let range = DateRange::parse(q.from.date(), q.to.date())?;
     let found =
         store::staff_availability(&state.pool, *id, q.service_id, range, state.now()).await?;
     let tz = found.timezone;
@@ -95,22 +96,24 @@ async fn staff_availability(
 }
 
 async fn availability(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = DateRange::parse(q.from, q.to)?;
+    let range = DateRange::parse(q.from.date(), q.to.date())?;
     let found = store::availability(&state.pool, *id, q.service_id, range, state.now()).await?;
     let tz = found.timezone;
     let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
-    Ok(HttpResponse::Ok().json(json!({
+    let view = json!({
         "office_id": *id,
         "service_id": q.service_id,
         "timezone": tz,
         "from": q.from,
         "to": q.to,
         "slots": slots,
-    })))
+    });
+    cache::json(&req, &view, Freshness::Availability)
 }
 
 #[derive(Deserialize)]
@@ -163,7 +166,7 @@ async fn get_schedule(
 
 #[derive(Deserialize)]
 struct ClosureIn {
-    date: NaiveDate,
+    date: Day,
     reason: String,
 }
 
@@ -175,7 +178,7 @@ async fn add_closure(
 ) -> Result<HttpResponse, ApiError> {
     let reason = Reason::parse("reason", &body.reason)?;
     let (pool, now) = (&state.pool, state.now());
-    let added = store::add_closure(pool, admin.id(), *id, body.date, &reason, now).await?;
+    let added = store::add_closure(pool, admin.id(), *id, body.date.date(), &reason, now).await?;
     Ok(HttpResponse::Created().json(json!({
         "office_id": *id,
         "date": added.closure.day,
@@ -186,8 +189,8 @@ async fn add_closure(
 
 #[derive(Deserialize)]
 struct ClosureRange {
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    from: Option<Day>,
+    to: Option<Day>,
 }
 
 async fn list_closures(
@@ -196,20 +199,22 @@ async fn list_closures(
     id: web::Path<Uuid>,
     q: web::Query<ClosureRange>,
 ) -> Result<HttpResponse, ApiError> {
-    let items: Vec<_> = store::list_closures(&state.pool, *id, q.from, q.to)
-        .await?
-        .into_iter()
-        .map(|c| json!({ "date": c.day, "reason": c.reason }))
-        .collect();
+    let items: Vec<_> =
+        store::list_closures(&state.pool, *id, q.from.map(Day::date), q.to.map(Day::date))
+            .await?
+            .into_iter()
+            .map(|c| json!({ "date": c.day, "reason": c.reason }))
+            .collect();
     Ok(HttpResponse::Ok().json(json!({ "office_id": *id, "items": items })))
 }
 
 async fn delete_closure(
     admin: Admin,
     state: web::Data<AppState>,
-    path: web::Path<(Uuid, NaiveDate)>,
+    path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (office_id, day) = path.into_inner();
+    let (office_id, raw) = path.into_inner();
+    let day = Day::parse("date", &raw)?.date();
     store::delete_closure(&state.pool, admin.id(), office_id, day).await?;
     Ok(HttpResponse::NoContent().finish())
 }

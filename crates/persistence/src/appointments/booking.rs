@@ -17,8 +17,8 @@ use super::mail::Mail;
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
-use crate::users;
-use crate::{audit, StoreError};
+use crate::{audit, users, webhooks, StoreError};
+use mawid_domain::webhook::Event;
 
 pub struct NewBooking {
     pub citizen_id: Uuid,
@@ -110,6 +110,8 @@ pub(crate) async fn book_in(
     confirmation.from_waitlist = by == Booker::Waitlist;
     let booked = Notification::AppointmentBooked(confirmation);
     mail.send(&mut *tx, booked, b.now).await?;
+    let data = webhooks::appointment_data(&appointment, None);
+    webhooks::enqueue(&mut *tx, Event::AppointmentBooked, data, b.now).await?;
     mail.remind(&mut *tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id).await?;
@@ -182,6 +184,8 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
     };
     let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
     mail.send(&mut tx, booked, b.now).await?;
+    let data = webhooks::appointment_data(&appointment, None);
+    webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
     mail.remind(&mut tx, &appointment, b.now).await?;
     audit::record(
         &mut *tx,
@@ -264,6 +268,8 @@ pub(crate) async fn reschedule_in(
     )
     .await?;
     mail.remind(&mut *tx, &appointment, now).await?;
+    let data = webhooks::appointment_data(&appointment, Some(current.slot_start));
+    webhooks::enqueue(&mut *tx, Event::AppointmentRescheduled, data, now).await?;
     Ok(appointment)
 }
 

@@ -15,7 +15,8 @@ use super::booking::release_desk;
 use super::mail::mail_context;
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::document_requests::{self, DocumentError, DocumentRequestRow, OpenFromAppointment};
-use crate::{audit, catalogue, StoreError};
+use crate::{audit, catalogue, webhooks, StoreError};
+use mawid_domain::webhook::Event;
 
 /// Cancels a booked appointment: releases its desk, withdraws its reminder and mails the citizen.
 /// A citizen reaches only their own; a staff cancellation is audit-logged.
@@ -71,6 +72,8 @@ pub(crate) async fn cancel_in(
     };
     mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
         .await?;
+    let data = webhooks::appointment_data(&appointment, None);
+    webhooks::enqueue(&mut *tx, Event::AppointmentCancelled, data, now).await?;
     if let Some(actor) = c.audited_actor() {
         audit::record(
             &mut *tx,
@@ -177,7 +180,12 @@ async fn step_in(
         },
     )
     .await?;
-    Ok(by_id(&mut *tx, id).await?)
+    let appointment = by_id(&mut *tx, id).await?;
+    if let Some(event) = Event::of_step(step) {
+        let data = webhooks::appointment_data(&appointment, None);
+        webhooks::enqueue(&mut *tx, event, data, now).await?;
+    }
+    Ok(appointment)
 }
 
 /// The citizen confirms attendance inside the service's window; a second confirmation keeps

@@ -8,7 +8,7 @@ use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::transition::{record_event, Event};
-use super::{by_appointment, by_id, DocumentError, DocumentRequestRow};
+use super::{by_appointment, by_id, detail, Detail, DocumentError, DocumentRequestRow, Reader};
 use crate::decode_timezone;
 use crate::{map_err, StoreError};
 
@@ -37,10 +37,7 @@ pub struct OpenFromAppointment {
 
 /// A citizen's own request, checked against the catalogue and (if given) their appointment.
 #[tracing::instrument(skip_all)]
-pub async fn create(
-    pool: &PgPool,
-    n: NewDocumentRequest<'_>,
-) -> Result<DocumentRequestRow, DocumentError> {
+pub async fn create(pool: &PgPool, n: NewDocumentRequest<'_>) -> Result<Detail, DocumentError> {
     let mut tx = pool.begin().await?;
     if let Some(appointment_id) = n.appointment_id {
         let own = appointment_belongs_to_citizen(
@@ -72,8 +69,10 @@ pub async fn create(
         },
     )
     .await?;
+    // The answer shows the creation entry, exactly as a later read of the request does.
+    let detail = detail(&mut tx, row, Reader::Citizen).await?;
     tx.commit().await?;
-    Ok(row)
+    Ok(detail)
 }
 
 /// Opens the request of a checked-in appointment, inside the check-in's transaction. Idempotent:

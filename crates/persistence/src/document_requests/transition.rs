@@ -11,9 +11,11 @@ use uuid::Uuid;
 use super::{by_id, decode_status, detail, Detail, DocumentError, DocumentRequestRow, Reader};
 use crate::audit::{self, Entry};
 use crate::outbox::{self, NewNotification};
+use crate::webhooks;
 use crate::{corrupt, map_err, StoreError};
 use mawid_domain::catalogue::Localized;
 use mawid_domain::mail::{self, Named, Notification};
+use mawid_domain::webhook::Event as Hook;
 
 /// One history entry, as written.
 pub(super) struct Event<'a> {
@@ -135,6 +137,8 @@ pub async fn cancel(
         },
     )
     .await?;
+    let data = webhooks::document_data(&row, from);
+    webhooks::enqueue(&mut tx, Hook::DocumentRequestStatusChanged, data, now).await?;
     let detail = detail(&mut tx, row, Reader::Citizen).await?;
     tx.commit().await?;
     Ok(detail)
@@ -190,6 +194,8 @@ pub async fn transition(pool: &PgPool, t: StaffTransition) -> Result<Detail, Doc
     )
     .await?;
     notify_citizen(&mut tx, &row, from, public_note, t.now).await?;
+    let data = webhooks::document_data(&row, from);
+    webhooks::enqueue(&mut tx, Hook::DocumentRequestStatusChanged, data, t.now).await?;
     let detail = detail(&mut tx, row, Reader::Staff).await?;
     tx.commit().await?;
     Ok(detail)

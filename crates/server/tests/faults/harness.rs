@@ -518,7 +518,14 @@ impl World {
         let service = &self.services[(n / citizens) % self.services.len()];
         let starts = &self.slots[service];
         let start = &starts[n % starts.len()];
-        let body = json!({ "office_id": self.office, "service_id": service, "start": start });
+        // Each citizen books for themself under their own passport number.
+        let passport = format!("F{:07}", n % citizens);
+        let body = json!({
+            "office_id": self.office,
+            "service_id": service,
+            "start": start,
+            "applicant": { "passport_number": passport },
+        });
         (self.citizens[n % citizens].clone(), body)
     }
 
