@@ -5,6 +5,7 @@ mod accounts;
 mod booking;
 mod catalogue;
 mod contract;
+mod counter;
 mod deploy;
 mod document_requests;
 mod errors;

@@ -62,6 +62,7 @@ codes! {
     OfficeCodeTaken => "office_code_taken", "Office code taken";
     ServiceCodeTaken => "service_code_taken", "Service code taken";
     ClosureExists => "closure_exists", "Closure exists";
+    BookingsAffected => "bookings_affected", "Future bookings affected";
     RangeTooLong => "range_too_long", "Date range too long";
     InvalidRange => "invalid_range", "Invalid date range";
     // Booking.
@@ -87,6 +88,9 @@ codes! {
     DocumentRequestExists => "document_request_exists", "Document request exists";
     // Notifications.
     NotFailed => "not_failed", "Notification has not failed";
+    // Staff accounts.
+    LastAdmin => "last_admin", "Last active admin";
+    AccountDeactivated => "account_deactivated", "Account deactivated";
 }
 
 impl Code {

@@ -25,7 +25,20 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let current = locked(&mut tx, id, c.owner()).await?;
+    let appointment = cancel_in(&mut tx, id, c, now).await?;
+    tx.commit().await?;
+    Ok(appointment)
+}
+
+/// [`cancel`] inside the caller's transaction: a closure or schedule change that cancels the
+/// bookings it hits goes through the same release of the desk, mail and audit row.
+pub(crate) async fn cancel_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    c: &Cancellation,
+    now: DateTime<Utc>,
+) -> Result<AppointmentRow, BookingError> {
+    let current = locked(&mut *tx, id, c.owner()).await?;
     let to = current.status.transition(Status::Cancelled)?;
     sqlx::query!(
         "UPDATE appointments SET status = $2, cancelled_by = $3, cancel_reason = $4,
@@ -41,9 +54,9 @@ pub async fn cancel(
     .await?;
     let appointment = by_id(&mut *tx, id).await?;
     if withdraws_reminder(to) {
-        withdraw_reminders(&mut tx, id).await?;
+        withdraw_reminders(&mut *tx, id).await?;
     }
-    let ctx = mail_context(&mut tx, &appointment).await?;
+    let ctx = mail_context(&mut *tx, &appointment).await?;
     let mail = ctx.mail();
     let cancelled = Cancelled {
         full_name: mail.user.full_name.clone(),
@@ -51,7 +64,7 @@ pub async fn cancel(
         cancelled_by: c.by(),
         reason: c.reason().map(str::to_owned),
     };
-    mail.send(&mut tx, Notification::AppointmentCancelled(cancelled), now)
+    mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
         .await?;
     if let Some(actor) = c.audited_actor() {
         audit::record(
@@ -66,7 +79,6 @@ pub async fn cancel(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(appointment)
 }
 

@@ -25,6 +25,7 @@ use crate::{corrupt, decode_timezone, StoreError};
 
 pub use agenda::{agenda, Agenda, AgendaEntry};
 pub use booking::{book, reschedule, Booked, NewBooking};
+pub(crate) use lifecycle::cancel_in;
 pub use lifecycle::{cancel, check_in, step};
 
 #[derive(Debug, thiserror::Error)]
