@@ -7,7 +7,7 @@ use mail_parser::MimeHeaders;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{strings, text_body, Resp, World};
+use crate::helpers::{strings, text_body, Resp, World, PASSWORD};
 
 impl World {
     async fn close_with(&self, day: NaiveDate, reason: &str, bookings: Option<&str>) -> Resp {
@@ -194,4 +194,157 @@ async fn a_schedule_change_hitting_bookings_is_refused_unchanged_then_cancels_th
         ))
         .await;
     assert_eq!(kept, 1, "a booking still on the grid is untouched");
+}
+
+impl World {
+    async fn patch_staff(&self, token: &str, id: uuid::Uuid, body: Value) -> Resp {
+        self.app
+            .patch(&format!("/api/v1/admin/staff/{id}"), Some(token), body)
+            .await
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_deactivated_officer_is_refused_from_the_next_request_and_cannot_sign_in_or_refresh(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let officer_id = w.app.user_id(&w.officer).await;
+    let pair = w
+        .app
+        .login("officer@mawid.test", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    let agenda = format!(
+        "/api/v1/admin/offices/{}/agenda?date={}",
+        w.office,
+        w.day(2)
+    );
+    w.app
+        .get(&agenda, Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    w.patch_staff(&w.officer, officer_id, json!({ "active": false }))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+
+    let off = w
+        .patch_staff(&w.admin, officer_id, json!({ "active": false }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(off["active"], false);
+    w.app
+        .get(&agenda, Some(&w.officer))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "account_deactivated");
+    w.app
+        .login("officer@mawid.test", PASSWORD)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "account_deactivated");
+    w.app
+        .login("officer@mawid.test", "not the password at all")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    let refused = w.app.refresh(&pair["refresh_token"]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+
+    let on = w
+        .patch_staff(&w.admin, officer_id, json!({ "active": true }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(on["active"], true);
+    let again = w.app.access_token("officer@mawid.test", PASSWORD).await;
+    w.app
+        .get(&agenda, Some(&again))
+        .await
+        .expect(StatusCode::OK);
+
+    let log = w
+        .app
+        .get(
+            "/api/v1/admin/audit-log?action=staff.update",
+            Some(&w.admin),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(log["total"], 2);
+    assert_eq!(log["items"][1]["details"]["to"]["active"], false);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_role_change_holds_from_the_next_request_and_only_staff_roles_are_given(pool: PgPool) {
+    let w = World::new(pool).await;
+    let officer_id = w.app.user_id(&w.officer).await;
+    w.app
+        .get("/api/v1/admin/audit-log", Some(&w.officer))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let promoted = w
+        .patch_staff(&w.admin, officer_id, json!({ "role": "admin" }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(promoted["role"], "admin");
+    w.app
+        .get("/api/v1/admin/audit-log", Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    w.patch_staff(&w.admin, officer_id, json!({ "role": "citizen" }))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let citizen_id = w.app.user_id(&w.citizen).await;
+    w.patch_staff(&w.admin, citizen_id, json!({ "active": false }))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_last_active_admin_can_be_neither_demoted_nor_deactivated(pool: PgPool) {
+    let w = World::new(pool).await;
+    let me = w.app.user_id(&w.admin).await;
+    for change in [json!({ "role": "officer" }), json!({ "active": false })] {
+        w.patch_staff(&w.admin, me, change)
+            .await
+            .expect_problem(StatusCode::CONFLICT, "last_admin");
+    }
+    let other = w.app.staff("second-admin@mawid.test", "admin").await;
+    let other_id = w.app.user_id(&other).await;
+    w.patch_staff(&w.admin, other_id, json!({ "active": false }))
+        .await
+        .expect(StatusCode::OK);
+    w.patch_staff(&w.admin, me, json!({ "role": "officer" }))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "last_admin");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn two_admins_demoting_each_other_through_two_instances_leave_one_admin(pool: PgPool) {
+    let w = World::new(pool).await;
+    let second = w.app.another_instance().await;
+    let other = w.app.staff("second-admin@mawid.test", "admin").await;
+    let (me, other_id) = (w.app.user_id(&w.admin).await, w.app.user_id(&other).await);
+    let demote = json!({ "role": "officer" });
+    let (path_other, path_me) = (
+        format!("/api/v1/admin/staff/{other_id}"),
+        format!("/api/v1/admin/staff/{me}"),
+    );
+    let (a, b) = futures_util::join!(
+        w.app.patch(&path_other, Some(&w.admin), demote.clone()),
+        second.patch(&path_me, Some(&other), demote),
+    );
+    let statuses = [a.status, b.status];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    let admins = w
+        .app
+        .count("SELECT count(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL")
+        .await;
+    assert_eq!(admins, 1);
 }

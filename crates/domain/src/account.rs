@@ -215,6 +215,25 @@ impl Language {
     }
 }
 
+/// An account's standing as read on every authenticated request: its current role (a demotion
+/// holds from the next request, whatever the token says) and whether it was deactivated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub role: Role,
+    pub deactivated: bool,
+}
+
+impl Standing {
+    /// The role a request of this account acts with, or why it is refused.
+    pub fn admit(standing: Option<Standing>) -> Result<Role, Refusal> {
+        match standing {
+            None => Err(Refusal::AccountGone),
+            Some(s) if s.deactivated => Err(Refusal::AccountDeactivated),
+            Some(s) => Ok(s.role),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -309,6 +328,10 @@ pub enum Refusal {
     RefreshTokenReused,
     #[error("the account behind this token no longer exists")]
     AccountGone,
+    #[error("this account has been deactivated")]
+    AccountDeactivated,
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
 }
 
 impl Refusal {
@@ -320,6 +343,8 @@ impl Refusal {
             Self::InvalidRefreshToken => Code::InvalidRefreshToken,
             Self::RefreshTokenReused => Code::RefreshTokenReused,
             Self::AccountGone => Code::InvalidToken,
+            Self::AccountDeactivated => Code::AccountDeactivated,
+            Self::LastAdmin => Code::LastAdmin,
         }
     }
 }
@@ -327,6 +352,21 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_acts_with_the_stored_role_and_a_deactivated_or_gone_account_is_refused() {
+        let officer = Standing {
+            role: Role::Officer,
+            deactivated: false,
+        };
+        assert_eq!(Standing::admit(Some(officer)), Ok(Role::Officer));
+        let off = Standing {
+            deactivated: true,
+            ..officer
+        };
+        assert_eq!(Standing::admit(Some(off)), Err(Refusal::AccountDeactivated));
+        assert_eq!(Standing::admit(None), Err(Refusal::AccountGone));
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

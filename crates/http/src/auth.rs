@@ -1,13 +1,13 @@
 //! Access tokens and the extractors that authenticate and authorise a request by themselves.
 
-use std::future::{ready, Ready};
-
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mawid_domain::account::{staff, Role, ACCESS_TOKEN_TTL_SECONDS};
+use mawid_persistence::accounts;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -87,10 +87,13 @@ pub struct Authenticated {
     pub role: Role,
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+/// A valid token of an account in good standing: the standing is read on every request, so a
+/// deactivated account is refused (and a changed role holds) from the next request on.
+async fn authenticate(req: HttpRequest) -> Result<Authenticated, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+        .ok_or_else(|| ApiError::internal("application state missing"))?
+        .clone();
     let raw = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -110,14 +113,15 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         Code::InvalidToken,
         "the access token is invalid or expired",
     ))?;
+    let role = accounts::account_standing(&state.pool, claims.sub).await?;
     Ok(Authenticated {
         user_id: claims.sub,
-        role: claims.role,
+        role,
     })
 }
 
-fn require(req: &HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
-    let who = authenticate(req)?;
+async fn require(req: HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
+    let who = authenticate(req).await?;
     if who.role.satisfies(role) {
         Ok(who)
     } else {
@@ -139,10 +143,11 @@ macro_rules! role_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = Ready<Result<Self, ApiError>>;
+            type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                ready(require(req, $role).map($name))
+                let req = req.clone();
+                Box::pin(async move { require(req, $role).await.map($name) })
             }
         }
     };
@@ -171,9 +176,9 @@ role_extractor!(
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        Box::pin(authenticate(req.clone()))
     }
 }

@@ -5,9 +5,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use mawid_domain::account::session::refresh_expires_at;
+use mawid_domain::account::staff::{StaffChange, StaffState};
 use mawid_domain::account::{
     Email, Lockout, NewAccount, ProfileChange, Purpose, RefreshState, Refusal, ResetMail, Role,
-    Rotation,
+    Rotation, Standing,
 };
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -155,6 +156,8 @@ pub async fn finish_login(
         login::record_failure(pool, &email, at).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
+    // Only once the password matched, so the answer tells nothing to someone guessing.
+    Standing::admit(Some(standing_of(&user)))?;
     let mut tx = pool.begin().await?;
     login::clear_failures(&mut *tx, email.as_str()).await?;
     let session = mint(&mut tx, &user, Uuid::new_v4(), refresh_hash, at).await?;
@@ -202,6 +205,7 @@ pub async fn refresh(
     let user = users::by_id(&mut *tx, row.user_id)
         .await?
         .ok_or(Refusal::InvalidRefreshToken)?;
+    Standing::admit(Some(standing_of(&user)))?;
     let session = mint(&mut tx, &user, row.family_id, next, now).await?;
     tx.commit().await?;
     Ok(session)
@@ -307,6 +311,68 @@ pub async fn create_staff(
             target_type: "user",
             target_id: user.id.to_string(),
             details: json!({ "role": user.role.code() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+fn standing_of(user: &UserRow) -> Standing {
+    Standing {
+        role: user.role,
+        deactivated: user.deactivated_at.is_some(),
+    }
+}
+
+/// The role an authenticated request acts with, read from the account on every request so that
+/// a deactivation (or a demotion) holds from the next request on, whatever the token says.
+#[tracing::instrument(skip_all)]
+pub async fn account_standing(pool: &PgPool, user_id: Uuid) -> Result<Role, AccountError> {
+    Ok(Standing::admit(users::standing(pool, user_id).await?)?)
+}
+
+/// Lock key of `pg_advisory_xact_lock` serialising changes to staff roles and activity: the
+/// count of active admins read under it stays true until the change commits.
+const LOCK_STAFF_CHANGES: i64 = 0x6d61_7769_6401;
+
+/// Changes a staff account's role or activity for `admin_id`, never leaving no active admin.
+/// Deactivating revokes its refresh tokens; its access tokens fail the standing check.
+#[tracing::instrument(skip_all)]
+pub async fn patch_staff(
+    pool: &PgPool,
+    admin_id: Uuid,
+    id: Uuid,
+    change: StaffChange,
+    now: DateTime<Utc>,
+) -> Result<UserRow, AccountError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", LOCK_STAFF_CHANGES)
+        .execute(&mut *tx)
+        .await?;
+    let user = users::lock_staff(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let before = StaffState {
+        role: user.role,
+        active: user.deactivated_at.is_none(),
+    };
+    let after = before.apply(change, users::active_admins(&mut *tx).await?)?;
+    let user = users::set_staff(&mut *tx, id, after.role, after.active, now).await?;
+    if before.active && !after.active {
+        tokens::revoke_all_for_user(&mut *tx, id, now).await?;
+    }
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id: admin_id,
+            action: "staff.update",
+            target_type: "user",
+            target_id: id.to_string(),
+            details: json!({
+                "from": { "role": before.role.code(), "active": before.active },
+                "to": { "role": after.role.code(), "active": after.active },
+            }),
         },
     )
     .await?;

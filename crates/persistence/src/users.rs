@@ -1,8 +1,10 @@
 //! Queries on user accounts, citizens and staff alike; the use cases are in `accounts`.
 
 use chrono::{DateTime, Utc};
-use mawid_domain::account::{Email, FullName, Language, NewAccount, Phone, ProfileChange, Role};
-use sqlx::PgExecutor;
+use mawid_domain::account::{
+    Email, FullName, Language, NewAccount, Phone, ProfileChange, Role, Standing,
+};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{corrupt, map_err, StoreError};
@@ -19,6 +21,7 @@ pub struct UserRow {
     pub role: Role,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {
@@ -39,6 +42,7 @@ struct Record {
     role: String,
     email_verified_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    deactivated_at: Option<DateTime<Utc>>,
 }
 
 /// A value no parser accepts is a broken row, not a default: say where it is.
@@ -59,6 +63,7 @@ impl TryFrom<Record> for UserRow {
             role,
             email_verified_at: r.email_verified_at,
             created_at: r.created_at,
+            deactivated_at: r.deactivated_at,
         })
     }
 }
@@ -99,7 +104,7 @@ pub async fn insert(ex: impl PgExecutor<'_>, u: NewUser<'_>) -> Result<UserRow, 
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                   email_verified_at, created_at",
+                   email_verified_at, created_at, deactivated_at",
         Uuid::new_v4(),
         u.email.as_str(),
         u.password_hash,
@@ -124,7 +129,7 @@ pub async fn by_email(
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at
+                    email_verified_at, created_at, deactivated_at
              FROM users WHERE lower(email) = $1",
             email.as_str(),
         )
@@ -139,7 +144,7 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at
+                    email_verified_at, created_at, deactivated_at
              FROM users WHERE id = $1",
             id,
         )
@@ -164,7 +169,7 @@ pub(crate) async fn update_profile(
                 updated_at = now()
              WHERE id = $1
              RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                       email_verified_at, created_at",
+                       email_verified_at, created_at, deactivated_at",
             id,
             c.full_name.as_ref().map(FullName::as_str),
             c.language.map(Language::code),
@@ -217,7 +222,7 @@ pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, 
     sqlx::query_as!(
         Record,
         "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                email_verified_at, created_at
+                email_verified_at, created_at, deactivated_at
          FROM users WHERE role = ANY($1) ORDER BY created_at, id",
         &staff[..] as &[&str],
     )
@@ -226,6 +231,85 @@ pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, 
     .into_iter()
     .map(|r| Ok(UserRow::try_from(r)?))
     .collect()
+}
+
+/// The current role and deactivation of one account: what every authenticated request checks.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn standing(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Standing>, StoreError> {
+    let Some(r) = sqlx::query!(
+        r#"SELECT role, deactivated_at IS NOT NULL AS "deactivated!" FROM users WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(ex)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let role = Role::parse(&r.role).ok_or_else(|| corrupt("users.role", &r.role))?;
+    Ok(Some(Standing {
+        role,
+        deactivated: r.deactivated,
+    }))
+}
+
+/// One staff account, row-locked for a change; a citizen's id is `None`, as is an unknown one.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn lock_staff(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<UserRow>, StoreError> {
+    let staff = Role::STAFF.map(Role::code);
+    decode(
+        sqlx::query_as!(
+            Record,
+            "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                    email_verified_at, created_at, deactivated_at
+             FROM users WHERE id = $1 AND role = ANY($2) FOR UPDATE",
+            id,
+            &staff[..] as &[&str],
+        )
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+#[tracing::instrument(skip_all)]
+pub(crate) async fn active_admins(ex: impl PgExecutor<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users WHERE role = $1 AND deactivated_at IS NULL"#,
+        Role::Admin.code(),
+    )
+    .fetch_one(ex)
+    .await?)
+}
+
+/// Sets a staff account's role and deactivation (kept from before when still inactive).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn set_staff(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    role: Role,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<UserRow, StoreError> {
+    let r = sqlx::query_as!(
+        Record,
+        "UPDATE users SET role = $2, updated_at = $4,
+            deactivated_at = CASE WHEN $3 THEN NULL ELSE COALESCE(deactivated_at, $4) END
+         WHERE id = $1
+         RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
+                   email_verified_at, created_at, deactivated_at",
+        id,
+        role.code(),
+        active,
+        now,
+    )
+    .fetch_one(ex)
+    .await?;
+    Ok(UserRow::try_from(r)?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -253,6 +337,7 @@ mod tests {
             role: role.into(),
             email_verified_at: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            deactivated_at: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct UserView {
     pub role: Role,
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
+    /// False once an admin deactivated the account.
+    pub active: bool,
 }
 
 impl From<UserRow> for UserView {
@@ -52,6 +54,7 @@ impl From<UserRow> for UserView {
             role: u.role,
             email_verified: u.email_verified_at.is_some(),
             created_at: u.created_at,
+            active: u.deactivated_at.is_none(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Staff accounts, managed by admins.
 
 use actix_web::{web, HttpResponse};
+use mawid_domain::account::staff::StaffChange;
 use mawid_domain::account::{staff, Email, FullName, Language, NewAccount, Password, Role};
 use mawid_domain::Invalid;
 use mawid_persistence::accounts;
 use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::auth::StaffManager;
 use crate::error::ApiError;
@@ -18,7 +20,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/staff")
             .post(create_staff)
             .get(list_staff),
-    );
+    )
+    .service(web::resource("/admin/staff/{id}").patch(patch_staff));
+}
+
+#[derive(Deserialize)]
+struct StaffPatch {
+    role: Option<String>,
+    active: Option<bool>,
+}
+
+async fn patch_staff(
+    manager: StaffManager,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<StaffPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let change = StaffChange::parse(body.role.as_deref(), body.active)?;
+    let user = accounts::patch_staff(&state.pool, manager.id(), *id, change, state.now()).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 #[derive(Deserialize)]
