@@ -348,3 +348,189 @@ async fn two_admins_demoting_each_other_through_two_instances_leave_one_admin(po
         .await;
     assert_eq!(admins, 1);
 }
+
+impl World {
+    /// A verified citizen named `full_name`, with `phone`; its token and id.
+    async fn named_citizen(
+        &self,
+        email: &str,
+        full_name: &str,
+        phone: Option<&str>,
+    ) -> (String, String) {
+        let token = self.app.quick_citizen(email).await;
+        let me = self
+            .app
+            .patch(
+                "/api/v1/me",
+                Some(&token),
+                json!({ "full_name": full_name, "phone": phone }),
+            )
+            .await
+            .expect(StatusCode::OK);
+        (token, me["id"].as_str().unwrap().to_owned())
+    }
+
+    async fn search(&self, q: &str) -> Value {
+        let q: String = url_encode(q);
+        self.app
+            .get(&format!("/api/v1/admin/search?q={q}"), Some(&self.officer))
+            .await
+            .expect(StatusCode::OK)
+    }
+}
+
+fn url_encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    strings(list, "/id")
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn staff_find_citizens_by_any_part_of_a_name_in_any_script_case_insensitively_best_first(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let (_, arabic) = w.named_citizen("a@example.org", "أحمد الحلبي", None).await;
+    let (_, russian) = w.named_citizen("r@example.org", "Ахмед Халаби", None).await;
+    let (_, latin) = w
+        .named_citizen("l@example.org", "Mohammad Ahmed", None)
+        .await;
+    let (_, first) = w
+        .named_citizen("f@example.org", "Ahmed Saleh", Some("+7 916 123-45-67"))
+        .await;
+
+    // Arabic without the hamza finds the name written with it.
+    assert_eq!(ids(&w.search("احمد").await["citizens"]), [arabic.as_str()]);
+    assert_eq!(ids(&w.search("лаби").await["citizens"]), [russian.as_str()]);
+    assert_eq!(
+        ids(&w.search("ахмЕД").await["citizens"]),
+        [russian.as_str()]
+    );
+    // A name that starts with the fragment ranks before one that holds it later.
+    let ahmed = w.search("AHMED").await;
+    assert_eq!(ids(&ahmed["citizens"]), [first.as_str(), latin.as_str()]);
+    assert_eq!(
+        ids(&w.search("89161234567").await["citizens"]),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        ids(&w.search("+79161234567").await["citizens"]),
+        [first.as_str()]
+    );
+    assert_eq!(
+        ids(&w.search("F@Example.org").await["citizens"]),
+        [first.as_str()]
+    );
+
+    for q in ["ah", "", "  "] {
+        w.app
+            .get(
+                &format!("/api/v1/admin/search?q={}", url_encode(q)),
+                Some(&w.officer),
+            )
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    w.app
+        .get("/api/v1/admin/search?q=ahmed", Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn staff_find_appointments_and_requests_by_reference_tracking_or_passport_and_at_most_twenty(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    w.service_issues_documents().await;
+    let child =
+        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567" });
+    let a = w
+        .book_for(&w.citizen, &w.service, &w.at(2, "09:00"), Some(child))
+        .await
+        .expect(StatusCode::CREATED);
+    let reference = a["reference"].as_str().unwrap();
+    let found = w.search(&reference.to_lowercase()).await;
+    assert_eq!(strings(&found["appointments"], "/reference"), [reference]);
+    let by_passport = w.search("n123 4567").await;
+    assert_eq!(
+        strings(&by_passport["appointments"], "/reference"),
+        [reference]
+    );
+
+    let path = format!(
+        "/api/v1/admin/appointments/{}/check-in",
+        a["id"].as_str().unwrap()
+    );
+    let checked = w
+        .app
+        .post(
+            &path,
+            Some(&w.officer),
+            json!({ "applicant_date_of_birth": "2015-04-01" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let tracking = checked["document_request"]["tracking_number"]
+        .as_str()
+        .unwrap();
+    let by_tracking = w.search(tracking).await;
+    assert_eq!(
+        strings(&by_tracking["document_requests"], "/tracking_number"),
+        [tracking]
+    );
+    let by_passport = w.search("N1234567").await;
+    assert_eq!(
+        by_passport["document_requests"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(by_passport["appointments"].as_array().unwrap().len(), 1);
+
+    for i in 0..25 {
+        w.named_citizen(
+            &format!("c{i}@example.org"),
+            &format!("Haddad Number{i}"),
+            None,
+        )
+        .await;
+    }
+    let many = w.search("hadda").await;
+    assert_eq!(many["citizens"].as_array().unwrap().len(), 20);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_citizens_file_shows_the_profile_appointments_and_document_requests_to_staff(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let id = w.app.user_id(&w.citizen).await;
+    let appointment = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let path = format!("/api/v1/admin/citizens/{id}");
+    let file = w
+        .app
+        .get(&path, Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(file["citizen"]["email"], World::CITIZEN);
+    assert_eq!(ids(&file["appointments"]), [appointment.as_str()]);
+    assert_eq!(file["document_requests"], json!([]));
+    w.app
+        .get(&path, Some(&w.citizen))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let officer_id = w.app.user_id(&w.officer).await;
+    w.app
+        .get(
+            &format!("/api/v1/admin/citizens/{officer_id}"),
+            Some(&w.admin),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod notification;
 pub mod page;
 pub mod schedule;
+pub mod search;
 pub mod text;
 
 pub use clock::{Clock, SystemClock};

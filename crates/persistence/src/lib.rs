@@ -4,11 +4,13 @@ pub mod accounts;
 pub mod appointments;
 pub mod audit;
 pub mod catalogue;
+pub mod citizens;
 pub mod document_requests;
 mod login;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;
+pub mod search;
 mod tokens;
 pub mod users;
 
