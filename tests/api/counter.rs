@@ -7,7 +7,7 @@ use mail_parser::MimeHeaders;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{strings, text_body, Resp, World, PASSWORD};
+use crate::helpers::{strings, text_body, with_token, Resp, World, PASSWORD};
 
 impl World {
     async fn close_with(&self, day: NaiveDate, reason: &str, bookings: Option<&str>) -> Resp {
@@ -533,4 +533,60 @@ async fn a_citizens_file_shows_the_profile_appointments_and_document_requests_to
         )
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_agenda_as_csv_prints_the_local_day_with_arabic_names_intact(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.app
+        .patch(
+            "/api/v1/me",
+            Some(&w.citizen),
+            json!({ "phone": "+7 916 123-45-67" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let child =
+        json!({ "full_name": "عمر حداد", "relation": "child", "passport_number": "N1234567" });
+    let a = w
+        .book_for(&w.citizen, &w.service, &w.at(2, "09:30"), Some(child))
+        .await
+        .expect(StatusCode::CREATED);
+    let path = format!(
+        "/api/v1/admin/offices/{}/agenda?date={}",
+        w.office,
+        w.day(2)
+    );
+    let req = actix_web::test::TestRequest::get()
+        .uri(&path)
+        .insert_header(("Accept", "text/csv"));
+    let csv = w.app.call(with_token(req, Some(&w.officer))).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.header("content-type").starts_with("text/csv"),
+        "{:?}",
+        csv.headers
+    );
+    assert!(csv.text.starts_with('\u{FEFF}'), "a byte-order mark first");
+    let lines: Vec<&str> = csv.text.trim_start_matches('\u{FEFF}').lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "time,reference,service,applicant,identity_number,phone,status",
+            &format!(
+                "09:30,{},passport-renewal,عمر حداد,N1234567,+79161234567,booked",
+                a["reference"].as_str().unwrap()
+            ),
+        ]
+    );
+    let json = w
+        .app
+        .get(&path, Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        json["items"].as_array().unwrap().len(),
+        1,
+        "JSON stays the default"
+    );
 }
