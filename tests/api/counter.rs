@@ -590,3 +590,72 @@ async fn the_agenda_as_csv_prints_the_local_day_with_arabic_names_intact(pool: P
         "JSON stays the default"
     );
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn office_notices_show_on_the_office_while_current_and_are_withdrawn_by_admins(pool: PgPool) {
+    let w = World::new(pool).await;
+    let path = format!("/api/v1/admin/offices/{}/notices", w.office);
+    let message = json!({ "ar": "تغيير العنوان", "ru": "Новый адрес", "en": "New address" });
+    let today = w.app.post(
+        &path,
+        Some(&w.admin),
+        json!({ "message": message, "from": w.day(0), "until": w.day(1) }),
+    );
+    let today = today.await.expect(StatusCode::CREATED);
+    w.app
+        .post(
+            &path,
+            Some(&w.admin),
+            json!({ "message": message, "from": w.day(3), "until": w.day(4) }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    w.app
+        .post(
+            &path,
+            Some(&w.admin),
+            json!({ "message": message, "from": w.day(4), "until": w.day(3) }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    w.app
+        .post(
+            &path,
+            Some(&w.officer),
+            json!({ "message": message, "from": w.day(0), "until": w.day(0) }),
+        )
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+
+    let office = format!("/api/v1/offices/{}", w.office);
+    let shown = w.app.get(&office, None).await.expect(StatusCode::OK);
+    assert_eq!(ids(&shown["notices"]), [today["id"].as_str().unwrap()]);
+    assert_eq!(shown["notices"][0]["message"], message);
+
+    w.app.clock.advance(chrono::Duration::days(2));
+    let later = w.app.get(&office, None).await.expect(StatusCode::OK);
+    assert_eq!(
+        later["notices"],
+        json!([]),
+        "the first ended, the second has not begun"
+    );
+
+    let notice = format!("{path}/{}", today["id"].as_str().unwrap());
+    w.app
+        .delete(&notice, Some(&w.admin))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    w.app
+        .delete(&notice, Some(&w.admin))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let log = w
+        .app
+        .get("/api/v1/admin/audit-log?target_type=office", Some(&w.admin))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        strings(&log["items"], "/action")[..3],
+        ["notice.delete", "notice.create", "notice.create"]
+    );
+}

@@ -10,6 +10,7 @@ pub mod code;
 pub mod document;
 pub mod error;
 pub mod mail;
+pub mod notice;
 pub mod notification;
 pub mod page;
 pub mod schedule;

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod citizens;
 pub mod document_requests;
 mod login;
+pub mod notices;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;
