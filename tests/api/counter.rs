@@ -659,3 +659,100 @@ async fn office_notices_show_on_the_office_while_current_and_are_withdrawn_by_ad
         ["notice.delete", "notice.create", "notice.create"]
     );
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn stats_count_each_day_of_each_service_and_the_days_to_ready_for_pickup(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.service_issues_documents().await;
+    let two = w.app.quick_citizen("two@example.org").await;
+    let three = w.app.quick_citizen("three@example.org").await;
+    let done = w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let theirs = w.booked(&two, &w.at(2, "09:30")).await;
+    let staffs = w.booked(&three, &w.at(2, "10:00")).await;
+    w.app
+        .post(
+            &format!("/api/v1/appointments/{theirs}/cancel"),
+            Some(&two),
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .post(
+            &format!("/api/v1/admin/appointments/{staffs}/cancel"),
+            Some(&w.officer),
+            json!({ "reason": "Consul away" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let checked = w
+        .app
+        .post(
+            &format!("/api/v1/admin/appointments/{done}/check-in"),
+            Some(&w.officer),
+            json!({ "applicant_date_of_birth": "1990-05-17" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .post(
+            &format!("/api/v1/admin/appointments/{done}/complete"),
+            Some(&w.officer),
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.close_with(w.day(3), "Holiday", None)
+        .await
+        .expect(StatusCode::CREATED);
+    let request = checked["document_request"]["id"].as_str().unwrap();
+    let transition = format!("/api/v1/admin/document-requests/{request}/transition");
+    for to in ["under_review", "approved", "ready_for_pickup"] {
+        if to == "ready_for_pickup" {
+            w.app.clock.advance(chrono::Duration::days(3));
+        }
+        w.app
+            .post(&transition, Some(&w.officer), json!({ "to": to }))
+            .await
+            .expect(StatusCode::OK);
+    }
+
+    let path = format!(
+        "/api/v1/admin/stats?office_id={}&from={}&to={}",
+        w.office,
+        w.day(0),
+        w.day(4)
+    );
+    let stats = w
+        .app
+        .get(&path, Some(&w.admin))
+        .await
+        .expect(StatusCode::OK);
+    let dates = strings(&stats["days"], "/date");
+    let expected: Vec<String> = [0, 1, 2, 4].iter().map(|d| w.day(*d).to_string()).collect();
+    assert_eq!(dates, expected, "the closed day offers nothing: {stats}");
+    let wed = &stats["days"][2];
+    assert_eq!(wed["desks_offered"], 20, "10 slots of 2 desks");
+    assert_eq!(wed["booked"], 1);
+    assert_eq!(wed["completed"], 1);
+    assert_eq!(wed["no_shows"], 0);
+    assert_eq!(wed["cancellations"], json!({ "citizen": 1, "staff": 1 }));
+    let docs = &stats["document_requests"][0];
+    assert_eq!(docs["by_status"], json!({ "ready_for_pickup": 1 }));
+    assert_eq!(docs["median_days_to_ready_for_pickup"], 3.0);
+
+    w.app
+        .get(&path, Some(&w.officer))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let year = format!(
+        "/api/v1/admin/stats?office_id={}&from={}&to={}",
+        w.office,
+        w.day(0),
+        w.day(366)
+    );
+    w.app
+        .get(&year, Some(&w.admin))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "range_too_long");
+}

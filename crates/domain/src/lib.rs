@@ -15,6 +15,7 @@ pub mod notification;
 pub mod page;
 pub mod schedule;
 pub mod search;
+pub mod stats;
 pub mod text;
 
 pub use clock::{Clock, SystemClock};

@@ -295,6 +295,12 @@ impl From<BookingsAffected> for ApiError {
     }
 }
 
+impl From<mawid_domain::stats::StatsRangeRefusal> for ApiError {
+    fn from(r: mawid_domain::stats::StatsRangeRefusal) -> Self {
+        ApiError::new(r.code(), r.to_string())
+    }
+}
+
 impl From<RangeRefusal> for ApiError {
     fn from(r: RangeRefusal) -> Self {
         ApiError::new(r.code(), r.to_string())

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod sample;
 pub mod schedules;
 pub mod search;
+pub mod stats;
 mod tokens;
 pub mod users;
 

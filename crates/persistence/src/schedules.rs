@@ -83,6 +83,25 @@ pub async fn get(
     .transpose()
 }
 
+/// Every schedule of an office.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn of_office(
+    ex: impl PgExecutor<'_>,
+    office_id: Uuid,
+) -> Result<Vec<ScheduleRow>, StoreError> {
+    sqlx::query_as!(
+        ScheduleRecord,
+        "SELECT office_id, service_id, capacity, weekly, updated_at FROM schedules
+         WHERE office_id = $1 ORDER BY service_id",
+        office_id,
+    )
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(ScheduleRow::try_from)
+    .collect()
+}
+
 #[tracing::instrument(skip_all)]
 pub(crate) async fn upsert(
     ex: impl PgExecutor<'_>,

@@ -4,12 +4,12 @@
 use actix_web::{web, HttpResponse};
 use mawid_domain::search::SearchTerms;
 use mawid_persistence::appointments::local_rfc3339;
-use mawid_persistence::{citizens, search};
+use mawid_persistence::{citizens, search, stats as store_stats};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::Staff;
+use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::routes::accounts::UserView;
 use crate::routes::appointments::AppointmentView;
@@ -18,7 +18,8 @@ use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/search").get(search))
-        .service(web::resource("/admin/citizens/{id}").get(citizen_file));
+        .service(web::resource("/admin/citizens/{id}").get(citizen_file))
+        .service(web::resource("/admin/stats").get(stats));
 }
 
 #[derive(Deserialize)]
@@ -108,5 +109,58 @@ async fn citizen_file(
         "appointments": appointments,
         "document_requests": requests,
         "document_requests_total": file.document_requests_total,
+    })))
+}
+
+#[derive(Deserialize)]
+struct StatsQuery {
+    office_id: Uuid,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+}
+
+async fn stats(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    q: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let dates = mawid_domain::stats::check_range(q.from, q.to)?;
+    let found = store_stats::office_stats(&state.pool, q.office_id, &dates).await?;
+    let days: Vec<_> = found
+        .days
+        .iter()
+        .map(|d| {
+            json!({
+                "date": d.date,
+                "service_id": d.service_id,
+                "desks_offered": d.tally.desks_offered,
+                "booked": d.tally.booked,
+                "completed": d.tally.completed,
+                "no_shows": d.tally.no_shows,
+                "cancellations": d.tally.cancellations,
+                // Waiting waitlist entries: the waitlist table arrives with issue 11; until
+                // then there are none to count.
+                "waitlist_waiting": null,
+            })
+        })
+        .collect();
+    let documents: Vec<_> = found
+        .documents
+        .iter()
+        .map(|d| {
+            json!({
+                "service_id": d.service_id,
+                "by_status": d.by_status,
+                "median_days_to_ready_for_pickup": d.median_days_to_ready,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "office_id": q.office_id,
+        "from": q.from,
+        "to": q.to,
+        "timezone": found.timezone,
+        "days": days,
+        "document_requests": documents,
     })))
 }
