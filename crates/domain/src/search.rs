@@ -30,7 +30,7 @@ impl SearchTerms {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let q = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         let n = q.chars().count();
-        if n == 0 || n > MAX_QUERY_CHARS {
+        if n == 0 || n > MAX_QUERY_CHARS || q.chars().any(char::is_control) {
             return Err(Invalid::new(
                 "q",
                 format!("1 to {MAX_QUERY_CHARS} characters"),
@@ -110,7 +110,14 @@ mod tests {
 
     #[test]
     fn fewer_than_three_letters_and_nothing_else_is_refused() {
-        for q in ["", "   ", "am", "ам", &"x".repeat(MAX_QUERY_CHARS + 1)] {
+        for q in [
+            "",
+            "   ",
+            "am",
+            "ам",
+            "ama\u{0}",
+            &"x".repeat(MAX_QUERY_CHARS + 1),
+        ] {
             let e = SearchTerms::parse(q).unwrap_err();
             assert_eq!(e.errors[0].field, "q", "{q}");
         }
