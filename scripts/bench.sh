@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The booking benchmark: seeds 100,000 appointments across 10 offices on a fresh database and
-# prints availability latency, HTTP booking throughput/latency with 32 clients, pgbench's
+# prints availability latency, staff search latency (p99 at the seeded citizens) and the time of
+# a year of one office's statistics, HTTP booking throughput/latency with 32 clients, pgbench's
 # throughput for the same transaction, and their ratio. Uses a throwaway PostgreSQL unless
 # DATABASE_URL is set (the benchmark creates and drops its own `mawid_bench` database there).
 set -euo pipefail

@@ -625,7 +625,19 @@ async fn the_agenda_shows_the_local_day_including_bookings_a_new_schedule_left_o
     let two = w.app.quick_citizen("two@example.org").await;
     w.booked(&w.citizen, &w.at(2, "14:00")).await;
     w.booked(&two, &w.at(2, "09:00")).await;
-    let put = w.schedule(&w.service, 2, json!([["09:00", "13:00"]])).await;
+    let put = w
+        .app
+        .put(
+            &format!("/api/v1/admin/offices/{}/schedules/{}", w.office, w.service),
+            Some(&w.admin),
+            json!({
+                "capacity": 2,
+                "bookings": "keep",
+                "weekly": { "wed": [["09:00", "13:00"]] },
+            }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(put["affected_bookings"], 1);
 
     let wed = w.day(2);
@@ -649,7 +661,15 @@ async fn the_agenda_shows_the_local_day_including_bookings_a_new_schedule_left_o
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
 
-    let closure = w.close(wed, "Holiday").await;
+    let closure = w
+        .app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({ "date": wed, "reason": "Holiday", "bookings": "keep" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(closure["affected_bookings"], 2);
     let agenda = w.agenda(&w.officer, wed).await.expect(StatusCode::OK);
     assert_eq!(

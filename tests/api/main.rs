@@ -6,6 +6,7 @@ mod booking;
 mod caching;
 mod catalogue;
 mod contract;
+mod counter;
 mod dates;
 mod deploy;
 mod document_requests;

@@ -3,6 +3,7 @@
 //! 32 concurrent clients, and pgbench's throughput for the same booking transaction run directly
 //! on the same database, with the ratio of the two. Run it through `scripts/bench.sh`.
 
+mod counter;
 mod pgbench;
 mod seed;
 
@@ -57,6 +58,20 @@ fn main() -> anyhow::Result<()> {
         avail.len(),
         percentile(&avail, 50.0),
         percentile(&avail, 99.0)
+    );
+
+    let counter = actix_web::rt::System::new().block_on(counter::run(&base, &state, &offices))?;
+    println!(
+        "staff search ({CITIZENS} citizens, {} sequential requests by reference, email, name): p50 {:.2} ms, p99 {:.2} ms",
+        counter.search.len(),
+        percentile(&counter.search, 50.0),
+        percentile(&counter.search, 99.0)
+    );
+    println!(
+        "stats (one office, 366 days, {} requests): p50 {:.2} ms, max {:.2} ms",
+        counter.stats.len(),
+        percentile(&counter.stats, 50.0),
+        percentile(&counter.stats, 100.0)
     );
 
     let booking = actix_web::rt::System::new().block_on(bookings(&base, &offices, &state))?;

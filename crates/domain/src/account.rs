@@ -442,22 +442,24 @@ pub struct ProfileChange {
     pub national_number: Option<Option<NationalNo>>,
 }
 
-/// Whether an account may act: checked on every authenticated request, so a suspension holds
-/// from the next request on (access tokens are otherwise self-contained).
+/// An account's standing as read on every authenticated request: its current role (a demotion
+/// holds from the next request, whatever the token says), whether it was deactivated (staff) or
+/// suspended (a citizen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Active,
-    Suspended,
-    /// No such account any more.
-    Gone,
+pub struct Standing {
+    pub role: Role,
+    pub deactivated: bool,
+    pub suspended: bool,
 }
 
 impl Standing {
-    pub fn allow(self) -> Result<(), Refusal> {
-        match self {
-            Self::Active => Ok(()),
-            Self::Suspended => Err(Refusal::Suspended),
-            Self::Gone => Err(Refusal::AccountGone),
+    /// The role a request of this account acts with, or why it is refused.
+    pub fn admit(standing: Option<Standing>) -> Result<Role, Refusal> {
+        match standing {
+            None => Err(Refusal::AccountGone),
+            Some(s) if s.deactivated => Err(Refusal::AccountDeactivated),
+            Some(s) if s.suspended => Err(Refusal::Suspended),
+            Some(s) => Ok(s.role),
         }
     }
 }
@@ -480,6 +482,10 @@ pub enum Refusal {
     AccountGone,
     #[error("this account is suspended")]
     Suspended,
+    #[error("this account has been deactivated")]
+    AccountDeactivated,
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastAdmin,
 }
 
 impl Refusal {
@@ -492,6 +498,8 @@ impl Refusal {
             Self::RefreshTokenReused => Code::RefreshTokenReused,
             Self::AccountGone => Code::InvalidToken,
             Self::Suspended => Code::AccountSuspended,
+            Self::AccountDeactivated => Code::AccountDeactivated,
+            Self::LastAdmin => Code::LastAdmin,
         }
     }
 }
@@ -532,6 +540,28 @@ mod tests {
         assert_eq!(n("ru;q=2, ar;q=0.3"), Language::Ar);
         assert_eq!(n("ar;q=0.5, ru;q=0.5"), Language::Ar);
         assert_eq!(n("*;q=0.9, ru"), Language::Ru);
+    }
+
+    #[test]
+    fn a_request_acts_with_the_stored_role_and_a_deactivated_or_gone_account_is_refused() {
+        let officer = Standing {
+            role: Role::Officer,
+            deactivated: false,
+            suspended: false,
+        };
+        assert_eq!(Standing::admit(Some(officer)), Ok(Role::Officer));
+        let off = Standing {
+            deactivated: true,
+            ..officer
+        };
+        assert_eq!(Standing::admit(Some(off)), Err(Refusal::AccountDeactivated));
+        assert_eq!(Standing::admit(None), Err(Refusal::AccountGone));
+        let citizen = Standing {
+            role: Role::Citizen,
+            suspended: true,
+            ..officer
+        };
+        assert_eq!(Standing::admit(Some(citizen)), Err(Refusal::Suspended));
     }
 
     #[test]

@@ -94,6 +94,8 @@ codes! {
         en "Service code taken", ar "رمز الخدمة مستخدم", ru "Код услуги уже занят";
     ClosureExists => "closure_exists",
         en "Closure exists", ar "يوم الإغلاق مسجل مسبقًا", ru "Закрытие уже назначено";
+    BookingsAffected => "bookings_affected",
+        en "Future bookings affected", ar "توجد حجوزات قادمة متأثرة", ru "Затронуты будущие записи";
     RangeTooLong => "range_too_long",
         en "Date range too long", ar "نطاق التواريخ طويل جدًا", ru "Слишком длинный диапазон дат";
     InvalidRange => "invalid_range",
@@ -153,6 +155,11 @@ codes! {
     // Notifications.
     NotFailed => "not_failed",
         en "Notification has not failed", ar "لم يفشل إرسال الإشعار", ru "Уведомление не завершилось ошибкой";
+    // Staff accounts.
+    LastAdmin => "last_admin",
+        en "Last active admin", ar "آخر مسؤول نشط", ru "Последний активный администратор";
+    AccountDeactivated => "account_deactivated",
+        en "Account deactivated", ar "الحساب معطل", ru "Учётная запись отключена";
 }
 
 impl Code {

@@ -11,6 +11,7 @@ use crate::appointment::Refusal;
 use crate::catalogue::check_range as check_setting;
 use crate::code::Code;
 use crate::error::Invalid;
+use crate::text::Reason;
 
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// Longest availability window, both ends included.
@@ -291,10 +292,71 @@ pub mod closure {
         super::utc_window(day, day)
     }
 
-    /// How many of `booked` (starts of future bookings) a closure of `day` falls on. They stay
-    /// valid: the admin is told, the agenda flags them.
-    pub fn affected(tz: Tz, day: NaiveDate, booked: &[DateTime<Utc>]) -> usize {
-        booked.iter().filter(|s| local_date(tz, **s) == day).count()
+    /// The future bookings (key, start) a closure of `day` falls on: what the admin who closes
+    /// the day must decide about (see [`Bookings::settle`]).
+    pub fn affected<T: Copy>(tz: Tz, day: NaiveDate, booked: &[(T, DateTime<Utc>)]) -> Vec<T> {
+        booked
+            .iter()
+            .filter(|(_, s)| local_date(tz, *s) == day)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+/// What becomes of the future bookings a closure or a schedule change leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bookings {
+    /// Each is cancelled by staff with the closure's reason (or [`SCHEDULE_CHANGED`]), mailed.
+    Cancel,
+    /// They stay valid and show in the agenda, flagged.
+    Keep,
+}
+
+/// The reason a booking cancelled by a schedule change is given (a closure gives its own).
+pub const SCHEDULE_CHANGED: &str = "schedule changed";
+
+/// [`SCHEDULE_CHANGED`] as the reason of a staff cancellation.
+pub fn schedule_changed() -> Reason {
+    Reason::fixed(SCHEDULE_CHANGED)
+}
+
+/// A change that hits future bookings, asked without saying what becomes of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{count} future bookings are affected: send bookings \"cancel\" or \"keep\"")]
+pub struct BookingsAffected {
+    pub count: usize,
+}
+
+impl BookingsAffected {
+    pub fn code(&self) -> Code {
+        Code::BookingsAffected
+    }
+}
+
+impl Bookings {
+    pub const ALL: [Bookings; 2] = [Bookings::Cancel, Bookings::Keep];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Keep => "keep",
+        }
+    }
+
+    /// The optional `bookings` field of a closure or schedule change.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Self>, Invalid> {
+        raw.map(|r| Invalid::one_of("bookings", r, &Self::ALL, Self::code))
+            .transpose()
+    }
+
+    /// A change that leaves out `affected` future bookings goes ahead only once the admin said
+    /// what becomes of them; one that affects none needs no choice (and cancels nothing).
+    pub fn settle(choice: Option<Self>, affected: usize) -> Result<Self, BookingsAffected> {
+        match (choice, affected) {
+            (_, 0) => Ok(Self::Keep),
+            (Some(c), _) => Ok(c),
+            (None, count) => Err(BookingsAffected { count }),
+        }
     }
 }
 
@@ -369,10 +431,14 @@ impl Calendar<'_> {
         !self.closures.contains(&local_date(self.tz, start)) && self.on_grid(start).is_some()
     }
 
-    /// How many of `booked` (starts of future bookings) this calendar leaves outside it: what
-    /// the admin who changes a schedule is told.
-    pub fn affected(&self, booked: &[DateTime<Utc>]) -> usize {
-        booked.iter().filter(|s| !self.on_schedule(**s)).count()
+    /// The future bookings (key, start) this calendar leaves outside it: what the admin who
+    /// changes a schedule must decide about (see [`Bookings::settle`]).
+    pub fn affected<T: Copy>(&self, booked: &[(T, DateTime<Utc>)]) -> Vec<T> {
+        booked
+            .iter()
+            .filter(|(_, s)| !self.on_schedule(*s))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// The free slots the public is offered: none while the office or the service is inactive
@@ -696,11 +762,11 @@ mod tests {
         let t = template("wed", &[("09:00", "13:00")]);
         let none = BTreeSet::new();
         let booked = [
-            "2026-12-02T06:00:00Z".parse().unwrap(),
-            "2026-12-02T11:00:00Z".parse().unwrap(),
+            (1, "2026-12-02T06:00:00Z".parse().unwrap()),
+            (2, "2026-12-02T11:00:00Z".parse().unwrap()),
         ];
-        assert_eq!(moscow_calendar(&t, &none).affected(&booked), 1);
-        assert_eq!(moscow_calendar(&t, &none).affected(&[]), 0);
+        assert_eq!(moscow_calendar(&t, &none).affected(&booked), [2]);
+        assert!(moscow_calendar(&t, &none).affected::<i32>(&[]).is_empty());
     }
 
     #[test]
@@ -708,22 +774,48 @@ mod tests {
         let day = d("2026-12-02");
         // 23:30 UTC on the 1st is already the 2nd in Moscow, not in New York.
         let booked = [
-            "2026-12-01T23:30:00Z".parse().unwrap(),
-            "2026-12-02T12:00:00Z".parse().unwrap(),
-            "2026-12-02T22:00:00Z".parse().unwrap(),
+            (1, "2026-12-01T23:30:00Z".parse().unwrap()),
+            (2, "2026-12-02T12:00:00Z".parse().unwrap()),
+            (3, "2026-12-02T22:00:00Z".parse().unwrap()),
         ];
         assert_eq!(
             closure::affected(chrono_tz::Europe::Moscow, day, &booked),
-            2
+            [1, 2]
         );
         assert_eq!(
             closure::affected(chrono_tz::America::New_York, day, &booked),
-            2
+            [2, 3]
         );
         assert_eq!(
             closure::affected(chrono_tz::Pacific::Kiritimati, day, &booked),
-            1
+            [1]
         );
+    }
+
+    #[test]
+    fn a_change_hitting_bookings_waits_for_the_admin_to_say_cancel_or_keep() {
+        assert_eq!(Bookings::settle(None, 0), Ok(Bookings::Keep));
+        assert_eq!(
+            Bookings::settle(Some(Bookings::Cancel), 0),
+            Ok(Bookings::Keep)
+        );
+        assert_eq!(
+            Bookings::settle(None, 3),
+            Err(BookingsAffected { count: 3 })
+        );
+        assert_eq!(
+            Bookings::settle(Some(Bookings::Cancel), 3),
+            Ok(Bookings::Cancel)
+        );
+        assert_eq!(
+            Bookings::settle(Some(Bookings::Keep), 3),
+            Ok(Bookings::Keep)
+        );
+        assert_eq!(schedule_changed().as_str(), SCHEDULE_CHANGED);
+        assert_eq!(Bookings::parse(None), Ok(None));
+        assert_eq!(Bookings::parse(Some("cancel")), Ok(Some(Bookings::Cancel)));
+        let e = Bookings::parse(Some("drop")).unwrap_err();
+        assert_eq!(e.errors[0].field, "bookings");
     }
 
     #[test]

@@ -23,6 +23,11 @@ impl Reason {
         Ok(Self(v.to_owned()))
     }
 
+    /// A reason the system words itself, within bounds by construction.
+    pub(crate) fn fixed(text: &'static str) -> Self {
+        Self(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

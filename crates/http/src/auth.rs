@@ -1,6 +1,6 @@
 //! Access tokens and the extractors that authenticate and authorise a request by themselves:
-//! the token's signature and claims, then the account's standing (a suspension holds from the
-//! next request on), then the role.
+//! the token's signature and claims, then the account's standing (a suspension, deactivation or
+//! demotion holds from the next request on), then the role.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -8,9 +8,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mawid_domain::account::{self, staff, Role, ACCESS_TOKEN_TTL_SECONDS};
+use mawid_domain::account::{staff, Role, ACCESS_TOKEN_TTL_SECONDS};
 use mawid_persistence::accounts;
-use mawid_persistence::PgPool;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -90,11 +89,13 @@ pub struct Authenticated {
     pub role: Role,
 }
 
-/// The token's claims, checked without I/O; the pool to check the account's standing with.
-fn verify_token(req: &HttpRequest) -> Result<(Authenticated, PgPool), ApiError> {
+/// A valid token of an account in good standing: the standing is read on every request, so a
+/// deactivated account is refused (and a changed role holds) from the next request on.
+async fn authenticate(req: HttpRequest) -> Result<Authenticated, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+        .ok_or_else(|| ApiError::internal("application state missing"))?
+        .clone();
     let raw = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -114,42 +115,20 @@ fn verify_token(req: &HttpRequest) -> Result<(Authenticated, PgPool), ApiError> 
         Code::InvalidToken,
         "the access token is invalid or expired",
     ))?;
-    let who = Authenticated {
+    let role = accounts::account_standing(&state.pool, claims.sub).await?;
+    Ok(Authenticated {
         user_id: claims.sub,
-        role: claims.role,
-    };
-    Ok((who, state.pool.clone()))
+        role,
+    })
 }
 
-/// A valid token of an account in good standing.
-fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Authenticated, ApiError>> {
-    let verified = verify_token(req);
-    Box::pin(async move {
-        let (who, pool) = verified?;
-        accounts::account_standing(&pool, who.user_id)
-            .await?
-            .allow()
-            .map_err(|r| match r {
-                account::Refusal::Suspended => ApiError::new(r.code(), "this account is suspended"),
-                _ => ApiError::new(Code::InvalidToken, "the account behind this token is gone"),
-            })?;
+async fn require(req: HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
+    let who = authenticate(req).await?;
+    if who.role.satisfies(role) {
         Ok(who)
-    })
-}
-
-fn require(
-    req: &HttpRequest,
-    role: Role,
-) -> LocalBoxFuture<'static, Result<Authenticated, ApiError>> {
-    let who = authenticate(req);
-    Box::pin(async move {
-        let who = who.await?;
-        if who.role.satisfies(role) {
-            Ok(who)
-        } else {
-            Err(ApiError::forbidden())
-        }
-    })
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 macro_rules! role_extractor {
@@ -169,8 +148,8 @@ macro_rules! role_extractor {
             type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                let who = require(req, $role);
-                Box::pin(async move { who.await.map($name) })
+                let req = req.clone();
+                Box::pin(async move { require(req, $role).await.map($name) })
             }
         }
     };
@@ -202,6 +181,6 @@ impl FromRequest for Authenticated {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        authenticate(req)
+        Box::pin(authenticate(req.clone()))
     }
 }

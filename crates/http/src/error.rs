@@ -13,12 +13,13 @@ use mawid_domain::appointment as booking;
 use mawid_domain::catalogue::DraftError;
 use mawid_domain::document;
 use mawid_domain::error::{FieldError, Step};
-use mawid_domain::schedule::RangeRefusal;
+use mawid_domain::schedule::{BookingsAffected, RangeRefusal};
 use mawid_domain::{Code, Invalid};
 use mawid_persistence::accounts::AccountError;
 use mawid_persistence::appointments::BookingError;
 use mawid_persistence::catalogue::CatalogueError;
 use mawid_persistence::document_requests::{DocumentError, TrackError};
+use mawid_persistence::schedules::ChangeError;
 use mawid_persistence::StoreError;
 use serde::Serialize;
 
@@ -40,6 +41,8 @@ enum Extension {
     Fields(Vec<FieldError>),
     /// `illegal_transition`: `from`, `to` and `allowed`.
     Step(Step),
+    /// `bookings_affected`: how many.
+    Affected(usize),
     /// Sent as `Retry-After`.
     RetryAfter(u64),
     /// `booking_suspended`: the first date the citizen may book again.
@@ -89,13 +92,15 @@ pub fn status_of(code: Code) -> StatusCode {
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Unauthenticated | InvalidToken | InvalidCredentials | InvalidRefreshToken
-        | RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        | RefreshTokenReused | AccountDeactivated => StatusCode::UNAUTHORIZED,
         Forbidden | AccountSuspended => StatusCode::FORBIDDEN,
         TooManyLoginAttempts | RateLimited => StatusCode::TOO_MANY_REQUESTS,
         EmailTaken
         | OfficeCodeTaken
         | ServiceCodeTaken
         | ClosureExists
+        | BookingsAffected
+        | LastAdmin
         | SlotFull
         | NotBooked
         | IllegalTransition
@@ -203,6 +208,8 @@ struct Problem<'a> {
     step: Option<&'a Step>,
     #[serde(skip_serializing_if = "Option::is_none")]
     until: Option<chrono::NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    affected_bookings: Option<usize>,
 }
 
 impl ResponseError for ApiError {
@@ -240,6 +247,10 @@ impl ApiError {
             },
             until: match self.extension {
                 Extension::Until(d) => Some(d),
+                _ => None,
+            },
+            affected_bookings: match self.extension {
+                Extension::Affected(n) => Some(n),
                 _ => None,
             },
         };
@@ -342,6 +353,21 @@ impl From<booking::Refusal> for ApiError {
     }
 }
 
+impl From<BookingsAffected> for ApiError {
+    fn from(a: BookingsAffected) -> Self {
+        Self {
+            extension: Extension::Affected(a.count),
+            ..Self::new(a.code(), a.to_string())
+        }
+    }
+}
+
+impl From<mawid_domain::stats::StatsRangeRefusal> for ApiError {
+    fn from(r: mawid_domain::stats::StatsRangeRefusal) -> Self {
+        ApiError::new(r.code(), r.to_string())
+    }
+}
+
 impl From<RangeRefusal> for ApiError {
     fn from(r: RangeRefusal) -> Self {
         ApiError::new(r.code(), r.to_string())
@@ -379,6 +405,15 @@ impl From<BookingError> for ApiError {
             }
             BookingError::Invalid(i) => i.into(),
             BookingError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Affected(a) => a.into(),
+            ChangeError::Booking(b) => b.into(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use mawid_domain::account::session::refresh_expires_at;
+use mawid_domain::account::staff::{StaffChange, StaffState};
 use mawid_domain::account::{
     Email, Lockout, NewAccount, ProfileChange, Purpose, RefreshState, Refusal, ResetMail, Role,
     Rotation, Standing,
@@ -169,7 +170,8 @@ async fn mint(
     refresh_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Session, AccountError> {
-    account_standing(&mut *conn, user.id).await?.allow()?;
+    // Read in the minting transaction, so a suspension or deactivation committed before it holds.
+    Standing::admit(users::standing(&mut *conn, user.id).await?)?;
     let expires = refresh_expires_at(now);
     tokens::insert_refresh(conn, refresh_hash, user.id, family, expires).await?;
     Ok(Session {
@@ -270,26 +272,6 @@ pub async fn reset_password(
     Ok(())
 }
 
-/// The standing of the account behind a token, read on every authenticated request: one
-/// primary-key lookup. The one place that decides whether an account may act.
-#[tracing::instrument(skip_all)]
-pub async fn account_standing(
-    ex: impl sqlx::PgExecutor<'_>,
-    user_id: Uuid,
-) -> Result<Standing, StoreError> {
-    let suspended = sqlx::query_scalar!(
-        r#"SELECT suspended_at IS NOT NULL AS "suspended!" FROM users WHERE id = $1"#,
-        user_id
-    )
-    .fetch_optional(ex)
-    .await?;
-    Ok(match suspended {
-        None => Standing::Gone,
-        Some(true) => Standing::Suspended,
-        Some(false) => Standing::Active,
-    })
-}
-
 /// The caller's own account.
 #[tracing::instrument(skip_all)]
 pub async fn profile(pool: &PgPool, user_id: Uuid) -> Result<UserRow, AccountError> {
@@ -328,6 +310,61 @@ pub async fn create_staff(
             target_type: "user",
             target_id: user.id.to_string(),
             details: json!({ "role": user.role.code() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// The role an authenticated request acts with, read from the account on every request so that
+/// a deactivation (or a demotion) holds from the next request on, whatever the token says.
+#[tracing::instrument(skip_all)]
+pub async fn account_standing(pool: &PgPool, user_id: Uuid) -> Result<Role, AccountError> {
+    Ok(Standing::admit(users::standing(pool, user_id).await?)?)
+}
+
+/// Lock key of `pg_advisory_xact_lock` serialising changes to staff roles and activity: the
+/// count of active admins read under it stays true until the change commits.
+const LOCK_STAFF_CHANGES: i64 = 0x6d61_7769_6401;
+
+/// Changes a staff account's role or activity for `admin_id`, never leaving no active admin.
+/// Deactivating revokes its refresh tokens; its access tokens fail the standing check.
+#[tracing::instrument(skip_all)]
+pub async fn patch_staff(
+    pool: &PgPool,
+    admin_id: Uuid,
+    id: Uuid,
+    change: StaffChange,
+    now: DateTime<Utc>,
+) -> Result<UserRow, AccountError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", LOCK_STAFF_CHANGES)
+        .execute(&mut *tx)
+        .await?;
+    let user = users::lock_staff(&mut tx, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let before = StaffState {
+        role: user.role,
+        active: user.deactivated_at.is_none(),
+    };
+    let after = before.apply(change, users::active_admins(&mut *tx).await?)?;
+    let user = users::set_staff(&mut *tx, id, after.role, after.active, now).await?;
+    if before.active && !after.active {
+        tokens::revoke_all_for_user(&mut *tx, id, now).await?;
+    }
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id: admin_id,
+            action: "staff.update",
+            target_type: "user",
+            target_id: id.to_string(),
+            details: json!({
+                "from": { "role": before.role.code(), "active": before.active },
+                "to": { "role": after.role.code(), "active": after.active },
+            }),
         },
     )
     .await?;

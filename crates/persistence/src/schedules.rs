@@ -5,17 +5,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use mawid_domain::appointment::Refusal;
+use mawid_domain::appointment::{Cancellation, Refusal};
 use mawid_domain::schedule::{
-    closure, Calendar, DateRange, Open, Policy, Schedule, Slot, WeeklyTemplate,
+    closure, schedule_changed, Bookings, BookingsAffected, Calendar, DateRange, Open, Policy,
+    Schedule, Slot, WeeklyTemplate,
 };
 use mawid_domain::text::Reason;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::appointments::{self, BookingError};
 use crate::catalogue::{self, commit_audited, CatalogueError};
 use crate::{corrupt_because, map_err, StoreError};
 
@@ -89,6 +91,25 @@ pub async fn get(
     .transpose()
 }
 
+/// Every schedule of an office.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn of_office(
+    ex: impl PgExecutor<'_>,
+    office_id: Uuid,
+) -> Result<Vec<ScheduleRow>, StoreError> {
+    sqlx::query_as!(
+        ScheduleRecord,
+        "SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at
+         FROM schedules WHERE office_id = $1 ORDER BY service_id",
+        office_id,
+    )
+    .fetch_all(ex)
+    .await?
+    .into_iter()
+    .map(ScheduleRow::try_from)
+    .collect()
+}
+
 #[tracing::instrument(skip_all)]
 pub(crate) async fn upsert(
     ex: impl PgExecutor<'_>,
@@ -115,14 +136,39 @@ pub(crate) async fn upsert(
     Ok(())
 }
 
+/// Why a closure or schedule change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// Future bookings are hit and the admin did not say what becomes of them.
+    #[error(transparent)]
+    Affected(#[from] BookingsAffected),
+    #[error(transparent)]
+    Booking(#[from] BookingError),
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(e: StoreError) -> Self {
+        Self::Booking(e.into())
+    }
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Booking(e.into())
+    }
+}
+
 /// A schedule as stored after a change, and the future bookings the change left off its grid.
 pub struct PutSchedule {
     pub schedule: ScheduleRow,
     pub affected_bookings: usize,
+    pub bookings: Bookings,
 }
 
-/// Sets the weekly template and capacity of one office and service. Bookings are never dropped:
-/// the ones the new grid leaves out stay valid and are only counted for the admin.
+/// Sets the weekly template and capacity of one office and service. The future bookings the new
+/// grid leaves out are never dropped silently: with `bookings` absent the change is refused
+/// ([`Bookings::settle`]); `cancel` cancels each as staff would, mail included, in this
+/// transaction; `keep` leaves them valid.
 #[tracing::instrument(skip_all)]
 pub async fn put_schedule(
     pool: &PgPool,
@@ -130,8 +176,9 @@ pub async fn put_schedule(
     office_id: Uuid,
     service_id: Uuid,
     schedule: &Schedule,
+    bookings: Option<Bookings>,
     now: DateTime<Utc>,
-) -> Result<PutSchedule, StoreError> {
+) -> Result<PutSchedule, ChangeError> {
     let mut tx = pool.begin().await?;
     let office = catalogue::office(&mut *tx, office_id).await?;
     let service = catalogue::service(&mut *tx, service_id).await?;
@@ -149,18 +196,53 @@ pub async fn put_schedule(
         policy: service.policy(),
     };
     let affected = calendar.affected(&booked);
+    let choice = Bookings::settle(bookings, affected.len())?;
+    cancel_all(
+        &mut tx,
+        &affected,
+        choice,
+        actor_id,
+        &schedule_changed(),
+        now,
+    )
+    .await?;
     let details = json!({
         "capacity": schedule.capacity,
         "reserved_capacity": schedule.reserved_capacity,
         "weekly": schedule.template.to_map(),
-        "affected_bookings": affected,
+        "affected_bookings": affected.len(),
+        "bookings": choice.code(),
     });
     let target = format!("{office_id}/{service_id}");
     commit_audited(tx, actor_id, "schedule.put", "schedule", target, details).await?;
     Ok(PutSchedule {
         schedule: row,
-        affected_bookings: affected,
+        affected_bookings: affected.len(),
+        bookings: choice,
     })
+}
+
+/// With `cancel`, each of `ids` is cancelled by staff through the one cancellation path (desk,
+/// reminder, mail with the calendar's CANCEL, audit row), inside the change's transaction.
+async fn cancel_all(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+    choice: Bookings,
+    actor_id: Uuid,
+    reason: &Reason,
+    now: DateTime<Utc>,
+) -> Result<(), ChangeError> {
+    if choice != Bookings::Cancel {
+        return Ok(());
+    }
+    let by_staff = Cancellation::Staff {
+        actor_id,
+        reason: reason.clone(),
+    };
+    for &id in ids {
+        appointments::cancel_in(&mut *tx, id, &by_staff, now).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -192,10 +274,12 @@ async fn insert_closure(
 pub struct AddedClosure {
     pub closure: ClosureRow,
     pub affected_bookings: usize,
+    pub bookings: Bookings,
 }
 
-/// Closes the office on one of its local dates. Bookings that day stay valid; they are counted
-/// for the admin and flagged in the agenda.
+/// Closes the office on one of its local dates. The future bookings that day need the admin's
+/// word ([`Bookings::settle`]): `cancel` cancels each with the closure's reason, mailed, in this
+/// transaction; `keep` leaves them valid and flagged in the agenda.
 #[tracing::instrument(skip_all)]
 pub async fn add_closure(
     pool: &PgPool,
@@ -203,20 +287,28 @@ pub async fn add_closure(
     office_id: Uuid,
     day: NaiveDate,
     reason: &Reason,
+    bookings: Option<Bookings>,
     now: DateTime<Utc>,
-) -> Result<AddedClosure, StoreError> {
+) -> Result<AddedClosure, ChangeError> {
     let mut tx = pool.begin().await?;
     let office = catalogue::office(&mut *tx, office_id).await?;
     let added = insert_closure(&mut *tx, office.id, day, reason.as_str()).await?;
     let (lo, hi) = closure::utc_window(day);
     let booked = future_booked(&mut *tx, office.id, None, now.max(lo), Some(hi)).await?;
     let affected = closure::affected(office.tz(), day, &booked);
-    let details =
-        json!({ "date": added.day, "reason": added.reason, "affected_bookings": affected });
+    let choice = Bookings::settle(bookings, affected.len())?;
+    cancel_all(&mut tx, &affected, choice, actor_id, reason, now).await?;
+    let details = json!({
+        "date": added.day,
+        "reason": added.reason,
+        "affected_bookings": affected.len(),
+        "bookings": choice.code(),
+    });
     commit_audited(tx, actor_id, "closure.create", "office", office.id, details).await?;
     Ok(AddedClosure {
         closure: added,
-        affected_bookings: affected,
+        affected_bookings: affected.len(),
+        bookings: choice,
     })
 }
 
@@ -338,8 +430,9 @@ pub(crate) async fn taken(
     .collect())
 }
 
-/// Starts of the `booked` appointments of an office (of one service, or of all) that start
-/// after `after` (and before `before`): the bookings a schedule change or closure may affect.
+/// Ids and starts of the `booked` appointments of an office (of one service, or of all) that
+/// start after `after` (and before `before`): the bookings a schedule change or closure may
+/// affect, in slot order so their cancellations lock rows in one order.
 #[tracing::instrument(skip_all)]
 async fn future_booked(
     ex: impl PgExecutor<'_>,
@@ -347,18 +440,22 @@ async fn future_booked(
     service_id: Option<Uuid>,
     after: DateTime<Utc>,
     before: Option<DateTime<Utc>>,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    Ok(sqlx::query_scalar!(
-        "SELECT slot_start FROM appointments
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    Ok(sqlx::query!(
+        "SELECT id, slot_start FROM appointments
          WHERE office_id = $1 AND ($2::uuid IS NULL OR service_id = $2) AND status = 'booked'
-           AND slot_start > $3 AND ($4::timestamptz IS NULL OR slot_start < $4)",
+           AND slot_start > $3 AND ($4::timestamptz IS NULL OR slot_start < $4)
+         ORDER BY slot_start, id",
         office_id,
         service_id,
         after,
         before,
     )
     .fetch_all(ex)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.slot_start))
+    .collect())
 }
 
 /// The free slots of one office and service between two local dates, in its zone.

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use mawid_domain::account::{
     Email, FullName, Identity, Language, NationalNo, NewAccount, PassportNo, Phone, ProfileChange,
-    Role,
+    Role, Standing,
 };
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{corrupt, map_err, StoreError};
@@ -24,6 +24,7 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     pub passport_number: Option<String>,
     pub national_number: Option<String>,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {
@@ -54,6 +55,7 @@ struct Record {
     created_at: DateTime<Utc>,
     passport_number: Option<String>,
     national_number: Option<String>,
+    deactivated_at: Option<DateTime<Utc>>,
 }
 
 /// A value no parser accepts is a broken row, not a default: say where it is.
@@ -76,6 +78,7 @@ impl TryFrom<Record> for UserRow {
             created_at: r.created_at,
             passport_number: r.passport_number,
             national_number: r.national_number,
+            deactivated_at: r.deactivated_at,
         })
     }
 }
@@ -116,7 +119,7 @@ pub async fn insert(ex: impl PgExecutor<'_>, u: NewUser<'_>) -> Result<UserRow, 
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                   email_verified_at, created_at, passport_number, national_number",
+                   email_verified_at, created_at, passport_number, national_number, deactivated_at",
         Uuid::new_v4(),
         u.email.as_str(),
         u.password_hash,
@@ -141,7 +144,7 @@ pub async fn by_email(
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at, passport_number, national_number
+                    email_verified_at, created_at, passport_number, national_number, deactivated_at
              FROM users WHERE lower(email) = $1",
             email.as_str(),
         )
@@ -156,7 +159,7 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
         sqlx::query_as!(
             Record,
             "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                    email_verified_at, created_at, passport_number, national_number
+                    email_verified_at, created_at, passport_number, national_number, deactivated_at
              FROM users WHERE id = $1",
             id,
         )
@@ -183,7 +186,7 @@ pub(crate) async fn update_profile(
                 updated_at = now()
              WHERE id = $1
              RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
-                       email_verified_at, created_at, passport_number, national_number",
+                       email_verified_at, created_at, passport_number, national_number, deactivated_at",
             id,
             c.full_name.as_ref().map(FullName::as_str),
             c.language.map(Language::code),
@@ -244,7 +247,7 @@ pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, 
     sqlx::query_as!(
         Record,
         "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                email_verified_at, created_at, passport_number, national_number
+                email_verified_at, created_at, passport_number, national_number, deactivated_at
          FROM users WHERE role = ANY($1) ORDER BY created_at, id",
         &staff[..] as &[&str],
     )
@@ -253,6 +256,89 @@ pub(crate) async fn list_staff(ex: impl PgExecutor<'_>) -> Result<Vec<UserRow>, 
     .into_iter()
     .map(|r| Ok(UserRow::try_from(r)?))
     .collect()
+}
+
+/// The current role, deactivation and suspension of one account: what every authenticated
+/// request checks.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn standing(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Standing>, StoreError> {
+    let Some(r) = sqlx::query!(
+        r#"SELECT role, deactivated_at IS NOT NULL AS "deactivated!",
+                  suspended_at IS NOT NULL AS "suspended!"
+           FROM users WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(ex)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let role = Role::parse(&r.role).ok_or_else(|| corrupt("users.role", &r.role))?;
+    Ok(Some(Standing {
+        role,
+        deactivated: r.deactivated,
+        suspended: r.suspended,
+    }))
+}
+
+/// One staff account, row-locked for a change; a citizen's id is `None`, as is an unknown one.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn lock_staff(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<UserRow>, StoreError> {
+    let staff = Role::STAFF.map(Role::code);
+    decode(
+        sqlx::query_as!(
+            Record,
+            "SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                    email_verified_at, created_at, passport_number, national_number, deactivated_at
+             FROM users WHERE id = $1 AND role = ANY($2) FOR UPDATE",
+            id,
+            &staff[..] as &[&str],
+        )
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+#[tracing::instrument(skip_all)]
+pub(crate) async fn active_admins(ex: impl PgExecutor<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users WHERE role = $1 AND deactivated_at IS NULL"#,
+        Role::Admin.code(),
+    )
+    .fetch_one(ex)
+    .await?)
+}
+
+/// Sets a staff account's role and deactivation (kept from before when still inactive).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn set_staff(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    role: Role,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<UserRow, StoreError> {
+    let r = sqlx::query_as!(
+        Record,
+        "UPDATE users SET role = $2, updated_at = $4,
+            deactivated_at = CASE WHEN $3 THEN NULL ELSE COALESCE(deactivated_at, $4) END
+         WHERE id = $1
+         RETURNING id, email, password_hash, full_name, preferred_language, phone, role,
+                   email_verified_at, created_at, passport_number, national_number, deactivated_at",
+        id,
+        role.code(),
+        active,
+        now,
+    )
+    .fetch_one(ex)
+    .await?;
+    Ok(UserRow::try_from(r)?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -282,6 +368,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             passport_number: None,
             national_number: None,
+            deactivated_at: None,
         }
     }
 

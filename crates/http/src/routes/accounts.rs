@@ -41,6 +41,8 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
     pub passport_number: Option<String>,
     pub national_number: Option<String>,
+    /// False once an admin deactivated the account.
+    pub active: bool,
 }
 
 impl From<UserRow> for UserView {
@@ -56,6 +58,7 @@ impl From<UserRow> for UserView {
             created_at: u.created_at,
             passport_number: u.passport_number,
             national_number: u.national_number,
+            active: u.deactivated_at.is_none(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Staff: the day's agenda of an office, the appointment lifecycle and the audit log.
 
+use actix_web::http::header::{self, Accept};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::appointment::{BookingFor, Cancellation, CheckIn, StaffStep};
@@ -75,9 +76,69 @@ async fn agenda(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
+    accept: Option<web::Header<Accept>>,
 ) -> Result<HttpResponse, ApiError> {
     let day = store::agenda(&state.pool, *id, q.date.date()).await?;
+    if accept.is_some_and(|a| wants_csv(&a)) {
+        let filename = format!("agenda-{}.csv", day.date);
+        return Ok(HttpResponse::Ok()
+            .content_type(CSV)
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ))
+            .body(agenda_csv(&day)?));
+    }
     Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
+}
+
+const CSV: &str = "text/csv; charset=utf-8";
+
+/// CSV only when the client ranks it above JSON: a browser's `*/*` still gets JSON.
+fn wants_csv(accept: &Accept) -> bool {
+    accept
+        .ranked()
+        .into_iter()
+        .find(|m| {
+            (m.type_() == "text" && m.subtype() == "csv")
+                || (m.type_() == "application" && m.subtype() == "json")
+        })
+        .is_some_and(|m| m.subtype() == "csv")
+}
+
+/// The day for printing at the counter: UTF-8 with a byte-order mark, so spreadsheet programs
+/// read Arabic and Cyrillic names right; times are the office's local wall clock.
+fn agenda_csv(day: &Agenda) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    out.write_record([
+        "time",
+        "reference",
+        "service",
+        "applicant",
+        "identity_number",
+        "phone",
+        "status",
+    ])
+    .map_err(ApiError::internal)?;
+    for e in &day.items {
+        let a = &e.appointment;
+        let time = a
+            .slot_start
+            .with_timezone(&day.timezone)
+            .format("%H:%M")
+            .to_string();
+        out.write_record([
+            time.as_str(),
+            &a.reference,
+            &a.service_code,
+            &a.applicant_name,
+            a.passport_number.as_deref().unwrap_or(""),
+            e.phone.as_deref().unwrap_or(""),
+            a.status.code(),
+        ])
+        .map_err(ApiError::internal)?;
+    }
+    out.into_inner().map_err(ApiError::internal)
 }
 
 async fn step(

@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use mawid_domain::catalogue::{
     FairAccessDraft, Localized, OfficeCode, OfficeDraft, ServiceCode, ServiceDraft,
 };
+use mawid_domain::notice::NoticeDraft;
 use mawid_persistence::catalogue::{self as store, OfficeRow, ServiceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -23,6 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/services/{id}").get(get_service))
         .service(web::resource("/admin/offices").post(create_office))
         .service(web::resource("/admin/offices/{id}").patch(patch_office))
+        .service(web::resource("/admin/offices/{id}/notices").post(post_notice))
+        .service(web::resource("/admin/offices/{id}/notices/{notice_id}").delete(delete_notice))
         .service(web::resource("/admin/services").post(create_service))
         .service(web::resource("/admin/services/{id}").patch(patch_service));
 }
@@ -48,6 +51,56 @@ impl From<OfficeRow> for OfficeView {
             active: o.active,
         }
     }
+}
+
+#[derive(Serialize)]
+pub struct NoticeView {
+    id: Uuid,
+    message: Localized,
+    from: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+}
+
+impl From<&mawid_persistence::notices::NoticeRow> for NoticeView {
+    fn from(n: &mawid_persistence::notices::NoticeRow) -> Self {
+        Self {
+            id: n.id,
+            message: n.message(),
+            from: n.from_day,
+            until: n.until_day,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NoticeIn {
+    message: Localized,
+    from: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+}
+
+async fn post_notice(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<NoticeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let draft = NoticeDraft::parse(&body.message, body.from, body.until)?;
+    let (pool, now) = (&state.pool, state.now());
+    let row = mawid_persistence::notices::post(pool, admin.id(), *id, &draft, now).await?;
+    let mut view = json!(NoticeView::from(&row));
+    view["office_id"] = json!(row.office_id);
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn delete_notice(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (office_id, notice_id) = path.into_inner();
+    mawid_persistence::notices::withdraw(&state.pool, admin.id(), office_id, notice_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Serialize)]
@@ -114,8 +167,12 @@ async fn get_office(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let office = store::office(&state.pool, *id).await?;
-    cache::json(&req, &OfficeView::from(office), Freshness::Catalogue)
+    let (office, notices) =
+        mawid_persistence::notices::office_with_notices(&state.pool, *id, state.now()).await?;
+    let notices: Vec<NoticeView> = notices.iter().map(NoticeView::from).collect();
+    let mut view = json!(OfficeView::from(office));
+    view["notices"] = json!(notices);
+    cache::json(&req, &view, Freshness::Catalogue)
 }
 
 async fn list_services(

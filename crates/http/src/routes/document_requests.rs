@@ -60,7 +60,7 @@ struct ApplicantView {
 
 /// What a citizen and staff both see of a request.
 #[derive(Serialize)]
-struct RequestView {
+pub(crate) struct RequestView {
     id: Uuid,
     tracking_number: String,
     status: DocumentStatus,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod agenda;
 pub mod appointments;
 pub mod catalogue;
+pub mod counter;
 pub mod docs;
 pub mod document_requests;
 pub mod notifications;
@@ -26,6 +27,7 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     schedules::routes(cfg);
     appointments::routes(cfg);
     agenda::routes(cfg);
+    counter::routes(cfg);
     notifications::routes(cfg);
     waitlist::routes(cfg);
     webhooks::routes(cfg);

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono_tz::Tz;
 use mawid_domain::dates::Day;
-use mawid_domain::schedule::{DateRange, Schedule, Slot};
+use mawid_domain::schedule::{Bookings, DateRange, Schedule, Slot};
 use mawid_domain::text::Reason;
+use mawid_domain::Invalid;
 use mawid_persistence::appointments::local_rfc3339;
 use mawid_persistence::schedules::{self as store, ScheduleRow};
 use serde::{Deserialize, Serialize};
@@ -122,9 +123,27 @@ struct ScheduleIn {
     #[serde(default)]
     reserved_capacity: i32,
     weekly: BTreeMap<String, Vec<[String; 2]>>,
+    bookings: Option<String>,
 }
 
-fn schedule_view(row: &ScheduleRow, affected: Option<usize>) -> serde_json::Value {
+impl ScheduleIn {
+    fn into_domain(self) -> Result<(Schedule, Option<Bookings>), Invalid> {
+        let mut v = Invalid::collect();
+        let schedule = v.check(Schedule::parse_reserving(
+            self.capacity,
+            self.reserved_capacity,
+            &self.weekly,
+        ));
+        let bookings = v.check(Bookings::parse(self.bookings.as_deref()));
+        v.finish()?;
+        let (Some(schedule), Some(bookings)) = (schedule, bookings) else {
+            unreachable!("finish() returned Ok, so every field parsed");
+        };
+        Ok((schedule, bookings))
+    }
+}
+
+fn schedule_view(row: &ScheduleRow, affected: Option<(usize, Bookings)>) -> serde_json::Value {
     let mut v = json!({
         "office_id": row.office_id,
         "service_id": row.service_id,
@@ -133,8 +152,9 @@ fn schedule_view(row: &ScheduleRow, affected: Option<usize>) -> serde_json::Valu
         "weekly": row.weekly.to_map(),
         "updated_at": row.updated_at,
     });
-    if let (Some(n), Some(o)) = (affected, v.as_object_mut()) {
+    if let (Some((n, bookings)), Some(o)) = (affected, v.as_object_mut()) {
         o.insert("affected_bookings".into(), json!(n));
+        o.insert("bookings".into(), json!(bookings.code()));
     }
     v
 }
@@ -146,10 +166,12 @@ async fn put_schedule(
     body: Json<ScheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (office_id, service_id) = path.into_inner();
-    let schedule = Schedule::parse_reserving(body.capacity, body.reserved_capacity, &body.weekly)?;
-    let (pool, now) = (&state.pool, state.now());
-    let put = store::put_schedule(pool, admin.id(), office_id, service_id, &schedule, now).await?;
-    Ok(HttpResponse::Ok().json(schedule_view(&put.schedule, Some(put.affected_bookings))))
+    let (schedule, bookings) = body.into_inner().into_domain()?;
+    let (pool, now, actor) = (&state.pool, state.now(), admin.id());
+    let put =
+        store::put_schedule(pool, actor, office_id, service_id, &schedule, bookings, now).await?;
+    let outcome = (put.affected_bookings, put.bookings);
+    Ok(HttpResponse::Ok().json(schedule_view(&put.schedule, Some(outcome))))
 }
 
 async fn get_schedule(
@@ -168,6 +190,7 @@ async fn get_schedule(
 struct ClosureIn {
     date: Day,
     reason: String,
+    bookings: Option<String>,
 }
 
 async fn add_closure(
@@ -176,14 +199,22 @@ async fn add_closure(
     id: web::Path<Uuid>,
     body: Json<ClosureIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = Reason::parse("reason", &body.reason)?;
-    let (pool, now) = (&state.pool, state.now());
-    let added = store::add_closure(pool, admin.id(), *id, body.date.date(), &reason, now).await?;
+    let mut v = Invalid::collect();
+    let reason = v.check(Reason::parse("reason", &body.reason));
+    let bookings = v.check(Bookings::parse(body.bookings.as_deref()));
+    v.finish()?;
+    let (Some(reason), Some(bookings)) = (reason, bookings) else {
+        unreachable!("finish() returned Ok, so every field parsed");
+    };
+    let (pool, now, actor) = (&state.pool, state.now(), admin.id());
+    let added =
+        store::add_closure(pool, actor, *id, body.date.date(), &reason, bookings, now).await?;
     Ok(HttpResponse::Created().json(json!({
         "office_id": *id,
         "date": added.closure.day,
         "reason": added.closure.reason,
         "affected_bookings": added.affected_bookings,
+        "bookings": added.bookings.code(),
     })))
 }
 

@@ -1,6 +1,7 @@
 //! Staff accounts, managed by admins, and the suspension of citizens' accounts.
 
 use actix_web::{web, HttpResponse};
+use mawid_domain::account::staff::StaffChange;
 use mawid_domain::account::{staff, Email, FullName, Language, NewAccount, Password, Role};
 use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
@@ -22,7 +23,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .get(list_staff),
     )
     .service(web::resource("/admin/citizens/{id}/suspend").post(suspend_citizen))
-    .service(web::resource("/admin/citizens/{id}/reinstate").post(reinstate_citizen));
+    .service(web::resource("/admin/citizens/{id}/reinstate").post(reinstate_citizen))
+    .service(web::resource("/admin/staff/{id}").patch(patch_staff));
+}
+
+#[derive(Deserialize)]
+struct StaffPatch {
+    role: Option<String>,
+    active: Option<bool>,
+}
+
+async fn patch_staff(
+    manager: StaffManager,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Json<StaffPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let change = StaffChange::parse(body.role.as_deref(), body.active)?;
+    let user = accounts::patch_staff(&state.pool, manager.id(), *id, change, state.now()).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use chrono::NaiveDate;
 use mawid_domain::agenda::on_schedule;
 use mawid_domain::schedule::Calendar;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{on_date, AppointmentRow};
@@ -24,6 +24,8 @@ pub struct Agenda {
 pub struct AgendaEntry {
     pub appointment: AppointmentRow,
     pub on_schedule: bool,
+    /// The booking citizen's phone, for the counter's printed day.
+    pub phone: Option<String>,
 }
 
 /// The agenda of an existing office (`NotFound` otherwise), whatever the appointments' status.
@@ -42,6 +44,8 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
             e.insert((schedule, service));
         }
     }
+    let citizens: Vec<Uuid> = rows.iter().map(|a| a.citizen_id).collect();
+    let phones = phones(&mut conn, &citizens).await?;
     let items = rows
         .into_iter()
         .map(|appointment| {
@@ -60,6 +64,7 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
                 _ => on_schedule(None, appointment.slot_start),
             };
             AgendaEntry {
+                phone: phones.get(&appointment.citizen_id).cloned(),
                 appointment,
                 on_schedule: fits,
             }
@@ -71,4 +76,20 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
         timezone: tz,
         items,
     })
+}
+
+#[tracing::instrument(skip_all)]
+async fn phones(
+    conn: &mut PgConnection,
+    citizens: &[Uuid],
+) -> Result<HashMap<Uuid, String>, StoreError> {
+    Ok(sqlx::query!(
+        r#"SELECT id, phone AS "phone!" FROM users WHERE id = ANY($1) AND phone IS NOT NULL"#,
+        citizens,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.phone))
+    .collect())
 }

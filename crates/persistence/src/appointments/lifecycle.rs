@@ -33,7 +33,8 @@ pub async fn cancel(
     Ok(appointment)
 }
 
-/// [`cancel`] in the caller's transaction (an account suspension cancels several at once).
+/// [`cancel`] in the caller's transaction: an account suspension, a closure or a schedule change
+/// that cancels several bookings goes through the same release of the desk, mail and audit row.
 pub(crate) async fn cancel_in(
     tx: &mut PgConnection,
     id: Uuid,

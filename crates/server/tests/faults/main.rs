@@ -136,7 +136,10 @@ fn postgres_restarted_under_load_answers_503_with_retry_after_and_recovers_by_it
 
     let created = load.settle(server.addr);
     let bookings = assert_bookings_match_the_answers(&rt, &pool, &created);
-    assert!(bookings > 0, "the load booked nothing: the fault went untested");
+    assert!(
+        bookings > 0,
+        "the load booked nothing: the fault went untested"
+    );
     println!(
         "FIGURES pg restart: restart took {:?}, {} requests ({}), 503s {unavailable}, first success {:?} after PostgreSQL accepted again, longest answer {:?}, bookings checked {bookings}",
         up_at - down_from,
@@ -188,7 +191,10 @@ fn terminated_sessions_answer_503_or_succeed_and_the_pool_replaces_them() {
     assert_eq!(after.status, 200, "the pool reconnected: {:?}", after.body);
     let created = load.settle(server.addr);
     let bookings = assert_bookings_match_the_answers(&rt, &pool, &created);
-    assert!(bookings > 0, "the load booked nothing: the fault went untested");
+    assert!(
+        bookings > 0,
+        "the load booked nothing: the fault went untested"
+    );
     println!(
         "FIGURES pg_terminate_backend: {terminated} sessions terminated in 5 rounds, {} requests ({}), bookings checked {bookings}",
         load.records.len(),
@@ -407,7 +413,10 @@ fn sigkill_mid_booking_load_loses_no_booking_and_no_mail() {
     let addr = *current.read().unwrap();
     let created = load.settle(addr);
     let bookings = assert_bookings_match_the_answers(&rt, &pool, &created);
-    assert!(bookings > 0, "the load booked nothing: the fault went untested");
+    assert!(
+        bookings > 0,
+        "the load booked nothing: the fault went untested"
+    );
 
     // Every mail due now is delivered, each under its own Message-ID (reminders due later
     // wait for their time).

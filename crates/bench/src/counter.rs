@@ -1,0 +1,96 @@
+//! Staff counter lookups on the seeded data: search latency over references, emails and name
+//! fragments among the seeded citizens, and the time of a year of one office's statistics.
+
+use std::time::{Duration, Instant};
+
+use chrono::Duration as ChronoDuration;
+use mawid_domain::account::Role;
+use mawid_domain::{Clock, SystemClock};
+use mawid_http::AppState;
+use uuid::Uuid;
+
+use crate::seed;
+
+const SEARCHES: usize = 300;
+const STATS_RUNS: usize = 10;
+
+pub struct Timings {
+    pub search: Vec<f64>,
+    pub stats: Vec<f64>,
+}
+
+pub async fn run(
+    base: &str,
+    state: &AppState,
+    offices: &[seed::Office],
+) -> anyhow::Result<Timings> {
+    let admin = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at)
+         VALUES ($1, 'bench-admin@bench.test', 'not-a-hash', 'Bench Admin', 'en', 'admin', now())",
+    )
+    .bind(admin)
+    .execute(&state.pool)
+    .await?;
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemClock.now();
+    let token = state
+        .jwt
+        .issue(admin, Role::Admin, now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let get = |url: String| {
+        let (client, token) = (&client, &token);
+        async move {
+            let t0 = Instant::now();
+            let mut res = client
+                .get(url)
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body = res
+                .body()
+                .limit(16 * 1024 * 1024)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(
+                res.status().is_success(),
+                "{}: {}",
+                res.status(),
+                String::from_utf8_lossy(&body)
+            );
+            Ok::<f64, anyhow::Error>(ms)
+        }
+    };
+    let mut search = Vec::with_capacity(SEARCHES);
+    for i in 0..SEARCHES + 10 {
+        let n = 1 + (i * 7919) % seed::SEEDED_CITIZENS as usize;
+        let q = match i % 3 {
+            0 => format!("SEED-{n}"),
+            1 => format!("citizen{n}%40bench.test"),
+            _ => format!("Citizen%20{n}"),
+        };
+        let ms = get(format!("{base}/admin/search?q={q}")).await?;
+        if i >= 10 {
+            search.push(ms);
+        }
+    }
+    let mut stats = Vec::with_capacity(STATS_RUNS);
+    let o = &offices[0];
+    let from = now.with_timezone(&o.tz).date_naive() - ChronoDuration::days(300);
+    let to = from + ChronoDuration::days(365);
+    for _ in 0..STATS_RUNS {
+        stats.push(
+            get(format!(
+                "{base}/admin/stats?office_id={}&from={from}&to={to}",
+                o.id
+            ))
+            .await?,
+        );
+    }
+    Ok(Timings { search, stats })
+}

@@ -1,0 +1,44 @@
+//! A citizen's file for staff: the profile and everything the citizen has with the consulate.
+
+use mawid_domain::account::Role;
+use mawid_domain::page::{Page, PageSizes};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::appointments::{self, AppointmentRow};
+use crate::document_requests::{self, DocumentRequestRow};
+use crate::users::{self, UserRow};
+use crate::StoreError;
+
+/// What `GET /admin/citizens/{id}` shows. Waitlist entries and the suspension state join here
+/// as their tables arrive.
+pub struct CitizenFile {
+    pub user: UserRow,
+    /// Every appointment, latest slot first.
+    pub appointments: Vec<AppointmentRow>,
+    /// The newest document requests (one page of the largest size) and how many there are.
+    pub document_requests: Vec<DocumentRequestRow>,
+    pub document_requests_total: i64,
+}
+
+/// The file of the citizen `id`; a staff account's id is `NotFound` like an unknown one.
+#[tracing::instrument(skip_all)]
+pub async fn file(pool: &PgPool, id: Uuid) -> Result<CitizenFile, StoreError> {
+    let user = users::by_id(pool, id)
+        .await?
+        .filter(|u| u.role == Role::Citizen)
+        .ok_or(StoreError::NotFound)?;
+    let appointments = appointments::list_own(pool, id).await?;
+    let newest = Page {
+        page: 1,
+        per_page: PageSizes::STANDARD.max,
+    };
+    let (document_requests, document_requests_total) =
+        document_requests::list_own(pool, id, &newest).await?;
+    Ok(CitizenFile {
+        user,
+        appointments,
+        document_requests,
+        document_requests_total,
+    })
+}

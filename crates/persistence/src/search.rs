@@ -1,0 +1,146 @@
+//! Staff search: each section one statement, a UNION of one index-served branch per kind of key
+//! (its one-time guard skips the kinds the query cannot be), best rank kept per row. Exact keys
+//! rank 0, a name starting with the fragment 1, a later word of it starting so 2, any other
+//! name match 3; then
+//! trigram similarity, then the newest.
+
+use chrono::{DateTime, Utc};
+use mawid_domain::search::{SearchTerms, MAX_RESULTS};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+pub struct CitizenHit {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub preferred_language: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct AppointmentHit {
+    pub id: Uuid,
+    pub reference: String,
+    pub citizen_id: Uuid,
+    pub office_id: Uuid,
+    pub service_id: Uuid,
+    pub slot_start: DateTime<Utc>,
+    pub timezone: String,
+    pub applicant_name: String,
+    pub passport_number: Option<String>,
+    pub status: String,
+}
+
+pub struct DocumentRequestHit {
+    pub id: Uuid,
+    pub tracking_number: String,
+    pub citizen_id: Uuid,
+    pub office_id: Uuid,
+    pub service_id: Uuid,
+    pub applicant_full_name: String,
+    pub applicant_passport: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct Found {
+    pub citizens: Vec<CitizenHit>,
+    pub appointments: Vec<AppointmentHit>,
+    pub document_requests: Vec<DocumentRequestHit>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError> {
+    let phones = t.phones.clone().unwrap_or_default();
+    let citizens = sqlx::query_as!(
+        CitizenHit,
+        r#"WITH m AS (
+             SELECT id, 0 AS rank FROM users
+             WHERE $1::text IS NOT NULL AND role = 'citizen' AND lower(email) = $1
+             UNION ALL
+             SELECT id, 0 FROM users
+             WHERE cardinality($2::text[]) > 0 AND role = 'citizen' AND phone IS NOT NULL
+               AND phone = ANY($2)
+             UNION ALL
+             SELECT id, CASE WHEN search_key(full_name) LIKE search_key($3) || '%' THEN 1
+                         WHEN search_key(full_name) LIKE '%x000020' || search_key($3) || '%' THEN 2 ELSE 3 END
+             FROM users
+             WHERE $3::text IS NOT NULL AND role = 'citizen'
+               AND search_key(full_name) LIKE '%' || search_key($3) || '%'
+           ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
+           SELECT u.id, u.email, u.full_name, u.phone, u.preferred_language, u.created_at
+           FROM best JOIN users u ON u.id = best.id
+           ORDER BY best.rank, similarity(search_key(u.full_name), search_key($3)) DESC NULLS LAST,
+                    u.created_at DESC, u.id
+           LIMIT $4"#,
+        t.email,
+        &phones[..],
+        t.name,
+        MAX_RESULTS,
+    )
+    .fetch_all(pool)
+    .await?;
+    let appointments = sqlx::query_as!(
+        AppointmentHit,
+        r#"WITH m AS (
+             SELECT id, 0 AS rank FROM appointments WHERE $1::text IS NOT NULL AND reference = $1
+             UNION ALL
+             SELECT id, 0 FROM appointments
+             WHERE $1::text IS NOT NULL AND passport_number IS NOT NULL AND passport_number = $1
+             UNION ALL
+             SELECT id, CASE WHEN search_key(applicant_name) LIKE search_key($2) || '%' THEN 1
+                         WHEN search_key(applicant_name) LIKE '%x000020' || search_key($2) || '%' THEN 2 ELSE 3 END
+             FROM appointments
+             WHERE $2::text IS NOT NULL
+               AND search_key(applicant_name) LIKE '%' || search_key($2) || '%'
+           ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
+           SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
+                  o.timezone, a.applicant_name, a.passport_number, a.status
+           FROM best JOIN appointments a ON a.id = best.id JOIN offices o ON o.id = a.office_id
+           ORDER BY best.rank,
+                    similarity(search_key(a.applicant_name), search_key($2)) DESC NULLS LAST,
+                    a.slot_start DESC, a.id
+           LIMIT $3"#,
+        t.code,
+        t.name,
+        MAX_RESULTS,
+    )
+    .fetch_all(pool)
+    .await?;
+    let document_requests = sqlx::query_as!(
+        DocumentRequestHit,
+        r#"WITH m AS (
+             SELECT id, 0 AS rank FROM document_requests
+             WHERE $1::text IS NOT NULL AND tracking_number = $1
+             UNION ALL
+             SELECT id, 0 FROM document_requests
+             WHERE $1::text IS NOT NULL AND applicant_passport IS NOT NULL
+               AND applicant_passport = $1
+             UNION ALL
+             SELECT id, CASE WHEN search_key(applicant_full_name) LIKE search_key($2) || '%' THEN 1
+                         WHEN search_key(applicant_full_name) LIKE '%x000020' || search_key($2) || '%' THEN 2 ELSE 3 END
+             FROM document_requests
+             WHERE $2::text IS NOT NULL
+               AND search_key(applicant_full_name) LIKE '%' || search_key($2) || '%'
+           ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
+           SELECT d.id, d.tracking_number, d.citizen_id, d.office_id, d.service_id,
+                  d.applicant_full_name, d.applicant_passport, d.status, d.created_at
+           FROM best JOIN document_requests d ON d.id = best.id
+           ORDER BY best.rank,
+                    similarity(search_key(d.applicant_full_name), search_key($2)) DESC NULLS LAST,
+                    d.created_at DESC, d.id
+           LIMIT $3"#,
+        t.code,
+        t.name,
+        MAX_RESULTS,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Found {
+        citizens,
+        appointments,
+        document_requests,
+    })
+}
