@@ -1,6 +1,5 @@
 //! Accounts: who may sign in, how they are reached, and what they may do.
 
-pub mod lockout;
 pub mod one_time;
 pub mod session;
 pub mod staff;
@@ -13,11 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Invalid;
 use crate::Code;
 
-pub use lockout::{Lockout, LOCKOUT_WINDOW_MINUTES, MAX_LOGIN_FAILURES};
-pub use one_time::{
-    Purpose, ResetMail, EMAIL_VERIFICATION_TTL_HOURS, MAX_RESET_EMAILS_PER_WINDOW,
-    PASSWORD_RESET_TTL_MINUTES, RESET_EMAIL_WINDOW_MINUTES,
-};
+pub use one_time::{Purpose, EMAIL_VERIFICATION_TTL_HOURS, PASSWORD_RESET_TTL_MINUTES};
 pub use session::{
     RefreshState, Rotation, StoredRefresh, ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_DAYS,
 };

@@ -85,6 +85,7 @@ codes! {
     ServiceNotDocumentary => "service_not_documentary", "Service creates no document request";
     UnknownAppointment => "unknown_appointment", "Unknown appointment";
     DocumentRequestExists => "document_request_exists", "Document request exists";
+    DocumentRequestLimit => "document_request_limit", "Open document request limit reached";
     // Notifications.
     NotFailed => "not_failed", "Notification has not failed";
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod code;
 pub mod document;
 pub mod error;
+pub mod limit;
 pub mod mail;
 pub mod notification;
 pub mod page;

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod json;
+pub mod limit;
 pub mod observe;
 pub mod routes;
 
@@ -19,6 +20,7 @@ use mawid_persistence::PgPool;
 pub use auth::JwtKeys;
 pub use crypto::Passwords;
 pub use error::ApiError;
+pub use limit::AbuseSettings;
 
 /// Largest request body accepted (product.md: over 1 MiB is a 413).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -32,17 +34,7 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<Passwords>,
-    pub tracking: TrackingSettings,
-}
-
-/// The public tracking endpoint's rate limit and how it tells clients apart.
-#[derive(Debug, Clone, Default)]
-pub struct TrackingSettings {
-    /// Lookups one client address may make per window.
-    pub limit: mawid_domain::document::LookupLimit,
-    /// Take the client address from the right-most `X-Forwarded-For` entry. Only behind a
-    /// reverse proxy that sets it: otherwise any client could pick its own address.
-    pub trust_forwarded_for: bool,
+    pub abuse: AbuseSettings,
 }
 
 impl AppState {

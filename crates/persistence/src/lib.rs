@@ -5,7 +5,7 @@ pub mod appointments;
 pub mod audit;
 pub mod catalogue;
 pub mod document_requests;
-mod login;
+pub mod limits;
 pub mod outbox;
 pub mod sample;
 pub mod schedules;

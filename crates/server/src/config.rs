@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use mawid_domain::limit::{LimitName, Limits, Rate};
 use mawid_http::auth::MIN_SECRET_BYTES;
 use mawid_notify::{Mailer, WorkerSettings};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -83,7 +84,7 @@ pub struct Settings {
     /// Delivery attempts before a mail is marked failed.
     #[arg(long, env = "MAWID_MAIL_MAX_ATTEMPTS", default_value = "8", value_parser = whole_number(1..=100i32))]
     mail_max_attempts: i32,
-    /// `1`, `true` or `yes`: the tracking rate limit counts the right-most X-Forwarded-For
+    /// `1`, `true` or `yes`: the rate limits count the right-most X-Forwarded-For
     /// address (only behind a trusted proxy); anything else is off.
     #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
     trust_forwarded_for: String,
@@ -105,8 +106,27 @@ pub struct Config {
     pub mail_max_attempts: i32,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub log_json: bool,
-    /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
+    /// Behind a reverse proxy only: count rate limits by `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// Every rate limit: the defaults, each overridden by `MAWID_LIMIT_<NAME>=COUNT/SECONDS`.
+    pub limits: Limits,
+}
+
+/// The rate limits with those set in the environment. They are not flags: thirteen of them
+/// would drown `--help`, and they are tuned per deployment, not per run.
+fn limits_from_env() -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    for name in LimitName::ALL {
+        let var = name.env_var();
+        match std::env::var(&var) {
+            Ok(v) if !v.trim().is_empty() => {
+                let rate = Rate::parse(&v).map_err(|why| anyhow::anyhow!("{var} {why}"))?;
+                limits.set(name, rate);
+            }
+            _ => {}
+        }
+    }
+    Ok(limits)
 }
 
 fn whole_number<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
@@ -203,6 +223,7 @@ impl TryFrom<Settings> for Config {
             bootstrap_admin,
             log_json: s.log_format == "json",
             trust_forwarded_for: matches!(s.trust_forwarded_for.as_str(), "1" | "true" | "yes"),
+            limits: limits_from_env()?,
         })
     }
 }

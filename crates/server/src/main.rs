@@ -138,9 +138,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.expose_secret())?),
         clock: clock.clone(),
         passwords,
-        tracking: mawid_http::TrackingSettings {
+        abuse: mawid_http::AbuseSettings {
+            limits: config.limits.clone(),
             trust_forwarded_for: config.trust_forwarded_for,
-            ..Default::default()
         },
     };
 

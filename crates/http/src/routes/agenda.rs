@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
-use crate::json::Json;
+use crate::json::{Json, OptionalJson};
 use crate::routes::appointments::AppointmentView;
 use crate::AppState;
 
@@ -111,9 +111,9 @@ async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<Json<CheckInIn>>,
+    body: OptionalJson<CheckInIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let dob = body.map(Json::into_inner).unwrap_or_default();
+    let dob = body.into_inner().unwrap_or_default();
     let desk = CheckIn::new(dob.applicant_date_of_birth, state.now().date_naive())?;
     let (a, request) = store::check_in(&state.pool, *id, staff.id(), desk, state.now()).await?;
     Ok(HttpResponse::Ok().json(CheckedInView {

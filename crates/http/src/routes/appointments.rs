@@ -7,6 +7,7 @@ use mawid_domain::appointment::{
     Status,
 };
 use mawid_domain::catalogue::Localized;
+use mawid_domain::limit::LimitName;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, AppointmentRow, Booked, NewBooking};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Citizen;
 use crate::error::ApiError;
-use crate::json::Json;
+use crate::json::{Json, OptionalJson};
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -145,6 +146,9 @@ async fn book(
     req: HttpRequest,
     body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
     let idempotency = idempotency(&req, &body)?;
     let booking = body
         .into_inner()
@@ -184,9 +188,12 @@ async fn cancel(
     citizen: Citizen,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<Json<CancelIn>>,
+    body: OptionalJson<CancelIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.and_then(|b| b.into_inner().reason);
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
+    let reason = body.into_inner().and_then(|b| b.reason);
     let c = Cancellation::by_citizen(citizen.id(), reason.as_deref())?;
     let a = store::cancel(&state.pool, *id, &c, state.now()).await?;
     metrics::counter!("mawid_cancellations_total", "by" => c.by().code()).increment(1);
@@ -204,6 +211,9 @@ async fn reschedule(
     id: web::Path<Uuid>,
     body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
     let start = body.start.with_timezone(&Utc);
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
