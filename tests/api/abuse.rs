@@ -648,3 +648,27 @@ async fn rate_limit_counters_of_ended_windows_are_forgotten(pool: PgPool) {
         .await;
     assert_eq!(clear, 0);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn every_answer_says_nosniff_and_authenticated_ones_are_not_stored(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let citizen = app.quick_citizen("private@example.org").await;
+    for r in [
+        app.get("/api/v1/offices", None).await,
+        app.get("/api/v1/no-such-route", None).await,
+        app.get("/healthz", None).await,
+        app.get("/api/v1/me", Some(&citizen)).await,
+        app.get("/api/v1/me", Some("forged")).await,
+    ] {
+        assert_eq!(
+            r.header("x-content-type-options"),
+            "nosniff",
+            "{:?}",
+            r.headers
+        );
+    }
+    let me = app.get("/api/v1/me", Some(&citizen)).await;
+    assert_eq!(me.header("cache-control"), "no-store");
+    let list = app.get("/api/v1/appointments", Some(&citizen)).await;
+    assert_eq!(list.header("cache-control"), "no-store");
+}

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, ErrorHandlers, Next};
 use actix_web::{web, App};
 use mawid_domain::Clock;
 use mawid_persistence::PgPool;
@@ -43,6 +44,25 @@ impl AppState {
     }
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// answer to a request that carried credentials (nothing personal lands in a shared cache).
+async fn safe_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if authenticated {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
 /// The whole application, used by the server binary and by the tests alike.
 pub fn app(
     state: AppState,
@@ -68,6 +88,7 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
+        .wrap(from_fn(safe_headers))
         // Wrapped last, so outermost: it sees the final answer, problem+json rewrites included.
         .wrap(from_fn(observe::observe))
         .configure(routes::ops::routes)
