@@ -672,3 +672,79 @@ async fn every_answer_says_nosniff_and_authenticated_ones_are_not_stored(pool: P
     let list = app.get("/api/v1/appointments", Some(&citizen)).await;
     assert_eq!(list.header("cache-control"), "no-store");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn bad_input_is_a_problem_never_a_500(pool: PgPool) {
+    let w = World::new(pool).await;
+    let app = &w.app;
+    // Page numbers near i64::MAX: an empty page, or a 422, never a 500.
+    for (path, token) in [
+        ("/api/v1/document-requests", &w.citizen),
+        ("/api/v1/admin/document-requests", &w.officer),
+        ("/api/v1/admin/audit-log", &w.admin),
+    ] {
+        for page in [
+            "9223372036854775807",
+            "9223372036854775806",
+            "9223372036854775808",
+            "-9223372036854775808",
+        ] {
+            let r = app.get(&format!("{path}?page={page}"), Some(token)).await;
+            assert!(
+                r.status == StatusCode::OK || r.status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{path}?page={page}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    // A NUL byte in a text parameter or a body.
+    app.get("/api/v1/admin/audit-log?target_type=%00x", Some(&w.admin))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.patch(
+        "/api/v1/me",
+        Some(&w.citizen),
+        json!({ "full_name": "Amal\u{0}Haddad" }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // Names with bidirectional formatting characters, at registration and on the profile.
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": "bidi@example.org", "password": PASSWORD, "full_name": "Amal \u{202E}laddaH", "preferred_language": "en" }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r["errors"][0]["field"], "full_name");
+    app.patch(
+        "/api/v1/me",
+        Some(&w.citizen),
+        json!({ "full_name": "Amal \u{2067}x\u{2069}" }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // An address the mailer cannot parse is refused, and nothing is created.
+    for email in [
+        "a@b..c.org",
+        "a\"b@example.org",
+        "a@-example.org",
+        "a@exa mple.org",
+    ] {
+        let r = app
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": PASSWORD, "full_name": "Odd Address", "preferred_language": "en" }),
+            )
+            .await;
+        r.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE full_name = 'Odd Address'")
+            .await,
+        0
+    );
+}

@@ -93,10 +93,24 @@ pub struct FullName(String);
 impl FullName {
     pub const LEN: RangeInclusive<usize> = 2..=200;
 
+    /// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): in a
+    /// name they can make a printed list or a mail show text in another order than stored.
+    pub fn is_bidi_control(c: char) -> bool {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
         let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         let n = v.chars().count();
-        if Self::LEN.contains(&n) && !v.chars().any(char::is_control) {
+        if v.chars()
+            .any(|c| c.is_control() || Self::is_bidi_control(c))
+        {
+            return Err(Invalid::new(
+                field,
+                "no control or bidirectional formatting characters",
+            ));
+        }
+        if Self::LEN.contains(&n) {
             return Ok(Self(v));
         }
         let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
@@ -321,6 +335,52 @@ impl Refusal {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_with_bidi_or_control_characters_are_refused() {
+        for bad in [
+            "Amal\u{202E}lamA",
+            "Amal \u{2066}x\u{2069}",
+            "Am\u{0000}al",
+            "Am\u{202A}al",
+        ] {
+            let err = FullName::parse("full_name", bad).unwrap_err();
+            assert_eq!(err.errors[0].field, "full_name", "{bad:?}");
+        }
+        assert!(FullName::parse("full_name", "أمل حداد").is_ok());
+        assert!(FullName::parse("full_name", "Амаль Хаддад").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn a_parsed_name_never_holds_a_control_or_bidi_character(raw in any::<String>()) {
+            if let Ok(name) = FullName::parse("full_name", &raw) {
+                prop_assert!(!name.as_str().chars().any(|c| c.is_control() || FullName::is_bidi_control(c)));
+                prop_assert!(FullName::LEN.contains(&name.as_str().chars().count()));
+                // parsing is idempotent
+                let again = FullName::parse("full_name", name.as_str()).unwrap();
+                prop_assert_eq!(again.as_str(), name.as_str());
+            }
+        }
+
+        #[test]
+        fn a_parsed_email_is_lower_case_trimmed_and_has_one_at(raw in "[ a-zA-Z0-9.@_+-]{0,40}") {
+            if let Ok(e) = Email::parse(&raw) {
+                prop_assert_eq!(e.as_str(), e.as_str().trim().to_lowercase());
+                prop_assert_eq!(e.as_str().matches('@').count(), 1);
+                prop_assert_eq!(Email::parse(e.as_str()).unwrap(), e);
+            }
+        }
+
+        #[test]
+        fn phone_and_password_parsers_never_panic(raw in any::<String>()) {
+            let _ = Phone::parse(&raw);
+            let _ = Password::parse(&raw);
+            let _ = Language::parse(&raw);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -39,10 +39,38 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if !value.is_object() {
                 return Err(ApiError::from(Invalid::new("body", "a JSON object")).into());
             }
+            refuse_nul(&value, "")?;
             serde_json::from_value(value)
                 .map(Json)
                 .map_err(|e| ApiError::from(Invalid::new("body", e.to_string())).into())
         })
+    }
+}
+
+/// A NUL character in any string of the body (PostgreSQL text cannot hold one) is a 422 naming
+/// the field, not a 500 from the database.
+fn refuse_nul(value: &serde_json::Value, path: &str) -> Result<(), ApiError> {
+    let field = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Err(Invalid::new(
+            if path.is_empty() { "body" } else { path },
+            "no NUL characters",
+        )
+        .into()),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            if k.contains('\0') {
+                return Err(Invalid::new("body", "no NUL characters").into());
+            }
+            refuse_nul(v, &field(k))
+        }),
+        serde_json::Value::Array(items) => items.iter().try_for_each(|v| refuse_nul(v, path)),
+        _ => Ok(()),
     }
 }
 
@@ -84,6 +112,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
             if !value.is_object() {
                 return Err(ApiError::from(Invalid::new("body", "a JSON object")).into());
             }
+            refuse_nul(&value, "")?;
             serde_json::from_value(value)
                 .map(|v| Self(Some(v)))
                 .map_err(|e| ApiError::from(Invalid::new("body", e.to_string())).into())

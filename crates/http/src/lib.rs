@@ -44,14 +44,22 @@ impl AppState {
     }
 }
 
-/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// Refuses a NUL byte in the path or query; `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
 /// answer to a request that carried credentials (nothing personal lands in a shared cache).
 async fn safe_headers(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-    let mut res = next.call(req).await?;
+    // A NUL byte in the path or the query (`?target_type=%00x`) cannot reach PostgreSQL text.
+    let nul = |s: &str| s.to_ascii_lowercase().contains("%00");
+    let mut res = if nul(req.query_string()) || nul(req.path()) {
+        let refusal = ApiError::from(mawid_domain::Invalid::new("query", "no NUL characters"));
+        req.into_response(actix_web::ResponseError::error_response(&refusal))
+            .map_into_right_body()
+    } else {
+        next.call(req).await?.map_into_left_body()
+    };
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -68,10 +68,23 @@ struct RegisterRequest {
     phone: Option<String>,
 }
 
+/// An address the mailer can send to: lettre is stricter than [`Email`] (it checks the domain
+/// and the quoting of the local part), and an account whose verification mail cannot be built
+/// would never be verified.
+fn deliverable(email: Email) -> Result<Email, Invalid> {
+    match email.as_str().parse::<lettre::Address>() {
+        Ok(_) => Ok(email),
+        Err(_) => Err(Invalid::new(
+            "email",
+            "a valid email address such as name@example.org",
+        )),
+    }
+}
+
 impl RegisterRequest {
     fn into_domain(self) -> Result<(NewAccount, Password), Invalid> {
         let mut v = Invalid::collect();
-        let email = v.check(Email::parse(&self.email));
+        let email = v.check(Email::parse(&self.email).and_then(deliverable));
         let password = v.check(Password::parse(&self.password));
         let full_name = v.check(FullName::parse("full_name", &self.full_name));
         let language = v.check(Language::parse(&self.preferred_language));
