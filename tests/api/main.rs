@@ -2,6 +2,7 @@
 //! per test, one module per resource, and `helpers`, the harness they share.
 
 mod abuse;
+mod access;
 mod accounts;
 mod booking;
 mod catalogue;
