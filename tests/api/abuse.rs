@@ -748,3 +748,39 @@ async fn bad_input_is_a_problem_never_a_500(pool: PgPool) {
         0
     );
 }
+
+/// Several server processes starting together with the bootstrap settings: one admin, created
+/// once and audited, and no process fails.
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_bootstrap_admin_is_created_once_by_processes_starting_together(pool: PgPool) {
+    use mawid_domain::account::{Email, FullName, Language, NewAccount, Role};
+    let app = TestApp::new(pool).await;
+    let others = join_all((0..4).map(|_| app.another_instance())).await;
+    let account = NewAccount {
+        email: Email::parse("root@mawid.test").unwrap(),
+        full_name: FullName::parse("full_name", "Mawid administrator").unwrap(),
+        language: Language::En,
+        phone: None,
+        role: Role::Admin,
+    };
+    let now = app.clock.now();
+    let starts = others.iter().map(|o| {
+        mawid_persistence::accounts::bootstrap_admin(&o.pool, &account, "$argon2id$x", now)
+    });
+    let created: Vec<bool> = join_all(starts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("no process fails its start"))
+        .collect();
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE role = 'admin'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'staff.bootstrap_admin'")
+            .await,
+        1
+    );
+}

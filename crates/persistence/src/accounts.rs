@@ -457,6 +457,41 @@ pub async fn create_staff(
     Ok(user)
 }
 
+/// Creates the first admin unless an admin exists, audited as its own action. Several server
+/// processes starting together take turns on an advisory lock, so one creates it and the
+/// others see it. Returns whether this call created it.
+#[tracing::instrument(skip_all)]
+pub async fn bootstrap_admin(
+    pool: &PgPool,
+    account: &NewAccount,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    /// Any constant both processes agree on; the bytes spell "mawidadm".
+    const BOOTSTRAP_LOCK: i64 = 0x6d61_7769_6461_646d;
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", BOOTSTRAP_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    if users::admin_exists(&mut *tx).await? {
+        return Ok(false);
+    }
+    let user = users::insert(&mut *tx, NewUser::of(account, password_hash, now)).await?;
+    audit::record(
+        &mut *tx,
+        Entry {
+            actor_id: user.id,
+            action: "staff.bootstrap_admin",
+            target_type: "user",
+            target_id: user.id.to_string(),
+            details: json!({ "role": user.role.code() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Every officer and admin, oldest first.
 #[tracing::instrument(skip_all)]
 pub async fn list_staff(pool: &PgPool) -> Result<Vec<UserRow>, StoreError> {
