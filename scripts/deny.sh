@@ -11,10 +11,10 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-deny
 fi
 
-cargo deny --log-level warn check licenses bans sources
+cargo deny --log-level error check licenses bans sources
 
 if cargo deny --log-level error fetch db >/dev/null 2>&1; then
-  cargo deny --log-level warn check advisories
+  cargo deny --log-level error check advisories
 elif [ "${MAWID_DENY_ADVISORIES:-0}" = 1 ]; then
   echo "deny: the advisory database cannot be fetched and MAWID_DENY_ADVISORIES=1" >&2
   exit 1
