@@ -65,6 +65,29 @@ fn environment(service: &Value) -> Vec<(String, String)> {
     }
 }
 
+/// No secret has a default (`${VAR:?}` refuses to start without it) and no port is published
+/// beyond the host itself.
+#[test]
+fn compose_has_no_default_secret_and_publishes_on_localhost_only() {
+    let raw = read("docker-compose.yml");
+    for secret in ["MAWID_JWT_SECRET", "MAWID_BOOTSTRAP_ADMIN_PASSWORD"] {
+        assert!(
+            raw.contains(&format!("${{{secret}:?")),
+            "{secret} must be required, not defaulted"
+        );
+    }
+    let compose = compose();
+    for (name, service) in compose["services"].as_object().unwrap() {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{name} publishes {port} beyond localhost"
+            );
+        }
+    }
+}
+
 #[test]
 fn compose_runs_postgres_15_mailpit_and_the_service_each_with_a_healthcheck() {
     let compose = compose();

@@ -471,7 +471,13 @@ async fn creation_is_refused_for_unknown_or_non_documentary_catalogue_entries(po
 async fn fifty_concurrent_creations_in_one_office_get_fifty_consecutive_numbers(pool: PgPool) {
     let w = world(pool).await;
     let body = new_request(&w.office, &w.service);
-    let results = join_all((0..50).map(|_| w.request_as(Some(&w.citizen), body.clone()))).await;
+    // Ten citizens, each up to the cap of five open requests.
+    let mut citizens = Vec::new();
+    for i in 0..10 {
+        citizens.push(w.app.quick_citizen(&format!("c{i}@example.org")).await);
+    }
+    let results =
+        join_all((0..50).map(|i| w.request_as(Some(&citizens[i % 10]), body.clone()))).await;
     let mut numbers: Vec<String> = results
         .iter()
         .map(|r| tracking_number(&r.expect(StatusCode::CREATED)).to_owned())
@@ -554,7 +560,8 @@ async fn tracking_answers_the_status_only_for_the_right_date_of_birth(pool: PgPo
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn tracking_is_rate_limited_per_address_across_server_processes(pool: PgPool) {
-    let w = world(pool).await;
+    let mut w = world(pool).await;
+    w.app.default_limits();
     let a = w.submit().await;
     let number = tracking_number(&a);
     let second = w.app.another_instance().await;
@@ -589,6 +596,7 @@ async fn tracking_is_rate_limited_per_address_across_server_processes(pool: PgPo
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn forwarded_for_counts_only_when_configured(pool: PgPool) {
     let mut w = world(pool).await;
+    w.app.default_limits();
     let a = w.submit().await;
     let number = tracking_number(&a).to_owned();
     // Off by default: a client inventing a new address per request stays limited.

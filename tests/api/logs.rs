@@ -89,7 +89,7 @@ async fn account_flows_log_no_password_token_or_name(pool: PgPool) {
                 "preferred_language": "ar", "phone": phone }),
     )
     .await
-    .expect(StatusCode::CREATED);
+    .expect(StatusCode::ACCEPTED);
     let verify_token = app.last_token_for(&email).await;
     app.verify_email(&verify_token)
         .await

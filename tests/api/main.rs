@@ -1,6 +1,8 @@
 //! Mawid's black-box tests, one binary: the real app over HTTP on a fresh PostgreSQL database
 //! per test, one module per resource, and `helpers`, the harness they share.
 
+mod abuse;
+mod access;
 mod accounts;
 mod booking;
 mod caching;

@@ -46,7 +46,14 @@ fn main() -> anyhow::Result<()> {
         jwt: Arc::new(JwtKeys::new(&secret)?),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
-        tracking: Default::default(),
+        // The benchmark measures the work, not the abuse limits.
+        abuse: mawid_http::AbuseSettings {
+            limits: mawid_domain::limit::Limits::all(mawid_domain::limit::Rate {
+                count: u32::MAX,
+                secs: 1,
+            }),
+            trust_forwarded_for: false,
+        },
         no_shows: Default::default(),
     };
     let port = serve(state.clone())?;

@@ -1,6 +1,5 @@
 //! Accounts: who may sign in, how they are reached, and what they may do.
 
-pub mod lockout;
 pub mod one_time;
 pub mod session;
 pub mod staff;
@@ -13,11 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Invalid;
 use crate::Code;
 
-pub use lockout::{Lockout, LOCKOUT_WINDOW_MINUTES, MAX_LOGIN_FAILURES};
-pub use one_time::{
-    Purpose, ResetMail, EMAIL_VERIFICATION_TTL_HOURS, MAX_RESET_EMAILS_PER_WINDOW,
-    PASSWORD_RESET_TTL_MINUTES, RESET_EMAIL_WINDOW_MINUTES,
-};
+pub use one_time::{Purpose, EMAIL_VERIFICATION_TTL_HOURS, PASSWORD_RESET_TTL_MINUTES};
 pub use session::{
     RefreshState, Rotation, StoredRefresh, ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_DAYS,
 };
@@ -98,10 +93,24 @@ pub struct FullName(String);
 impl FullName {
     pub const LEN: RangeInclusive<usize> = 2..=200;
 
+    /// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): in a
+    /// name they can make a printed list or a mail show text in another order than stored.
+    pub fn is_bidi_control(c: char) -> bool {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
         let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         let n = v.chars().count();
-        if Self::LEN.contains(&n) && !v.chars().any(char::is_control) {
+        if v.chars()
+            .any(|c| c.is_control() || Self::is_bidi_control(c))
+        {
+            return Err(Invalid::new(
+                field,
+                "no control or bidirectional formatting characters",
+            ));
+        }
+        if Self::LEN.contains(&n) {
             return Ok(Self(v));
         }
         let (lo, hi) = (Self::LEN.start(), Self::LEN.end());
@@ -506,6 +515,52 @@ impl Refusal {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_with_bidi_or_control_characters_are_refused() {
+        for bad in [
+            "Amal\u{202E}lamA",
+            "Amal \u{2066}x\u{2069}",
+            "Am\u{0000}al",
+            "Am\u{202A}al",
+        ] {
+            let err = FullName::parse("full_name", bad).unwrap_err();
+            assert_eq!(err.errors[0].field, "full_name", "{bad:?}");
+        }
+        assert!(FullName::parse("full_name", "أمل حداد").is_ok());
+        assert!(FullName::parse("full_name", "Амаль Хаддад").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn a_parsed_name_never_holds_a_control_or_bidi_character(raw in any::<String>()) {
+            if let Ok(name) = FullName::parse("full_name", &raw) {
+                prop_assert!(!name.as_str().chars().any(|c| c.is_control() || FullName::is_bidi_control(c)));
+                prop_assert!(FullName::LEN.contains(&name.as_str().chars().count()));
+                // parsing is idempotent
+                let again = FullName::parse("full_name", name.as_str()).unwrap();
+                prop_assert_eq!(again.as_str(), name.as_str());
+            }
+        }
+
+        #[test]
+        fn a_parsed_email_is_lower_case_trimmed_and_has_one_at(raw in "[ a-zA-Z0-9.@_+-]{0,40}") {
+            if let Ok(e) = Email::parse(&raw) {
+                prop_assert_eq!(e.as_str(), e.as_str().trim().to_lowercase());
+                prop_assert_eq!(e.as_str().matches('@').count(), 1);
+                prop_assert_eq!(Email::parse(e.as_str()).unwrap(), e);
+            }
+        }
+
+        #[test]
+        fn phone_and_password_parsers_never_panic(raw in any::<String>()) {
+            let _ = Phone::parse(&raw);
+            let _ = Password::parse(&raw);
+            let _ = Language::parse(&raw);
+        }
+    }
+
     use super::*;
 
     #[test]

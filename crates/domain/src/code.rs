@@ -152,6 +152,8 @@ codes! {
         en "Unknown appointment", ar "موعد غير معروف", ru "Неизвестная запись";
     DocumentRequestExists => "document_request_exists",
         en "Document request exists", ar "طلب الوثيقة موجود مسبقًا", ru "Заявка на документ уже существует";
+    DocumentRequestLimit => "document_request_limit",
+        en "Open document request limit reached", ar "تم بلوغ حد طلبات الوثائق المفتوحة", ru "Достигнут предел открытых заявок на документы";
     // Notifications.
     NotFailed => "not_failed",
         en "Notification has not failed", ar "لم يفشل إرسال الإشعار", ru "Уведомление не завершилось ошибкой";

@@ -184,6 +184,22 @@ pub fn latest_date_anywhere(now: DateTime<Utc>) -> NaiveDate {
     (now + Duration::hours(EASTERNMOST_OFFSET_HOURS)).date_naive()
 }
 
+/// Requests a citizen may have open (not final) at once: enough for a family, too few to drain
+/// an office's yearly tracking sequence.
+pub const MAX_OPEN_REQUESTS_PER_CITIZEN: i64 = 5;
+
+/// Whether a citizen may open one more request themself: a verified address and fewer than
+/// [`MAX_OPEN_REQUESTS_PER_CITIZEN`] open ones. (Check-in opens requests for staff regardless.)
+pub fn check_citizen_may_open(email_verified: bool, open_requests: i64) -> Result<(), Refusal> {
+    if !email_verified {
+        return Err(Refusal::EmailNotVerified);
+    }
+    if open_requests >= MAX_OPEN_REQUESTS_PER_CITIZEN {
+        return Err(Refusal::OpenRequestLimit);
+    }
+    Ok(())
+}
+
 /// Whether a request may be opened, given what the catalogue says: `office_found` (active, or
 /// known at all for check-in) and the service's `creates_document_request` flag (`None`: no
 /// such service).
@@ -313,6 +329,10 @@ pub enum Refusal {
     ServiceNotDocumentary,
     #[error("no appointment of yours with this id for this office and service")]
     UnknownAppointment,
+    #[error("verify your email address before opening a document request")]
+    EmailNotVerified,
+    #[error("at most 5 document requests may be open at once")]
+    OpenRequestLimit,
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
 }
@@ -324,6 +344,8 @@ impl Refusal {
             Self::UnknownService => Code::UnknownService,
             Self::ServiceNotDocumentary => Code::ServiceNotDocumentary,
             Self::UnknownAppointment => Code::UnknownAppointment,
+            Self::EmailNotVerified => Code::EmailNotVerified,
+            Self::OpenRequestLimit => Code::DocumentRequestLimit,
             Self::IllegalTransition(_) => Code::IllegalTransition,
         }
     }
@@ -469,61 +491,6 @@ impl TrackQuery {
             number: TrackingNumber::parse(number),
             date_of_birth,
         })
-    }
-}
-
-/// How many public tracking lookups one client may make per fixed window. Windows are aligned
-/// to the Unix epoch, so every server process counts a client into the same window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LookupLimit {
-    pub max_lookups: i64,
-    pub window: Duration,
-}
-
-/// The answer to one more lookup in a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupDecision {
-    Allowed,
-    /// Refused; the client may try again after this many seconds (at least one).
-    RetryAfter(u64),
-}
-
-impl LookupLimit {
-    pub const DEFAULT_MAX_LOOKUPS: i64 = 10;
-    pub const DEFAULT_WINDOW: Duration = Duration::minutes(10);
-
-    /// The window length in whole seconds; never zero, so a window always ends.
-    fn window_secs(&self) -> i64 {
-        self.window.num_seconds().max(1)
-    }
-
-    /// The start of the window holding `now`.
-    pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let secs = self.window_secs();
-        DateTime::<Utc>::from_timestamp(now.timestamp().div_euclid(secs) * secs, 0).unwrap_or(now)
-    }
-
-    /// Counters of windows that started before this can no longer refuse anyone.
-    pub fn stale_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.window_start(now) - self.window
-    }
-
-    /// The decision on a lookup at `now` that is the `hits`-th (itself included) of its window.
-    pub fn decide(&self, hits: i64, now: DateTime<Utc>) -> LookupDecision {
-        if hits <= self.max_lookups {
-            return LookupDecision::Allowed;
-        }
-        let end = self.window_start(now) + Duration::seconds(self.window_secs());
-        LookupDecision::RetryAfter((end - now).num_seconds().max(1).unsigned_abs())
-    }
-}
-
-impl Default for LookupLimit {
-    fn default() -> Self {
-        Self {
-            max_lookups: Self::DEFAULT_MAX_LOOKUPS,
-            window: Self::DEFAULT_WINDOW,
-        }
     }
 }
 
@@ -798,25 +765,20 @@ mod tests {
     }
 
     #[test]
-    fn lookups_beyond_the_limit_wait_for_the_end_of_their_window() {
-        let limit = LookupLimit::default();
-        assert_eq!(limit.max_lookups, 10);
-        assert_eq!(limit.window, Duration::minutes(10));
-        let now = at("2026-11-23T10:07:30Z");
-        assert_eq!(limit.window_start(now), at("2026-11-23T10:00:00Z"));
-        assert_eq!(limit.stale_before(now), at("2026-11-23T09:50:00Z"));
-        assert_eq!(limit.decide(1, now), LookupDecision::Allowed);
-        assert_eq!(limit.decide(10, now), LookupDecision::Allowed);
-        assert_eq!(limit.decide(11, now), LookupDecision::RetryAfter(150));
-        // the last instant of a window still waits a whole second
-        let last = at("2026-11-23T10:09:59.900Z");
-        assert_eq!(limit.decide(11, last), LookupDecision::RetryAfter(1));
-        // a window shorter than a second is counted as one second
-        let tiny = LookupLimit {
-            max_lookups: 0,
-            window: Duration::milliseconds(10),
-        };
-        assert_eq!(tiny.window_start(now), now);
-        assert_eq!(tiny.decide(1, now), LookupDecision::RetryAfter(1));
+    fn a_citizen_opens_requests_only_verified_and_up_to_five_at_once() {
+        assert_eq!(
+            check_citizen_may_open(false, 0),
+            Err(Refusal::EmailNotVerified)
+        );
+        assert_eq!(check_citizen_may_open(true, 0), Ok(()));
+        assert_eq!(check_citizen_may_open(true, 4), Ok(()));
+        assert_eq!(
+            check_citizen_may_open(true, 5),
+            Err(Refusal::OpenRequestLimit)
+        );
+        assert_eq!(
+            Refusal::OpenRequestLimit.code().as_str(),
+            "document_request_limit"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod code;
 pub mod dates;
 pub mod document;
 pub mod error;
+pub mod limit;
 pub mod mail;
 pub mod notice;
 pub mod notification;

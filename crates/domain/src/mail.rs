@@ -26,10 +26,12 @@ pub enum Kind {
     AppointmentCancelled,
     AppointmentReminder,
     DocumentStatusChanged,
+    /// Someone tried to register an address that has an account: its owner is told instead.
+    AccountExists,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::AppointmentBooked,
@@ -37,6 +39,7 @@ impl Kind {
         Self::AppointmentCancelled,
         Self::AppointmentReminder,
         Self::DocumentStatusChanged,
+        Self::AccountExists,
     ];
 
     pub fn code(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Kind {
             Self::AppointmentCancelled => "appointment_cancelled",
             Self::AppointmentReminder => "appointment_reminder",
             Self::DocumentStatusChanged => "document_status_changed",
+            Self::AccountExists => "account_exists",
         }
     }
 
@@ -68,6 +72,7 @@ pub enum Notification {
     AppointmentCancelled(Cancelled),
     AppointmentReminder(AppointmentMail),
     DocumentStatusChanged(DocumentStatusChanged),
+    AccountExists(Greeting),
 }
 
 impl Notification {
@@ -80,6 +85,7 @@ impl Notification {
             Self::AppointmentCancelled(_) => Kind::AppointmentCancelled,
             Self::AppointmentReminder(_) => Kind::AppointmentReminder,
             Self::DocumentStatusChanged(_) => Kind::DocumentStatusChanged,
+            Self::AccountExists(_) => Kind::AccountExists,
         }
     }
 
@@ -101,6 +107,7 @@ impl Notification {
             Kind::DocumentStatusChanged => {
                 Self::DocumentStatusChanged(Deserialize::deserialize(payload)?)
             }
+            Kind::AccountExists => Self::AccountExists(Deserialize::deserialize(payload)?),
         })
     }
 
@@ -112,8 +119,16 @@ impl Notification {
             Self::AppointmentRescheduled(m) => &m.full_name,
             Self::AppointmentCancelled(m) => &m.full_name,
             Self::DocumentStatusChanged(m) => &m.full_name,
+            Self::AccountExists(m) => &m.full_name,
         }
     }
+}
+
+/// `account_exists`: only the name; the mail says that someone tried to register the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Greeting {
+    #[serde(default)]
+    pub full_name: String,
 }
 
 /// `verify_email` and `password_reset`: the raw single-use token the mail carries.
@@ -329,6 +344,9 @@ mod tests {
         match kind {
             Kind::VerifyEmail => Notification::VerifyEmail(token),
             Kind::PasswordReset => Notification::PasswordReset(token),
+            Kind::AccountExists => Notification::AccountExists(Greeting {
+                full_name: full_name.clone(),
+            }),
             Kind::AppointmentBooked => Notification::AppointmentBooked(booked),
             Kind::AppointmentReminder => Notification::AppointmentReminder(booked),
             Kind::AppointmentRescheduled => Notification::AppointmentRescheduled(Rescheduled {
@@ -377,6 +395,7 @@ mod tests {
                 "appointment_cancelled",
                 "appointment_reminder",
                 "document_status_changed",
+                "account_exists",
             ]
         );
         for kind in Kind::ALL {

@@ -1,12 +1,20 @@
 //! Access tokens and the extractors that authenticate and authorise a request by themselves:
 //! the token's signature and claims, then the account's standing (a suspension, deactivation or
 //! demotion holds from the next request on), then the role.
+//!
+//! The standing needs the database, so [`resolve_account`] reads it in a middleware before the
+//! handler's extractors run: actix polls a handler's extractors together, and an asynchronous
+//! check inside one would let a body's validation error answer a stranger before the 401/403.
 
-use actix_web::dev::Payload;
+use std::cell::RefCell;
+use std::future::{ready, Ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mawid_domain::account::{staff, Role, ACCESS_TOKEN_TTL_SECONDS};
 use mawid_persistence::accounts;
@@ -90,8 +98,8 @@ pub struct Authenticated {
 }
 
 /// A valid token of an account in good standing: the standing is read on every request, so a
-/// deactivated account is refused (and a changed role holds) from the next request on.
-async fn authenticate(req: HttpRequest) -> Result<Authenticated, ApiError> {
+/// deactivated or suspended account is refused (and a changed role holds) from the next request on.
+async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?
@@ -122,8 +130,45 @@ async fn authenticate(req: HttpRequest) -> Result<Authenticated, ApiError> {
     })
 }
 
-async fn require(req: HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
-    let who = authenticate(req).await?;
+/// What [`resolve_account`] found for a request that carries credentials. A refusal is answered
+/// once, by the first extractor that asks.
+enum Resolved {
+    Admitted(Authenticated),
+    Refused(RefCell<Option<ApiError>>),
+}
+
+/// Middleware: authenticates a request that carries an `Authorization` header, standing
+/// included, before any extractor runs; requests without one pay no database read.
+pub async fn resolve_account(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let resolved = match authenticate(req.request()).await {
+            Ok(who) => Resolved::Admitted(who),
+            Err(e) => Resolved::Refused(RefCell::new(Some(e))),
+        };
+        req.extensions_mut().insert(std::rc::Rc::new(resolved));
+    }
+    next.call(req).await
+}
+
+fn authenticated(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    let resolved = req.extensions().get::<std::rc::Rc<Resolved>>().cloned();
+    match resolved.as_deref() {
+        None => Err(ApiError::new(
+            Code::Unauthenticated,
+            "a bearer token is required",
+        )),
+        Some(Resolved::Admitted(who)) => Ok(*who),
+        Some(Resolved::Refused(e)) => Err(e.borrow_mut().take().unwrap_or_else(|| {
+            ApiError::new(Code::InvalidToken, "the access token is invalid or expired")
+        })),
+    }
+}
+
+fn require(req: &HttpRequest, role: Role) -> Result<Authenticated, ApiError> {
+    let who = authenticated(req)?;
     if who.role.satisfies(role) {
         Ok(who)
     } else {
@@ -145,11 +190,10 @@ macro_rules! role_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+            type Future = Ready<Result<Self, ApiError>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                let req = req.clone();
-                Box::pin(async move { require(req, $role).await.map($name) })
+                ready(require(req, $role).map($name))
             }
         }
     };
@@ -178,9 +222,9 @@ role_extractor!(
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(authenticate(req.clone()))
+        ready(authenticated(req))
     }
 }

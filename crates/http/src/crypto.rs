@@ -1,5 +1,6 @@
 //! Password hashing off the async workers, and random single-use secrets.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,22 +23,52 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Runs argon2 on the blocking pool with at most one hash per core at a time, so a storm of
-/// logins queues here instead of stalling every other request.
+/// logins queues here instead of stalling every other request. The queue is bounded (beyond it
+/// the answer is an immediate 503), and new hashes (registrations, resets, staff accounts) may
+/// hold only half of the cores, so a flood of them cannot keep sign-ins out.
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    new_hashes: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
     dummy_hash: String,
     queue_timeout: Duration,
 }
 
+/// Leaves the queue count when the request stops waiting, however it stops.
+struct InQueue<'a>(&'a AtomicUsize);
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::new(Code::ServerBusy, "too many sign-ins at once; try again")
+}
+
 impl Passwords {
+    /// Requests that may wait for a core, per core.
+    pub const QUEUE_PER_CORE: usize = 32;
+
     pub fn new(concurrency: usize) -> Self {
+        Self::with_queue(concurrency, concurrency.max(1) * Self::QUEUE_PER_CORE)
+    }
+
+    /// As [`Passwords::new`], with at most `max_waiting` requests waiting for a core.
+    pub fn with_queue(concurrency: usize, max_waiting: usize) -> Self {
         let salt = SaltString::generate(&mut OsRng);
         let dummy_hash = argon2()
             .hash_password(b"not a password anyone has", &salt)
             .expect("hashing a constant succeeds")
             .to_string();
+        let concurrency = concurrency.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            new_hashes: Arc::new(Semaphore::new((concurrency / 2).max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
             dummy_hash,
             queue_timeout: Duration::from_secs(5),
         }
@@ -45,15 +76,30 @@ impl Passwords {
 
     async fn blocking<T: Send + 'static>(
         &self,
+        share: Option<&Arc<Semaphore>>,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let queued = InQueue(&self.waiting);
+        let wait = async {
+            let share = match share {
+                Some(s) => Some(s.clone().acquire_owned().await?),
+                None => None,
+            };
+            Ok::<_, tokio::sync::AcquireError>((share, self.permits.clone().acquire_owned().await?))
+        };
+        let (share, permit) = tokio::time::timeout(self.queue_timeout, wait)
             .await
-            .map_err(|_| ApiError::new(Code::ServerBusy, "too many sign-ins at once; try again"))?
+            .map_err(|_| busy())?
             .map_err(ApiError::internal)?;
+        drop(queued);
         tokio::task::spawn_blocking(move || {
             let out = f();
             drop(permit);
+            drop(share);
             out
         })
         .await
@@ -62,7 +108,7 @@ impl Passwords {
 
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
         let pw = password.expose().to_owned();
-        self.blocking(move || {
+        self.blocking(Some(&self.new_hashes), move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
                 .hash_password(pw.as_bytes(), &salt)
@@ -79,7 +125,7 @@ impl Passwords {
         let known = stored.is_some();
         let hash = stored.unwrap_or(&self.dummy_hash).to_owned();
         let ok = self
-            .blocking(move || {
+            .blocking(None, move || {
                 PasswordHash::new(&hash)
                     .map(|h| argon2().verify_password(pw.as_bytes(), &h).is_ok())
                     .unwrap_or(false)
@@ -107,5 +153,26 @@ pub fn new_secret() -> Secret {
     Secret {
         hash: token_hash(&token),
         token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With one core and room for three in the queue, of ten hashes at once one runs, up to
+    /// three wait and the others are refused at once instead of queueing without bound.
+    #[actix_web::test]
+    async fn beyond_the_queue_a_hash_is_refused_at_once() {
+        let passwords = Passwords::with_queue(1, 3);
+        let password = Password::parse("a password long enough").unwrap();
+        let answers =
+            futures_util::future::join_all((0..10).map(|_| passwords.hash(&password))).await;
+        let done = answers.iter().filter(|a| a.is_ok()).count();
+        assert!((3..=4).contains(&done), "{answers:?}");
+        for a in answers.iter().filter_map(|a| a.as_ref().err()) {
+            assert_eq!(a.code(), Code::ServerBusy);
+        }
+        assert_eq!(passwords.waiting.load(Ordering::SeqCst), 0);
     }
 }

@@ -18,7 +18,7 @@ use mawid_domain::{Code, Invalid};
 use mawid_persistence::accounts::AccountError;
 use mawid_persistence::appointments::BookingError;
 use mawid_persistence::catalogue::CatalogueError;
-use mawid_persistence::document_requests::{DocumentError, TrackError};
+use mawid_persistence::document_requests::DocumentError;
 use mawid_persistence::schedules::ChangeError;
 use mawid_persistence::StoreError;
 use serde::Serialize;
@@ -85,6 +85,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | UnknownService
         | ServiceNotDocumentary
         | UnknownAppointment
+        | DocumentRequestLimit
         | InvalidOrExpiredToken => StatusCode::UNPROCESSABLE_ENTITY,
         MalformedJson | BadRequest => StatusCode::BAD_REQUEST,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -454,20 +455,6 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::Refused(r) => r.into(),
             AccountError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<TrackError> for ApiError {
-    fn from(e: TrackError) -> Self {
-        match e {
-            TrackError::RateLimited { retry_after_secs } => ApiError::retry_after(
-                Code::RateLimited,
-                "too many tracking lookups from this address; wait and try again",
-                retry_after_secs,
-            ),
-            TrackError::Invalid(e) => e.into(),
-            TrackError::Store(e) => e.into(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod json;
+pub mod limit;
 pub mod observe;
 pub mod routes;
 
@@ -12,7 +13,8 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, ErrorHandlers, Next};
 use actix_web::{web, App};
 use mawid_domain::Clock;
 use mawid_persistence::PgPool;
@@ -20,6 +22,7 @@ use mawid_persistence::PgPool;
 pub use auth::JwtKeys;
 pub use crypto::Passwords;
 pub use error::ApiError;
+pub use limit::AbuseSettings;
 
 /// Largest request body accepted (product.md: over 1 MiB is a 413).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -33,25 +36,42 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<Passwords>,
-    pub tracking: TrackingSettings,
+    pub abuse: AbuseSettings,
     /// The no-show suspension rule (`MAWID_NO_SHOW_*`).
     pub no_shows: mawid_domain::appointment::NoShowPolicy,
-}
-
-/// The public tracking endpoint's rate limit and how it tells clients apart.
-#[derive(Debug, Clone, Default)]
-pub struct TrackingSettings {
-    /// Lookups one client address may make per window.
-    pub limit: mawid_domain::document::LookupLimit,
-    /// Take the client address from the right-most `X-Forwarded-For` entry. Only behind a
-    /// reverse proxy that sets it: otherwise any client could pick its own address.
-    pub trust_forwarded_for: bool,
 }
 
 impl AppState {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
+}
+
+/// Refuses a NUL byte in the path or query; `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// answer to a request that carried credentials (nothing personal lands in a shared cache).
+async fn safe_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    // A NUL byte in the path or the query (`?target_type=%00x`) cannot reach PostgreSQL text.
+    let nul = |s: &str| s.to_ascii_lowercase().contains("%00");
+    let mut res = if nul(req.query_string()) || nul(req.path()) {
+        let refusal = ApiError::from(mawid_domain::Invalid::new("query", "no NUL characters"));
+        req.into_response(actix_web::ResponseError::error_response(&refusal))
+            .map_into_right_body()
+    } else {
+        next.call(req).await?.map_into_left_body()
+    };
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if authenticated {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
 }
 
 /// The whole application, used by the server binary and by the tests alike.
@@ -78,7 +98,10 @@ pub fn app(
         .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
+        // Innermost: the account is resolved after the NUL refusal and before any extractor.
+        .wrap(from_fn(auth::resolve_account))
         .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
+        .wrap(from_fn(safe_headers))
         // Wrapped last, so outermost: it sees the final answer, problem+json rewrites included.
         .wrap(from_fn(observe::observe))
         .configure(routes::ops::routes)

@@ -74,6 +74,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "verify_email.html",
     "password_reset.txt",
     "password_reset.html",
+    "account_exists.txt",
+    "account_exists.html",
     "appointment_booked.txt",
     "appointment_booked.html",
     "appointment_rescheduled.txt",
@@ -286,6 +288,7 @@ fn render_notification(
             ttl_hours => EMAIL_VERIFICATION_TTL_HOURS,
             ttl_minutes => PASSWORD_RESET_TTL_MINUTES,
         },
+        Notification::AccountExists(_) => context! { name },
         Notification::AppointmentBooked(m) | Notification::AppointmentReminder(m) => {
             for_appointment(
                 &m.appointment,
@@ -480,6 +483,7 @@ mod tests {
 
     fn payload(kind: Kind) -> Value {
         match kind {
+            Kind::AccountExists => json!({ "full_name": "Amal Haddad" }),
             Kind::VerifyEmail | Kind::PasswordReset => json!({
                 "full_name": "Amal Haddad",
                 "token": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"

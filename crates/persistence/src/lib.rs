@@ -6,7 +6,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod citizens;
 pub mod document_requests;
-mod login;
+pub mod limits;
 pub mod notices;
 pub mod outbox;
 pub mod sample;

@@ -29,25 +29,6 @@ pub(crate) async fn insert_one_time(
     Ok(())
 }
 
-/// How many tokens of `purpose` the user was sent since `since`.
-#[tracing::instrument(skip_all)]
-pub(crate) async fn issued_since(
-    ex: impl PgExecutor<'_>,
-    user_id: Uuid,
-    purpose: Purpose,
-    since: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM one_time_tokens
-           WHERE user_id = $1 AND purpose = $2 AND created_at > $3"#,
-        user_id,
-        purpose.code(),
-        since,
-    )
-    .fetch_one(ex)
-    .await?)
-}
-
 /// Marks the token used and returns its user, or `None` when unknown, used or expired.
 /// One UPDATE, so two concurrent uses cannot both succeed.
 #[tracing::instrument(skip_all)]
@@ -137,56 +118,134 @@ pub(crate) async fn mark_refresh_used(
     Ok(())
 }
 
+/// Starts the family of a new sign-in.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn insert_family(
+    ex: impl PgExecutor<'_>,
+    family_id: Uuid,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO token_families (id, user_id, created_at) VALUES ($1, $2, $3)",
+        family_id,
+        user_id,
+        at,
+    )
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// The family a refresh token belongs to, read without a lock: the family is locked first
+/// (see [`lock_family`]), then the token, the order every revocation also takes.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn family_of(
+    ex: impl PgExecutor<'_>,
+    hash: &str,
+) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+    Ok(sqlx::query!(
+        "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1",
+        hash
+    )
+    .fetch_optional(ex)
+    .await?
+    .map(|r| (r.family_id, r.user_id)))
+}
+
+/// Locks the family row and tells whether it is revoked. A revocation waits for this lock, so
+/// a rotation either finishes before it (and its new token falls with the family) or sees it.
+/// A family started by the previous release has no row yet: it gets one here.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn lock_family(
+    conn: &mut PgConnection,
+    family_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    sqlx::query!(
+        "INSERT INTO token_families (id, user_id, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO NOTHING",
+        family_id,
+        user_id,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let revoked_at = sqlx::query_scalar!(
+        "SELECT revoked_at FROM token_families WHERE id = $1 FOR UPDATE",
+        family_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(revoked_at.is_some())
+}
+
+/// Revokes a family: its row first (the state refresh checks), then its tokens (which the
+/// previous release reads).
 #[tracing::instrument(skip_all)]
 pub(crate) async fn revoke_family(
-    ex: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     family_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        family_id,
+        at,
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
         family_id,
         at,
     )
-    .execute(ex)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
+/// Revokes every family of the user, in the same order as [`revoke_family`].
 #[tracing::instrument(skip_all)]
 pub(crate) async fn revoke_all_for_user(
-    ex: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     user_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE token_families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        at,
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         user_id,
         at,
     )
-    .execute(ex)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Revokes the family of `hash` when it belongs to `user_id`; returns whether it did.
+/// Marks every unused token of `purpose` of the user used (a completed reset voids the others).
 #[tracing::instrument(skip_all)]
-pub(crate) async fn revoke_family_of(
+pub(crate) async fn void_one_time(
     ex: impl PgExecutor<'_>,
-    hash: &str,
     user_id: Uuid,
+    purpose: Purpose,
     at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let n = sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = $3
-         WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)
-           AND revoked_at IS NULL",
-        hash,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE one_time_tokens SET used_at = $3
+         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
         user_id,
+        purpose.code(),
         at,
     )
     .execute(ex)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
+    .await?;
+    Ok(())
 }

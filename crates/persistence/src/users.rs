@@ -223,6 +223,25 @@ pub(crate) async fn set_password(
     .await?)
 }
 
+/// Whether the account still has the password hash a sign-in verified, holding a share lock on
+/// it until the transaction ends: a reset changing the password meanwhile either waits for the
+/// sign-in (and then revokes its new family) or has already changed it (and the sign-in fails).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn lock_unchanged_password(
+    conn: &mut PgConnection,
+    id: Uuid,
+    verified_hash: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE"#,
+        id,
+        verified_hash,
+    )
+    .fetch_optional(conn)
+    .await?
+    .is_some())
+}
+
 /// Marks the address verified; a second verification keeps the first time.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn mark_verified(

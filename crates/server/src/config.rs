@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use mawid_domain::limit::{LimitName, Limits, Rate};
 use mawid_http::auth::MIN_SECRET_BYTES;
 use mawid_notify::{Mailer, WorkerSettings};
 use mawid_persistence::PoolSettings;
@@ -100,7 +101,7 @@ pub struct Settings {
     /// Milliseconds one SQL statement may wait for a lock (0: the server's setting).
     #[arg(long, env = "MAWID_DB_LOCK_TIMEOUT_MS", default_value = "5000", value_parser = whole_number(0..=3_600_000u64))]
     db_lock_timeout_ms: u64,
-    /// `1`, `true` or `yes`: the tracking rate limit counts the right-most X-Forwarded-For
+    /// `1`, `true` or `yes`: the rate limits count the right-most X-Forwarded-For
     /// address (only behind a trusted proxy); anything else is off.
     #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
     trust_forwarded_for: String,
@@ -133,9 +134,28 @@ pub struct Config {
     pub pool: PoolSettings,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub log_json: bool,
-    /// Behind a reverse proxy only: count `/track` lookups by `X-Forwarded-For`.
+    /// Behind a reverse proxy only: count rate limits by `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     pub no_shows: mawid_domain::appointment::NoShowPolicy,
+    /// Every rate limit: the defaults, each overridden by `MAWID_LIMIT_<NAME>=COUNT/SECONDS`.
+    pub limits: Limits,
+}
+
+/// The rate limits with those set in the environment. They are not flags: thirteen of them
+/// would drown `--help`, and they are tuned per deployment, not per run.
+fn limits_from_env() -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    for name in LimitName::ALL {
+        let var = name.env_var();
+        match std::env::var(&var) {
+            Ok(v) if !v.trim().is_empty() => {
+                let rate = Rate::parse(&v).map_err(|why| anyhow::anyhow!("{var} {why}"))?;
+                limits.set(name, rate);
+            }
+            _ => {}
+        }
+    }
+    Ok(limits)
 }
 
 fn whole_number<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
@@ -249,6 +269,7 @@ impl TryFrom<Settings> for Config {
                 window_days: s.no_show_window_days,
                 suspension_days: s.no_show_suspension_days,
             },
+            limits: limits_from_env()?,
         })
     }
 }

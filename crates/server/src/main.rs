@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use actix_web::HttpServer;
 use anyhow::Context;
-use mawid_domain::account::{Email, FullName, Language, Password, Role};
+use mawid_domain::account::{Email, FullName, Language, NewAccount, Password, Role};
 use mawid_domain::{Clock, SystemClock};
 use mawid_http::{AppState, JwtKeys, Passwords};
 use mawid_notify::Worker;
-use mawid_persistence::users::{self, NewUser};
+use mawid_persistence::accounts;
+use mawid_persistence::users;
 use mawid_persistence::{PgPool, MIGRATOR};
 
 use secrecy::ExposeSecret;
@@ -135,9 +136,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.expose_secret())?),
         clock: clock.clone(),
         passwords,
-        tracking: mawid_http::TrackingSettings {
+        abuse: mawid_http::AbuseSettings {
+            limits: config.limits.clone(),
             trust_forwarded_for: config.trust_forwarded_for,
-            ..Default::default()
         },
         no_shows: config.no_shows,
     };
@@ -261,6 +262,8 @@ async fn bootstrap_admin(
     let Some((email, password)) = &config.bootstrap_admin else {
         return Ok(());
     };
+    // Checked before hashing, to spare the hash on every ordinary start; checked again under
+    // the lock by `bootstrap_admin`.
     if users::admin_exists(pool).await? {
         return Ok(());
     }
@@ -271,19 +274,15 @@ async fn bootstrap_admin(
         .hash(&password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    users::insert(
-        pool,
-        NewUser {
-            email: &email,
-            password_hash: &hash,
-            full_name: &FullName::parse("full_name", "Mawid administrator")?,
-            language: Language::En,
-            phone: None,
-            role: Role::Admin,
-            verified_at: Some(SystemClock.now()),
-        },
-    )
-    .await?;
-    tracing::info!("bootstrap admin created");
+    let account = NewAccount {
+        email,
+        full_name: FullName::parse("full_name", "Mawid administrator")?,
+        language: Language::En,
+        phone: None,
+        role: Role::Admin,
+    };
+    if accounts::bootstrap_admin(pool, &account, &hash, SystemClock.now()).await? {
+        tracing::info!("bootstrap admin created");
+    }
     Ok(())
 }

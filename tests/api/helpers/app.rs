@@ -10,7 +10,8 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use mawid_http::{AppState, JwtKeys, Passwords, TrackingSettings};
+use mawid_domain::limit::{LimitName, Limits, Rate};
+use mawid_http::{AbuseSettings, AppState, JwtKeys, Passwords};
 use mawid_notify::Mailer;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -119,7 +120,10 @@ impl TestApp {
             jwt: Arc::new(JwtKeys::new(JWT_SECRET).unwrap()),
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),
-            tracking: Default::default(),
+            abuse: AbuseSettings {
+                limits: Self::relaxed_limits(),
+                trust_forwarded_for: false,
+            },
             no_shows: Default::default(),
         };
         let mail_dir =
@@ -143,18 +147,40 @@ impl TestApp {
             .connect_with(self.pool.connect_options().as_ref().clone())
             .await
             .unwrap();
-        let other = TestApp::new(pool).await;
+        let mut other = TestApp::new(pool).await;
         other.clock.set(self.clock.now());
+        other.same_settings_as(self);
         other
     }
 
-    /// Public tracking takes the client address from the right-most X-Forwarded-For entry, as
+    /// Every test request comes from one address, so a test about something else would trip
+    /// the per-address limits: tests start with none, and those about a limit set it.
+    fn relaxed_limits() -> Limits {
+        Limits::all(Rate {
+            count: 100_000,
+            secs: 3600,
+        })
+    }
+
+    /// The rate limits take the client address from the right-most X-Forwarded-For entry, as
     /// behind a trusted proxy.
     pub fn trust_forwarded_for(&mut self) {
-        self.state.tracking = TrackingSettings {
-            trust_forwarded_for: true,
-            ..Default::default()
-        };
+        self.state.abuse.trust_forwarded_for = true;
+    }
+
+    /// Puts limit `name` at `count` hits per `secs` seconds.
+    pub fn limit(&mut self, name: LimitName, count: u32, secs: u32) {
+        self.state.abuse.limits.set(name, Rate { count, secs });
+    }
+
+    /// Puts every limit at the contract's default.
+    pub fn default_limits(&mut self) {
+        self.state.abuse.limits = Limits::default();
+    }
+
+    /// The same limits and proxy setting as `other` (a second instance of one deployment).
+    pub fn same_settings_as(&mut self, other: &TestApp) {
+        self.state.abuse = other.state.abuse.clone();
     }
 
     pub async fn service(
@@ -286,7 +312,7 @@ impl TestApp {
             json!({ "email": email, "password": PASSWORD, "full_name": "Amal Haddad", "preferred_language": language }),
         )
         .await
-        .expect(StatusCode::CREATED)
+        .expect(StatusCode::ACCEPTED)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {

@@ -1,5 +1,5 @@
-//! Single-use tokens sent by mail (address verification, password reset) and the reset-mail
-//! throttle.
+//! Single-use tokens sent by mail (address verification, password reset). How many mails an
+//! account is sent is a rate limit (`crate::limit`: `RESET_MAIL`, `VERIFY_MAIL`).
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -7,10 +7,6 @@ use crate::mail::{Notification, TokenMail};
 
 pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 48;
 pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
-/// Reset emails one account may be sent per window: enough for a lost mail or two, too few to
-/// flood someone's inbox through the always-202 endpoint.
-pub const MAX_RESET_EMAILS_PER_WINDOW: i64 = 3;
-pub const RESET_EMAIL_WINDOW_MINUTES: i64 = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -48,28 +44,6 @@ impl Purpose {
     }
 }
 
-/// Whether a password-reset request sends a mail. The answer to the client is the same either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetMail {
-    Send,
-    Withhold,
-}
-
-impl ResetMail {
-    /// Reset tokens issued after this instant count against the limit.
-    pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
-        now - Duration::minutes(RESET_EMAIL_WINDOW_MINUTES)
-    }
-
-    pub fn decide(sent_in_window: i64) -> Self {
-        if sent_in_window < MAX_RESET_EMAILS_PER_WINDOW {
-            Self::Send
-        } else {
-            Self::Withhold
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,19 +60,5 @@ mod tests {
         let mail = |p: Purpose| p.mail("Amal".into(), "t".into()).kind();
         assert_eq!(mail(Purpose::VerifyEmail), Kind::VerifyEmail);
         assert_eq!(mail(Purpose::PasswordReset), Kind::PasswordReset);
-    }
-
-    #[test]
-    fn three_reset_mails_per_window_then_none() {
-        assert_eq!(ResetMail::decide(0), ResetMail::Send);
-        assert_eq!(ResetMail::decide(2), ResetMail::Send);
-        assert_eq!(ResetMail::decide(3), ResetMail::Withhold);
-        assert_eq!(ResetMail::decide(10), ResetMail::Withhold);
-    }
-
-    #[test]
-    fn the_reset_window_is_fifteen_minutes() {
-        let now = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
-        assert_eq!(now - ResetMail::window_start(now), Duration::minutes(15));
     }
 }

@@ -6,8 +6,9 @@ use mawid_domain::account::{
     Email, FullName, Language, NationalNo, NewAccount, PassportNo, Password, Phone, ProfileChange,
     Refusal, Role, ACCESS_TOKEN_TTL_SECONDS,
 };
+use mawid_domain::limit::LimitName;
 use mawid_domain::Invalid;
-use mawid_persistence::accounts::{self, Secret, Session};
+use mawid_persistence::accounts::{self, LoginLimits, Secret, Session};
 use mawid_persistence::users::UserRow;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -16,11 +17,13 @@ use crate::auth::Authenticated;
 use crate::crypto::{new_secret, token_hash};
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::limit::ClientAddr;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").post(register))
         .service(web::resource("/auth/verify-email").post(verify_email))
+        .service(web::resource("/auth/verify-email/resend").post(resend_verification))
         .service(web::resource("/auth/login").post(login))
         .service(web::resource("/auth/refresh").post(refresh))
         .service(web::resource("/auth/logout").post(logout))
@@ -72,10 +75,23 @@ struct RegisterRequest {
     phone: Option<String>,
 }
 
+/// An address the mailer can send to: lettre is stricter than [`Email`] (it checks the domain
+/// and the quoting of the local part), and an account whose verification mail cannot be built
+/// would never be verified.
+fn deliverable(email: Email) -> Result<Email, Invalid> {
+    match email.as_str().parse::<lettre::Address>() {
+        Ok(_) => Ok(email),
+        Err(_) => Err(Invalid::new(
+            "email",
+            "a valid email address such as name@example.org",
+        )),
+    }
+}
+
 impl RegisterRequest {
     fn into_domain(self) -> Result<(NewAccount, Password), Invalid> {
         let mut v = Invalid::collect();
-        let email = v.check(Email::parse(&self.email));
+        let email = v.check(Email::parse(&self.email).and_then(deliverable));
         let password = v.check(Password::parse(&self.password));
         let full_name = v.check(FullName::parse("full_name", &self.full_name));
         let language = v.check(Language::parse(&self.preferred_language));
@@ -97,14 +113,53 @@ impl RegisterRequest {
     }
 }
 
+/// `202 {status: "verification_sent"}` for a new and a known address alike. Counted before
+/// the password is hashed, so a flood is refused before it reaches the hashing pool; a known
+/// address is hashed too, so the answer takes as long.
 async fn register(
+    client: ClientAddr,
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limit(LimitName::Register, client.as_str()).await?;
     let (account, password) = body.into_inner().into_domain()?;
     let hash = state.passwords.hash(&password).await?;
-    let user = accounts::register(&state.pool, &account, &hash, &new_secret(), state.now()).await?;
-    Ok(HttpResponse::Created().json(UserView::from(user)))
+    let owner_mails = state.abuse.limits.rate(LimitName::VerifyMail);
+    accounts::register(
+        &state.pool,
+        &account,
+        &hash,
+        &new_secret(),
+        owner_mails,
+        state.now(),
+    )
+    .await?;
+    Ok(verification_sent())
+}
+
+fn verification_sent() -> HttpResponse {
+    HttpResponse::Accepted().json(serde_json::json!({ "status": "verification_sent" }))
+}
+
+#[derive(Deserialize)]
+struct EmailRequest {
+    email: String,
+}
+
+/// Always `202 {status: "verification_sent"}`: the answer never tells whether an account
+/// exists or is already verified.
+async fn resend_verification(
+    client: ClientAddr,
+    state: web::Data<AppState>,
+    body: Json<EmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state.limit(LimitName::Verify, client.as_str()).await?;
+    if let Ok(email) = Email::parse(&body.email) {
+        let mails = state.abuse.limits.rate(LimitName::VerifyMail);
+        accounts::resend_verification(&state.pool, &email, &new_secret(), mails, state.now())
+            .await?;
+    }
+    Ok(verification_sent())
 }
 
 #[derive(Deserialize)]
@@ -113,9 +168,11 @@ struct TokenRequest {
 }
 
 async fn verify_email(
+    client: ClientAddr,
     state: web::Data<AppState>,
     body: Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limit(LimitName::Verify, client.as_str()).await?;
     let hash = token_hash(body.token.trim());
     accounts::verify_email(&state.pool, &hash, state.now()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -151,17 +208,30 @@ impl TokenPair {
     }
 }
 
-/// The password is verified between the two database steps, on the hashing pool.
+/// The password is verified between the two database steps, on the hashing pool, and only
+/// after a failure has been reserved for it (so parallel guesses cannot outrun the lockout).
 async fn login(
+    client: ClientAddr,
     state: web::Data<AppState>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limit(LimitName::Login, client.as_str()).await?;
     // A malformed email cannot name an account: same answer as a wrong password.
     let email = Email::parse(&body.email).map_err(|_| Refusal::InvalidCredentials)?;
     let now = state.now();
-    let attempt = accounts::begin_login(&state.pool, &email, now).await?;
+    let limits = LoginLimits {
+        per_address: state.abuse.limits.rate(LimitName::LoginFailures),
+        per_account: state.abuse.limits.rate(LimitName::LoginAccount),
+    };
+    let attempt = accounts::begin_login(&state.pool, &email, client.as_str(), limits, now).await?;
     let hash = attempt.password_hash();
-    let matches = state.passwords.verify(&body.password, hash).await?;
+    let matches = match state.passwords.verify(&body.password, hash).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            accounts::abandon_login(&state.pool, attempt).await?;
+            return Err(e);
+        }
+    };
     let refresh = new_secret();
     let session = accounts::finish_login(&state.pool, attempt, matches, &refresh.hash).await?;
     Ok(HttpResponse::Ok().json(TokenPair::issue(&state, session, refresh, now)?))
@@ -193,18 +263,19 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
-struct ResetRequest {
-    email: String,
-}
-
 async fn request_password_reset(
+    client: ClientAddr,
     state: web::Data<AppState>,
-    body: Json<ResetRequest>,
+    body: Json<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::PasswordReset, client.as_str())
+        .await?;
     // Always 202, so the answer never tells whether an account exists.
     if let Ok(email) = Email::parse(&body.email) {
-        accounts::request_password_reset(&state.pool, &email, &new_secret(), state.now()).await?;
+        let mails = state.abuse.limits.rate(LimitName::ResetMail);
+        accounts::request_password_reset(&state.pool, &email, &new_secret(), mails, state.now())
+            .await?;
     }
     Ok(HttpResponse::Accepted().finish())
 }
@@ -216,9 +287,13 @@ struct ResetConfirm {
 }
 
 async fn confirm_password_reset(
+    client: ClientAddr,
     state: web::Data<AppState>,
     body: Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::PasswordReset, client.as_str())
+        .await?;
     let password = Password::parse_as("new_password", &body.new_password)?;
     let hash = state.passwords.hash(&password).await?;
     let token = token_hash(body.token.trim());

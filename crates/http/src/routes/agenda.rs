@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
-use crate::json::Json;
+use crate::json::{Json, OptionalJson};
 use crate::routes::appointments::AppointmentView;
 use crate::AppState;
 
@@ -175,20 +175,9 @@ async fn check_in(
     staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Bytes,
+    body: OptionalJson<CheckInIn>,
 ) -> Result<HttpResponse, ApiError> {
-    // The body is optional, but one that is sent is read: a bad date must not pass as none.
-    let dob: CheckInIn = if body.iter().all(u8::is_ascii_whitespace) {
-        CheckInIn::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| match e.is_data() {
-            true => ApiError::from(Invalid::new("body", e.to_string())),
-            false => ApiError::new(
-                mawid_domain::Code::MalformedJson,
-                format!("the body is not valid JSON: {e}"),
-            ),
-        })?
-    };
+    let dob = body.into_inner().unwrap_or_default();
     let desk = CheckIn::new(
         dob.applicant_date_of_birth.map(Day::date),
         state.now().date_naive(),

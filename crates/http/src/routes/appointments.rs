@@ -8,6 +8,7 @@ use mawid_domain::appointment::{
 };
 use mawid_domain::catalogue::Localized;
 use mawid_domain::dates::Instant;
+use mawid_domain::limit::LimitName;
 use mawid_domain::Invalid;
 use mawid_persistence::appointments::{self as store, AppointmentRow, Booked, NewBooking};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::Citizen;
 use crate::error::ApiError;
-use crate::json::Json;
+use crate::json::{Json, OptionalJson};
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -168,6 +169,9 @@ async fn book(
     req: HttpRequest,
     body: Json<BookingIn>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
     let idempotency = idempotency(&req, &body)?;
     let booking =
         body.into_inner()
@@ -207,9 +211,12 @@ async fn cancel(
     citizen: Citizen,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<Json<CancelIn>>,
+    body: OptionalJson<CancelIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.and_then(|b| b.into_inner().reason);
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
+    let reason = body.into_inner().and_then(|b| b.reason);
     let c = Cancellation::by_citizen(citizen.id(), reason.as_deref())?;
     let a = store::cancel(&state.pool, *id, &c, state.now()).await?;
     metrics::counter!("mawid_cancellations_total", "by" => c.by().code()).increment(1);
@@ -227,6 +234,9 @@ async fn reschedule(
     id: web::Path<Uuid>,
     body: Json<RescheduleIn>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::Booking, &citizen.id().to_string())
+        .await?;
     let start = body.start.utc();
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
     Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::document::{
     latest_date_anywhere, Actor, Applicant, Author, DocumentStatus, Move, QueueFilter,
 };
+use mawid_domain::limit::LimitName;
 use mawid_domain::page::Page;
 use mawid_domain::Invalid;
 use mawid_persistence::document_requests::{
@@ -277,6 +278,9 @@ async fn create(
     state: web::Data<AppState>,
     body: Json<NewRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::DocumentRequest, &citizen.id().to_string())
+        .await?;
     let now = state.now();
     let applicant = body.applicant.to_domain(now)?;
     let new = NewDocumentRequest {

@@ -3,6 +3,8 @@
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use mawid_domain::appointment::{BookingFor, Relation};
+use mawid_domain::dates::Day;
+use mawid_domain::limit::LimitName;
 use mawid_domain::schedule::DateRange;
 use mawid_domain::waitlist::Status;
 use mawid_persistence::appointments::local_rfc3339;
@@ -70,8 +72,8 @@ impl From<&EntryRow> for EntryView {
 struct JoinIn {
     office_id: Uuid,
     service_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
+    from: Day,
+    to: Day,
     applicant: Option<ApplicantIn>,
 }
 
@@ -80,8 +82,11 @@ async fn join(
     state: web::Data<AppState>,
     body: Json<JoinIn>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limit(LimitName::Waitlist, &citizen.id().to_string())
+        .await?;
     let b = body.into_inner();
-    let range = DateRange::parse(b.from, b.to)?;
+    let range = DateRange::parse(b.from.date(), b.to.date())?;
     let applicant = BookingFor::parse(b.applicant.as_ref().map(ApplicantIn::fields))?;
     let entry = store::join(
         &state.pool,

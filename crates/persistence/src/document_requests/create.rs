@@ -39,6 +39,9 @@ pub struct OpenFromAppointment {
 #[tracing::instrument(skip_all)]
 pub async fn create(pool: &PgPool, n: NewDocumentRequest<'_>) -> Result<Detail, DocumentError> {
     let mut tx = pool.begin().await?;
+    // The citizen's row is locked, so their parallel requests are counted one after another.
+    let (verified, open) = citizen_standing(&mut tx, n.citizen_id).await?;
+    document::check_citizen_may_open(verified, open)?;
     if let Some(appointment_id) = n.appointment_id {
         let own = appointment_belongs_to_citizen(
             &mut tx,
@@ -73,6 +76,31 @@ pub async fn create(pool: &PgPool, n: NewDocumentRequest<'_>) -> Result<Detail, 
     let detail = detail(&mut tx, row, Reader::Citizen).await?;
     tx.commit().await?;
     Ok(detail)
+}
+
+/// Whether the citizen's address is verified and how many requests they have open, with their
+/// account row locked until the transaction ends.
+#[tracing::instrument(skip_all)]
+async fn citizen_standing(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+) -> Result<(bool, i64), DocumentError> {
+    let verified = sqlx::query_scalar!(
+        r#"SELECT email_verified_at IS NOT NULL AS "verified!" FROM users WHERE id = $1 FOR UPDATE"#,
+        citizen_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let open = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "open!" FROM document_requests
+           WHERE citizen_id = $1 AND status = ANY($2)"#,
+        citizen_id,
+        &DocumentStatus::open_codes() as &[&str],
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((verified, open))
 }
 
 /// Opens the request of a checked-in appointment, inside the check-in's transaction. Idempotent:

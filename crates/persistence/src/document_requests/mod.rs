@@ -16,7 +16,7 @@ use crate::{corrupt, decode_timezone, map_err, StoreError};
 
 pub use create::{create, open_for_appointment, NewDocumentRequest, OpenFromAppointment};
 pub use queue::{list_own, queue};
-pub use tracking::{track, Lookup, TrackError, Tracked};
+pub use tracking::{track, Tracked};
 pub use transition::{cancel, transition, StaffTransition};
 
 /// A refusal the client can fix, or a storage failure.
