@@ -736,7 +736,10 @@ async fn stats_count_each_day_of_each_service_and_the_days_to_ready_for_pickup(p
     assert_eq!(wed["booked"], 1);
     assert_eq!(wed["completed"], 1);
     assert_eq!(wed["no_shows"], 0);
-    assert_eq!(wed["cancellations"], json!({ "citizen": 1, "staff": 1 }));
+    assert_eq!(
+        wed["cancellations"],
+        json!({ "citizen": 1, "staff": 1, "system": 0 })
+    );
     let docs = &stats["document_requests"][0];
     assert_eq!(docs["by_status"], json!({ "ready_for_pickup": 1 }));
     assert_eq!(docs["median_days_to_ready_for_pickup"], 3.0);

@@ -867,3 +867,89 @@ async fn attendance_is_confirmed_only_inside_the_services_window(pool: PgPool) {
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "confirmation_closed");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_unconfirmed_booking_is_released_by_the_system_at_the_windows_end_and_offered_on(
+    pool: PgPool,
+) {
+    let w = World::with_capacity(pool, 1).await;
+    let keeper = w.app.quick_citizen("keeper@example.org").await;
+    let waiting = w.app.quick_citizen("waiting@example.org").await;
+    w.schedule(&w.service, 1, json!([["09:00", "10:00"]])).await;
+    // Closing 48 h ahead leaves the desk enough notice to be booked again once released.
+    w.patch_service(json!({
+        "confirmation_required": true, "confirm_from_hours": 96, "confirm_until_hours": 48
+    }))
+    .await;
+    // It is day 0, 11:00; both windows (96 h to 48 h before the start) are open.
+    let unconfirmed = w.booked(&w.citizen, &w.at(3, "09:00")).await;
+    let kept = w.booked(&keeper, &w.at(3, "09:30")).await;
+    w.post_on(&keeper, &kept, "confirm", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    w.join_waitlist(&waiting, 3, 3, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(w.app.run_waitlist().await.released, 0, "the window is open");
+
+    // Day 1, 10:00: both windows have closed.
+    w.app.clock.advance(chrono::Duration::hours(23));
+    let b = w.app.another_instance().await;
+    let (r1, r2) = tokio::join!(w.app.run_waitlist(), b.run_waitlist());
+    assert_eq!(r1.released + r2.released, 1, "{r1:?} {r2:?}");
+    assert_eq!(r1.fulfilled + r2.fulfilled, 0, "the desk is cooling");
+    let a = w
+        .app
+        .get(
+            &format!("/api/v1/appointments/{unconfirmed}"),
+            Some(&w.citizen),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (&a["status"], &a["cancelled_by"]),
+        (&json!("cancelled"), &json!("system"))
+    );
+    let k = w
+        .app
+        .get(&format!("/api/v1/appointments/{kept}"), Some(&keeper))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(k["status"], "booked");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE kind = 'appointment_cancelled'
+                 AND payload->>'appointment_id' = '{unconfirmed}'
+                 AND payload->>'cancelled_by' = 'system'"
+            ))
+            .await,
+        1,
+        "one cancellation mail"
+    );
+    let walker = w.app.quick_citizen("walker@example.org").await;
+    w.book(&walker, &w.at(3, "09:00"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "slot_full");
+
+    w.app.clock.advance(chrono::Duration::minutes(30));
+    let pass = w.app.run_waitlist().await;
+    assert_eq!((pass.released, pass.fulfilled), (0, 1), "{pass:?}");
+    let entries = w.waitlist_of(&waiting).await;
+    assert_eq!(entries[0]["status"], "fulfilled", "{entries:?}");
+    let given = entries[0]["appointment_id"].as_str().unwrap().to_owned();
+    let g = w
+        .app
+        .get(&format!("/api/v1/appointments/{given}"), Some(&waiting))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(g["start"], w.at(3, "09:00"));
+    // Booked after its window closed, it had no chance to confirm and is not released.
+    assert_eq!(w.app.run_waitlist().await.released, 0);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM appointments WHERE cancelled_by = 'system'")
+            .await,
+        1
+    );
+}

@@ -657,10 +657,16 @@ pub fn withdraws_reminder(to: Status) -> bool {
 pub enum CancelledBy {
     Citizen,
     Staff,
+    /// The confirmation window of a service with `confirmation_required` closed unconfirmed.
+    System,
 }
 
 impl CancelledBy {
-    pub const ALL: [CancelledBy; 2] = [CancelledBy::Citizen, CancelledBy::Staff];
+    pub const ALL: [CancelledBy; 3] = [
+        CancelledBy::Citizen,
+        CancelledBy::Staff,
+        CancelledBy::System,
+    ];
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.code() == raw)
@@ -670,6 +676,7 @@ impl CancelledBy {
         match self {
             Self::Citizen => "citizen",
             Self::Staff => "staff",
+            Self::System => "system",
         }
     }
 }
@@ -686,6 +693,9 @@ pub enum Cancellation {
         actor_id: Uuid,
         reason: Reason,
     },
+    /// Attendance was not confirmed by the end of the service's window: no one to audit, no
+    /// reason beyond that, which the mail says itself.
+    Unconfirmed,
 }
 
 impl Cancellation {
@@ -709,6 +719,7 @@ impl Cancellation {
         match self {
             Self::Citizen { .. } => CancelledBy::Citizen,
             Self::Staff { .. } => CancelledBy::Staff,
+            Self::Unconfirmed => CancelledBy::System,
         }
     }
 
@@ -716,6 +727,7 @@ impl Cancellation {
         match self {
             Self::Citizen { reason, .. } => reason.as_ref().map(Reason::as_str),
             Self::Staff { reason, .. } => Some(reason.as_str()),
+            Self::Unconfirmed => None,
         }
     }
 
@@ -723,7 +735,7 @@ impl Cancellation {
     pub fn owner(&self) -> Option<Uuid> {
         match self {
             Self::Citizen { citizen_id, .. } => Some(*citizen_id),
-            Self::Staff { .. } => None,
+            Self::Staff { .. } | Self::Unconfirmed => None,
         }
     }
 
@@ -731,7 +743,7 @@ impl Cancellation {
     pub fn audited_actor(&self) -> Option<Uuid> {
         match self {
             Self::Staff { actor_id, .. } => Some(*actor_id),
-            Self::Citizen { .. } => None,
+            Self::Citizen { .. } | Self::Unconfirmed => None,
         }
     }
 }
@@ -1118,6 +1130,10 @@ mod tests {
             Cancellation::by_staff(id, "").unwrap_err().errors[0].field,
             "reason"
         );
+
+        let system = Cancellation::Unconfirmed;
+        assert_eq!(system.by(), CancelledBy::System);
+        assert_eq!((system.owner(), system.audited_actor()), (None, None));
     }
 
     #[test]
@@ -1125,7 +1141,7 @@ mod tests {
         for c in CancelledBy::ALL {
             assert_eq!(CancelledBy::parse(c.code()), Some(c));
         }
-        assert_eq!(CancelledBy::parse("system"), None);
+        assert_eq!(CancelledBy::parse("robot"), None);
     }
 
     #[test]

@@ -121,6 +121,7 @@ struct AppointmentView {
     fee: Option<String>,
     applicant_name: Option<String>,
     cancelled_by_staff: bool,
+    unconfirmed: bool,
     reason: Option<String>,
     from_waitlist: bool,
 }
@@ -197,6 +198,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
 struct Changes {
     previous_start: Option<DateTime<FixedOffset>>,
     cancelled_by_staff: bool,
+    unconfirmed: bool,
     reason: Option<String>,
     from_waitlist: bool,
 }
@@ -232,6 +234,7 @@ fn appointment(
         fee: fee(&a.service),
         applicant_name: non_empty(a.applicant_name.clone()),
         cancelled_by_staff: changes.cancelled_by_staff,
+        unconfirmed: changes.unconfirmed,
         reason: non_empty(changes.reason),
         from_waitlist: changes.from_waitlist,
     };
@@ -309,6 +312,7 @@ fn render_notification(
             &m.appointment,
             Changes {
                 cancelled_by_staff: m.cancelled_by == CancelledBy::Staff,
+                unconfirmed: m.cancelled_by == CancelledBy::System,
                 reason: m.reason.clone(),
                 ..Changes::default()
             },

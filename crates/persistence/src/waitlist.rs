@@ -263,14 +263,17 @@ pub async fn leave(
 /// What one assignment pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
+    /// Bookings cancelled because their confirmation window closed unconfirmed.
+    pub released: u64,
     pub fulfilled: usize,
     pub expired: u64,
     pub settled: u64,
 }
 
-/// One assignment pass at `now`: expires entries whose range has passed, serves waiting entries
-/// oldest first (each in its own transaction, claimed with `SKIP LOCKED`), then hands the
-/// released desks whose cool-down ended to the public. Safe to run in any number of processes
+/// One assignment pass at `now`: releases the bookings left unconfirmed at their window's end
+/// (their desks start cooling like any other), expires entries whose range has passed, serves
+/// waiting entries oldest first (each in its own transaction, claimed with `SKIP LOCKED`),
+/// then hands the released desks whose cool-down ended to the public. Safe to run in any number of processes
 /// at once.
 #[tracing::instrument(skip_all)]
 pub async fn run_pass(
@@ -278,6 +281,7 @@ pub async fn run_pass(
     now: DateTime<Utc>,
     no_shows: NoShowPolicy,
 ) -> Result<Pass, StoreError> {
+    let released = crate::appointments::lifecycle::release_unconfirmed(pool, now).await?;
     let expired = sqlx::query!(
         "UPDATE waitlist_entries w SET status = 'expired', updated_at = $1
          FROM offices o
@@ -290,6 +294,7 @@ pub async fn run_pass(
     .rows_affected();
 
     let mut pass = Pass {
+        released,
         expired,
         ..Pass::default()
     };

@@ -216,3 +216,40 @@ pub async fn confirm(
     tx.commit().await?;
     Ok(appointment)
 }
+
+/// Cancels, as the system, every booking of a `confirmation_required` service whose window has
+/// closed unconfirmed (a booking made after its window closed never had one, and is kept): each
+/// in its own transaction, claimed with `SKIP LOCKED` so processes running this at once never
+/// cancel (or mail) one twice; the desk goes through the ordinary release, cool-down and
+/// waitlist.
+#[tracing::instrument(skip_all)]
+pub async fn release_unconfirmed(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut released = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let next = sqlx::query_scalar!(
+            "SELECT a.id FROM appointments a JOIN services s ON s.id = a.service_id
+             WHERE a.status = 'booked' AND a.confirmed_at IS NULL AND s.confirmation_required
+               AND a.slot_start - make_interval(hours => s.confirm_until_hours) <= $1
+               AND a.created_at < a.slot_start - make_interval(hours => s.confirm_until_hours)
+             ORDER BY a.slot_start LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
+            now
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = next else {
+            break;
+        };
+        cancel_in(&mut tx, id, &Cancellation::Unconfirmed, now)
+            .await
+            .map_err(|e| match e {
+                BookingError::Store(s) => s,
+                other => StoreError::Db(sqlx::Error::Protocol(format!(
+                    "system cancellation refused: {other:?}"
+                ))),
+            })?;
+        tx.commit().await?;
+        released += 1;
+    }
+    Ok(released)
+}
