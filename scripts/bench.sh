@@ -14,4 +14,4 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 cargo build --release -p mawid-bench
-RUST_LOG=${RUST_LOG:-error} ./target/release/mawid-bench
+RUST_LOG=${RUST_LOG:-error} "${CARGO_TARGET_DIR:-target}/release/mawid-bench"

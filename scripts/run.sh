@@ -29,12 +29,12 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 cargo build -p mawid-server --bin mawid
-./target/debug/mawid migrate
-./target/debug/mawid seed
+"${CARGO_TARGET_DIR:-target}/debug/mawid" migrate
+"${CARGO_TARGET_DIR:-target}/debug/mawid" seed
 cat <<TXT
 
 Mawid is starting on http://$MAWID_BIND  (API under /api/v1, contract at /openapi.yaml)
   dev admin:  $MAWID_BOOTSTRAP_ADMIN_EMAIL / $MAWID_BOOTSTRAP_ADMIN_PASSWORD
   mail:       written as .eml files to $MAWID_MAIL_DIR
 TXT
-exec ./target/debug/mawid serve
+exec "${CARGO_TARGET_DIR:-target}/debug/mawid" serve

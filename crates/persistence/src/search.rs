@@ -64,15 +64,15 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              WHERE cardinality($2::text[]) > 0 AND role = 'citizen' AND phone IS NOT NULL
                AND phone = ANY($2)
              UNION ALL
-             SELECT id, CASE WHEN search_key(full_name) LIKE search_key($3) || '%' THEN 1
-                         WHEN search_key(full_name) LIKE '%x000020' || search_key($3) || '%' THEN 2 ELSE 3 END
+             SELECT id, CASE WHEN full_name_key LIKE (SELECT search_key($3)) || '%' THEN 1
+                         WHEN full_name_key LIKE '%x000020' || (SELECT search_key($3)) || '%' THEN 2 ELSE 3 END
              FROM users
              WHERE $3::text IS NOT NULL AND role = 'citizen'
-               AND search_key(full_name) LIKE '%' || search_key($3) || '%'
+               AND full_name_key LIKE '%' || (SELECT search_key($3)) || '%'
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT u.id, u.email, u.full_name, u.phone, u.preferred_language, u.created_at
            FROM best JOIN users u ON u.id = best.id
-           ORDER BY best.rank, similarity(search_key(u.full_name), search_key($3)) DESC NULLS LAST,
+           ORDER BY best.rank, similarity(u.full_name_key, (SELECT search_key($3))) DESC NULLS LAST,
                     u.created_at DESC, u.id
            LIMIT $4"#,
         t.email,
@@ -90,17 +90,17 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              SELECT id, 0 FROM appointments
              WHERE $1::text IS NOT NULL AND passport_number IS NOT NULL AND passport_number = $1
              UNION ALL
-             SELECT id, CASE WHEN search_key(applicant_name) LIKE search_key($2) || '%' THEN 1
-                         WHEN search_key(applicant_name) LIKE '%x000020' || search_key($2) || '%' THEN 2 ELSE 3 END
+             SELECT id, CASE WHEN applicant_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
+                         WHEN applicant_name_key LIKE '%x000020' || (SELECT search_key($2)) || '%' THEN 2 ELSE 3 END
              FROM appointments
              WHERE $2::text IS NOT NULL
-               AND search_key(applicant_name) LIKE '%' || search_key($2) || '%'
+               AND applicant_name_key LIKE '%' || (SELECT search_key($2)) || '%'
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
                   o.timezone, a.applicant_name, a.passport_number, a.status
            FROM best JOIN appointments a ON a.id = best.id JOIN offices o ON o.id = a.office_id
            ORDER BY best.rank,
-                    similarity(search_key(a.applicant_name), search_key($2)) DESC NULLS LAST,
+                    similarity(a.applicant_name_key, (SELECT search_key($2))) DESC NULLS LAST,
                     a.slot_start DESC, a.id
            LIMIT $3"#,
         t.code,
@@ -119,17 +119,17 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              WHERE $1::text IS NOT NULL AND applicant_passport IS NOT NULL
                AND applicant_passport = $1
              UNION ALL
-             SELECT id, CASE WHEN search_key(applicant_full_name) LIKE search_key($2) || '%' THEN 1
-                         WHEN search_key(applicant_full_name) LIKE '%x000020' || search_key($2) || '%' THEN 2 ELSE 3 END
+             SELECT id, CASE WHEN applicant_full_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
+                         WHEN applicant_full_name_key LIKE '%x000020' || (SELECT search_key($2)) || '%' THEN 2 ELSE 3 END
              FROM document_requests
              WHERE $2::text IS NOT NULL
-               AND search_key(applicant_full_name) LIKE '%' || search_key($2) || '%'
+               AND applicant_full_name_key LIKE '%' || (SELECT search_key($2)) || '%'
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT d.id, d.tracking_number, d.citizen_id, d.office_id, d.service_id,
                   d.applicant_full_name, d.applicant_passport, d.status, d.created_at
            FROM best JOIN document_requests d ON d.id = best.id
            ORDER BY best.rank,
-                    similarity(search_key(d.applicant_full_name), search_key($2)) DESC NULLS LAST,
+                    similarity(d.applicant_full_name_key, (SELECT search_key($2))) DESC NULLS LAST,
                     d.created_at DESC, d.id
            LIMIT $3"#,
         t.code,
