@@ -86,6 +86,23 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_serving(state, true)
+}
+
+/// The application with `/metrics` on it or not: off when the metrics have their own listener
+/// (`MAWID_METRICS_BIND`), so the public port does not hand out the process's figures.
+pub fn app_serving(
+    state: AppState,
+    metrics: bool,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     // Installed before the first request can record anything.
     observe::prometheus();
     App::new()
@@ -104,10 +121,26 @@ pub fn app(
         .wrap(from_fn(safe_headers))
         // Wrapped last, so outermost: it sees the final answer, problem+json rewrites included.
         .wrap(from_fn(observe::observe))
-        .configure(routes::ops::routes)
+        .configure(|cfg| routes::ops::routes(cfg, metrics))
         .configure(routes::docs::routes)
         .service(web::scope("/api/v1").configure(routes::api))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found())
         }))
+}
+
+/// Only `/metrics`, for the separate metrics listener; anything else there is a bare 404.
+pub fn metrics_app() -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    observe::prometheus();
+    App::new()
+        .wrap(from_fn(safe_headers))
+        .service(web::resource("/metrics").get(routes::ops::metrics))
 }

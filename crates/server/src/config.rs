@@ -105,6 +105,9 @@ pub struct Settings {
     /// address (only behind a trusted proxy); anything else is off.
     #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
     trust_forwarded_for: String,
+    /// When set (e.g. 127.0.0.1:9100), `/metrics` is served only on this address, not on MAWID_BIND.
+    #[arg(long, env = "MAWID_METRICS_BIND")]
+    metrics_bind: Option<String>,
     /// `json` for one JSON object per log line; anything else is text.
     #[arg(long, env = "MAWID_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -124,6 +127,8 @@ pub struct Config {
     pub dev_mode: bool,
     pub database_url: SecretString,
     pub bind: String,
+    /// The separate `/metrics` listener, if any (`MAWID_METRICS_BIND`).
+    pub metrics_bind: Option<String>,
     pub jwt_secret: SecretSlice<u8>,
     pub smtp_url: Option<SecretString>,
     pub mail_dir: PathBuf,
@@ -248,6 +253,7 @@ impl TryFrom<Settings> for Config {
             dev_mode,
             database_url,
             bind: s.listen.bind,
+            metrics_bind: s.metrics_bind,
             jwt_secret,
             smtp_url: s.smtp_url,
             mail_dir: s.mail_dir,

@@ -171,7 +171,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    let server = HttpServer::new(move || mawid_http::app(state.clone()))
+    let metrics_on_main = config.metrics_bind.is_none();
+    let server = HttpServer::new(move || mawid_http::app_serving(state.clone(), metrics_on_main))
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         // The signals are ours: the background workers must stop before the HTTP workers'
         // runtimes do, since pooled connections opened on those runtimes die with them.
@@ -181,6 +182,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
+    // Scrapes are cheap and answered at once: one worker, no long grace on shutdown.
+    let metrics_server = match &config.metrics_bind {
+        Some(bind) => {
+            let metrics_server = HttpServer::new(mawid_http::metrics_app)
+                .workers(1)
+                .shutdown_timeout(5)
+                .disable_signals()
+                .bind(bind)
+                .with_context(|| format!("cannot listen on {bind} (MAWID_METRICS_BIND)"))?;
+            for addr in metrics_server.addrs() {
+                tracing::info!(%addr, "metrics listening");
+            }
+            let metrics_server = metrics_server.run();
+            let handle = metrics_server.handle();
+            Some((handle, actix_web::rt::spawn(metrics_server)))
+        }
+        None => None,
+    };
+    let stop_metrics = || async {
+        if let Some((handle, task)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+    };
     let server = server.run();
     let handle = server.handle();
     let mut server = actix_web::rt::spawn(server);
@@ -195,6 +220,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = jobs.await;
             let _ = hooks.await;
             handle.stop(true).await;
+            stop_metrics().await;
             server.await??;
         }
         ended = &mut server => {
@@ -202,6 +228,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = worker.await;
             let _ = jobs.await;
             let _ = hooks.await;
+            stop_metrics().await;
             ended??;
         }
     }

@@ -7,11 +7,14 @@ use crate::error::ApiError;
 use crate::{AppState, OPENAPI_YAML};
 use mawid_domain::Code;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// `metrics`: whether `/metrics` is served here (not when it has its own listener).
+pub fn routes(cfg: &mut web::ServiceConfig, metrics: bool) {
     cfg.service(web::resource("/healthz").get(healthz))
         .service(web::resource("/readyz").get(readyz))
-        .service(web::resource("/metrics").get(metrics))
         .service(web::resource("/openapi.yaml").get(openapi));
+    if metrics {
+        cfg.service(web::resource("/metrics").get(self::metrics));
+    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -33,7 +36,7 @@ async fn openapi() -> HttpResponse {
 }
 
 /// Prometheus text exposition format, version 0.0.4.
-async fn metrics() -> HttpResponse {
+pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::observe::prometheus().render())
