@@ -41,7 +41,8 @@ impl SearchTerms {
             && compact
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && compact.bytes().any(|b| b.is_ascii_digit()))
+            // A reference may draw only letters (`MOW-GTHB-APDJ`): its hyphens mark it a code.
+            && compact.bytes().any(|b| b.is_ascii_digit() || b == b'-'))
         .then(|| compact.to_ascii_uppercase());
         let email = q.contains('@').then(|| compact.to_lowercase());
         let phones = phone_forms(&q);
@@ -91,6 +92,8 @@ mod tests {
         assert_eq!(r.code.as_deref(), Some("MOW-7Q4K-2MZD"));
         assert_eq!(r.name.as_deref(), Some("mow-7q4k-2mzd"));
         assert_eq!(r.email, None);
+        let letters_only = SearchTerms::parse("mow-gthb-apdj").unwrap();
+        assert_eq!(letters_only.code.as_deref(), Some("MOW-GTHB-APDJ"));
 
         let e = SearchTerms::parse("Amal@Example.org").unwrap();
         assert_eq!(e.email.as_deref(), Some("amal@example.org"));
@@ -105,7 +108,7 @@ mod tests {
 
         let n = SearchTerms::parse("  حدا  ").unwrap();
         assert_eq!(n.name.as_deref(), Some("حدا"));
-        assert_eq!(n.code, None, "a code holds a digit");
+        assert_eq!(n.code, None, "a code holds a digit or a hyphen");
     }
 
     #[test]
