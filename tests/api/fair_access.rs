@@ -878,12 +878,13 @@ async fn an_unconfirmed_booking_is_released_by_the_system_at_the_windows_end_and
     w.schedule(&w.service, 1, json!([["09:00", "10:00"]])).await;
     // Closing 48 h ahead leaves the desk enough notice to be booked again once released.
     w.patch_service(json!({
-        "confirmation_required": true, "confirm_from_hours": 96, "confirm_until_hours": 48
+        "confirmation_required": true, "confirm_from_hours": 60, "confirm_until_hours": 48
     }))
     .await;
-    // It is day 0, 11:00; both windows (96 h to 48 h before the start) are open.
+    // It is day 0, 11:00; both windows (60 h to 48 h before the start) open tonight.
     let unconfirmed = w.booked(&w.citizen, &w.at(3, "09:00")).await;
     let kept = w.booked(&keeper, &w.at(3, "09:30")).await;
+    w.app.clock.advance(chrono::Duration::hours(12));
     w.post_on(&keeper, &kept, "confirm", json!({}))
         .await
         .expect(StatusCode::OK);
@@ -893,7 +894,7 @@ async fn an_unconfirmed_booking_is_released_by_the_system_at_the_windows_end_and
     assert_eq!(w.app.run_waitlist().await.released, 0, "the window is open");
 
     // Day 1, 10:00: both windows have closed.
-    w.app.clock.advance(chrono::Duration::hours(23));
+    w.app.clock.advance(chrono::Duration::hours(11));
     let b = w.app.another_instance().await;
     let (r1, r2) = tokio::join!(w.app.run_waitlist(), b.run_waitlist());
     assert_eq!(r1.released + r2.released, 1, "{r1:?} {r2:?}");
@@ -944,7 +945,7 @@ async fn an_unconfirmed_booking_is_released_by_the_system_at_the_windows_end_and
         .await
         .expect(StatusCode::OK);
     assert_eq!(g["start"], w.at(3, "09:00"));
-    // Booked after its window closed, it had no chance to confirm and is not released.
+    // Booked after its window closed, it counts as confirmed then and is not released.
     assert_eq!(w.app.run_waitlist().await.released, 0);
     assert_eq!(
         w.app
@@ -952,4 +953,147 @@ async fn an_unconfirmed_booking_is_released_by_the_system_at_the_windows_end_and
             .await,
         1
     );
+}
+
+impl World {
+    /// The confirmation requests queued for the appointment `id`.
+    async fn confirmation_requests(&self, id: &str) -> i64 {
+        self.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE kind = 'confirmation_request'
+                 AND payload->>'appointment_id' = '{id}' AND status <> 'cancelled'"
+            ))
+            .await
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_confirmation_request_is_mailed_once_when_the_window_opens_in_the_citizens_language(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    w.patch_service(json!({ "confirmation_required": true })).await;
+    let rania = w.app.verified_citizen_in("rania@example.org", "ru").await;
+    // Day 4, 09:00: the window opens on day 1 at 09:00 and closes on day 3 at 09:00.
+    let a = w.book(&rania, &w.at(4, "09:00")).await.expect(StatusCode::CREATED);
+    let id = a["id"].as_str().unwrap().to_owned();
+    assert_eq!(a["confirmed_at"], Value::Null, "booked before the window");
+    assert_eq!(w.app.run_waitlist().await.requested, 0);
+    // Day 1, 08:59.
+    w.app.clock.advance(chrono::Duration::minutes(22 * 60 - 1));
+    assert_eq!(w.app.run_waitlist().await.requested, 0, "not before it opens");
+    assert_eq!(w.confirmation_requests(&id).await, 0);
+    w.app.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(w.app.run_waitlist().await.requested, 1);
+    assert_eq!(w.app.run_waitlist().await.requested, 0, "only once");
+    w.app.clock.advance(chrono::Duration::hours(5));
+    assert_eq!(w.app.run_waitlist().await.requested, 0, "only once");
+    assert_eq!(w.confirmation_requests(&id).await, 1);
+    let asked: Vec<String> = w
+        .app
+        .mails_to("rania@example.org")
+        .await
+        .iter()
+        .map(|m| crate::helpers::text_body(m))
+        .filter(|t| t.contains("Подтвердить явку"))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].contains(a["reference"].as_str().unwrap()), "{}", asked[0]);
+    assert!(asked[0].contains("09:00"), "the deadline: {}", asked[0]);
+    w.post_on(&rania, &id, "confirm", json!({}))
+        .await
+        .expect(StatusCode::OK);
+
+    // Moved to day 11, whose window opens on day 8: the old confirmation was for the old slot,
+    // and the new slot gets its own request when its window opens.
+    let moved = w
+        .post_on(&rania, &id, "reschedule", json!({ "start": w.at(11, "09:00") }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["confirmed_at"], Value::Null);
+    assert_eq!(w.app.run_waitlist().await.requested, 0);
+    w.app.clock.set(
+        chrono::DateTime::parse_from_rfc3339(&w.at(8, "09:00"))
+            .unwrap()
+            .to_utc(),
+    );
+    assert_eq!(w.app.run_waitlist().await.requested, 1);
+    assert_eq!(w.confirmation_requests(&id).await, 2);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn two_instances_running_the_pass_at_once_ask_each_booking_to_confirm_once(pool: PgPool) {
+    let w = World::with_capacity(pool, 3).await;
+    w.patch_service(json!({ "confirmation_required": true })).await;
+    let mut ids = Vec::new();
+    for (i, hm) in ["09:00", "09:30", "10:00", "10:30"].iter().enumerate() {
+        for desk in 0..3 {
+            let c = w
+                .app
+                .quick_citizen(&format!("c{i}-{desk}@example.org"))
+                .await;
+            ids.push(w.booked(&c, &w.at(4, hm)).await);
+        }
+    }
+    // Day 1, 11:00: every window is open.
+    w.app.clock.advance(chrono::Duration::days(1));
+    let b = w.app.another_instance().await;
+    let (r1, r2, r3, r4) = tokio::join!(
+        w.app.run_waitlist(),
+        b.run_waitlist(),
+        w.app.run_waitlist(),
+        b.run_waitlist()
+    );
+    let requested = r1.requested + r2.requested + r3.requested + r4.requested;
+    assert_eq!(requested, 12, "{r1:?} {r2:?} {r3:?} {r4:?}");
+    for id in &ids {
+        assert_eq!(w.confirmation_requests(id).await, 1, "{id}");
+    }
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM notifications WHERE kind = 'confirmation_request'")
+            .await,
+        12
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_booking_entering_its_slot_inside_or_after_the_window_counts_as_confirmed_then(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    // It is day 0, 11:00. Day 2 at 09:00 closed its window (47 h before) at 10:00 today; day 2
+    // at 12:00 closes it at 13:00 today, two hours from now.
+    w.patch_service(json!({
+        "confirmation_required": true, "confirm_from_hours": 96, "confirm_until_hours": 47
+    }))
+    .await;
+    let now = w.at(0, "11:00");
+    let far = w.booked(&w.citizen, &w.at(9, "09:00")).await;
+    let closing = w
+        .post_on(&w.citizen, &far, "reschedule", json!({ "start": w.at(2, "12:00") }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(closing["confirm_until"], w.at(0, "13:00"));
+    assert_eq!(closing["confirmed_at"], now, "moved in two hours before it closes");
+    let other = w.app.quick_citizen("late@example.org").await;
+    let late = w
+        .book(&other, &w.at(2, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(late["confirmed_at"], now, "booked after it closed");
+    let late = late["id"].as_str().unwrap().to_owned();
+
+    w.app.clock.advance(chrono::Duration::hours(3));
+    let pass = w.app.run_waitlist().await;
+    assert_eq!((pass.requested, pass.released), (0, 0), "{pass:?}");
+    for (token, id) in [(&w.citizen, &far), (&other, &late)] {
+        let a = w
+            .app
+            .get(&format!("/api/v1/appointments/{id}"), Some(token))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(a["status"], "booked", "{a}");
+    }
+    assert_eq!(w.confirmation_requests(&far).await, 0);
 }

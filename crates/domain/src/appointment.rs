@@ -569,6 +569,20 @@ pub fn confirmation_window(
     Some((before(from_hours), before(until_hours)))
 }
 
+/// The confirmation an appointment carries when it enters a slot at `at` (booked, by anyone,
+/// or rescheduled into it): booking or moving inside the slot's window, or after it closed, is
+/// itself the citizen's word that they will come, so it counts as confirmed then. Otherwise a
+/// booking made an hour before the window closes would be released an hour later. Entering
+/// before the window opens leaves it unconfirmed (`None`), and the request mail follows when
+/// the window opens.
+pub fn confirmed_on_entry(
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let (from, _) = window?;
+    (at >= from).then_some(at)
+}
+
 /// Whether the citizen may confirm attendance at `now`.
 pub fn may_confirm(
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -1161,6 +1175,19 @@ mod tests {
         let c = CheckIn::default();
         assert!(c.opens_document_request(true));
         assert!(!c.opens_document_request(false));
+    }
+
+    #[test]
+    fn entering_a_slot_inside_or_after_its_window_counts_as_confirmed_then() {
+        let start = at(9) + TimeDelta::days(3);
+        let w = confirmation_window(start, true, 72, 24);
+        assert_eq!(confirmed_on_entry(None, at(9)), None, "no rule, no confirmation");
+        assert_eq!(confirmed_on_entry(w, at(8)), None, "before the window: asked later");
+        assert_eq!(confirmed_on_entry(w, at(9)), Some(at(9)), "the window's first moment");
+        let late = at(9) + TimeDelta::days(2) - TimeDelta::minutes(5);
+        assert_eq!(confirmed_on_entry(w, late), Some(late), "minutes before it closes");
+        let after = at(9) + TimeDelta::days(2) + TimeDelta::hours(1);
+        assert_eq!(confirmed_on_entry(w, after), Some(after), "after it closed");
     }
 
     #[test]

@@ -28,10 +28,12 @@ pub enum Kind {
     DocumentStatusChanged,
     /// Someone tried to register an address that has an account: its owner is told instead.
     AccountExists,
+    /// The re-confirmation window of a booking opened: the citizen is asked to confirm.
+    ConfirmationRequest,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::AppointmentBooked,
@@ -40,6 +42,7 @@ impl Kind {
         Self::AppointmentReminder,
         Self::DocumentStatusChanged,
         Self::AccountExists,
+        Self::ConfirmationRequest,
     ];
 
     pub fn code(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Kind {
             Self::AppointmentReminder => "appointment_reminder",
             Self::DocumentStatusChanged => "document_status_changed",
             Self::AccountExists => "account_exists",
+            Self::ConfirmationRequest => "confirmation_request",
         }
     }
 
@@ -73,6 +77,7 @@ pub enum Notification {
     AppointmentReminder(AppointmentMail),
     DocumentStatusChanged(DocumentStatusChanged),
     AccountExists(Greeting),
+    ConfirmationRequest(ConfirmationRequest),
 }
 
 impl Notification {
@@ -86,6 +91,7 @@ impl Notification {
             Self::AppointmentReminder(_) => Kind::AppointmentReminder,
             Self::DocumentStatusChanged(_) => Kind::DocumentStatusChanged,
             Self::AccountExists(_) => Kind::AccountExists,
+            Self::ConfirmationRequest(_) => Kind::ConfirmationRequest,
         }
     }
 
@@ -108,6 +114,9 @@ impl Notification {
                 Self::DocumentStatusChanged(Deserialize::deserialize(payload)?)
             }
             Kind::AccountExists => Self::AccountExists(Deserialize::deserialize(payload)?),
+            Kind::ConfirmationRequest => {
+                Self::ConfirmationRequest(Deserialize::deserialize(payload)?)
+            }
         })
     }
 
@@ -120,6 +129,7 @@ impl Notification {
             Self::AppointmentCancelled(m) => &m.full_name,
             Self::DocumentStatusChanged(m) => &m.full_name,
             Self::AccountExists(m) => &m.full_name,
+            Self::ConfirmationRequest(m) => &m.full_name,
         }
     }
 }
@@ -186,6 +196,18 @@ pub struct Cancelled {
     pub cancelled_by: CancelledBy,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `confirmation_request`: the appointment, and the moment its window closes; unconfirmed by
+/// then, the booking is released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmationRequest {
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(flatten)]
+    pub appointment: AppointmentSummary,
+    #[serde(with = "rfc3339")]
+    pub confirm_until: DateTime<FixedOffset>,
 }
 
 /// What every appointment mail says about the appointment. Times carry the office's offset.
@@ -349,6 +371,11 @@ mod tests {
             }),
             Kind::AppointmentBooked => Notification::AppointmentBooked(booked),
             Kind::AppointmentReminder => Notification::AppointmentReminder(booked),
+            Kind::ConfirmationRequest => Notification::ConfirmationRequest(ConfirmationRequest {
+                full_name: full_name.clone(),
+                appointment: appointment(),
+                confirm_until: moscow(5),
+            }),
             Kind::AppointmentRescheduled => Notification::AppointmentRescheduled(Rescheduled {
                 full_name,
                 appointment: appointment(),
@@ -396,6 +423,7 @@ mod tests {
                 "appointment_reminder",
                 "document_status_changed",
                 "account_exists",
+                "confirmation_request",
             ]
         );
         for kind in Kind::ALL {

@@ -86,6 +86,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "appointment_reminder.html",
     "document_status_changed.txt",
     "document_status_changed.html",
+    "confirmation_request.txt",
+    "confirmation_request.html",
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -124,6 +126,8 @@ struct AppointmentView {
     unconfirmed: bool,
     reason: Option<String>,
     from_waitlist: bool,
+    /// For a confirmation request: when the window closes.
+    confirm_until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -201,6 +205,7 @@ struct Changes {
     unconfirmed: bool,
     reason: Option<String>,
     from_waitlist: bool,
+    confirm_until: Option<DateTime<FixedOffset>>,
 }
 
 /// The template values of an appointment mail, and its invite when the kind carries one.
@@ -216,6 +221,7 @@ fn appointment(
     let start = Local::new(a.start, &a.timezone);
     let end = Local::new(a.end, &a.timezone);
     let previous = changes.previous_start.map(|at| Local::new(at, &a.timezone));
+    let confirm_until = changes.confirm_until.map(|at| Local::new(at, &a.timezone));
     let office_address = a.office.address.get(language).to_owned();
     let view = AppointmentView {
         reference: a.reference.clone(),
@@ -237,6 +243,7 @@ fn appointment(
         unconfirmed: changes.unconfirmed,
         reason: non_empty(changes.reason),
         from_waitlist: changes.from_waitlist,
+        confirm_until: confirm_until.map(|t| t.long(language)),
     };
     let method = match kind {
         Kind::AppointmentBooked | Kind::AppointmentRescheduled => Some(invite::Method::Request),
@@ -314,6 +321,13 @@ fn render_notification(
                 cancelled_by_staff: m.cancelled_by == CancelledBy::Staff,
                 unconfirmed: m.cancelled_by == CancelledBy::System,
                 reason: m.reason.clone(),
+                ..Changes::default()
+            },
+        ),
+        Notification::ConfirmationRequest(m) => for_appointment(
+            &m.appointment,
+            Changes {
+                confirm_until: Some(m.confirm_until),
                 ..Changes::default()
             },
         ),
@@ -474,6 +488,9 @@ mod tests {
             Kind::AppointmentRescheduled => {
                 p["sequence"] = json!(1);
                 p["previous_start"] = json!("2026-11-30T11:00:00+03:00");
+            }
+            Kind::ConfirmationRequest => {
+                p["confirm_until"] = json!("2026-11-30T09:00:00+03:00");
             }
             Kind::AppointmentCancelled => {
                 p["sequence"] = json!(2);
@@ -716,6 +733,21 @@ mod tests {
         assert_eq!(cancelled.property_value("METHOD"), Some("CANCEL"));
         assert!(ics.contains("STATUS:CANCELLED"), "{ics}");
         assert_eq!(cancelled.events().next().unwrap().get_sequence(), Some(2));
+    }
+
+    #[test]
+    fn a_confirmation_request_names_the_deadline_and_how_to_confirm_in_each_language() {
+        let en = render_as(Kind::ConfirmationRequest, Language::En);
+        assert!(en.invite.is_none());
+        assert!(en.text.contains("Monday, 30 November 2026, 09:00"), "{}", en.text);
+        assert!(en.text.contains("Confirm attendance"), "{}", en.text);
+        assert!(en.html.contains("Confirm attendance"), "{}", en.html);
+        assert!(en.text.contains("MOW-7Q4K-2MZD"));
+        let ru = render_as(Kind::ConfirmationRequest, Language::Ru);
+        assert!(ru.text.contains("30 ноября 2026"), "{}", ru.text);
+        assert!(ru.text.contains("Подтвердить явку"), "{}", ru.text);
+        let ar = render_as(Kind::ConfirmationRequest, Language::Ar);
+        assert!(ar.text.contains("تأكيد الحضور"), "{}", ar.text);
     }
 
     #[test]

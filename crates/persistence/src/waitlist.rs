@@ -263,6 +263,8 @@ pub async fn leave(
 /// What one assignment pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
+    /// Confirmation requests queued because a booking's window opened.
+    pub requested: u64,
     /// Bookings cancelled because their confirmation window closed unconfirmed.
     pub released: u64,
     pub fulfilled: usize,
@@ -270,7 +272,8 @@ pub struct Pass {
     pub settled: u64,
 }
 
-/// One assignment pass at `now`: releases the bookings left unconfirmed at their window's end
+/// One assignment pass at `now`: asks for the confirmations whose window opened, releases the
+/// bookings left unconfirmed at their window's end
 /// (their desks start cooling like any other), expires entries whose range has passed, serves
 /// waiting entries oldest first (each in its own transaction, claimed with `SKIP LOCKED`),
 /// then hands the released desks whose cool-down ended to the public. Safe to run in any number of processes
@@ -281,6 +284,7 @@ pub async fn run_pass(
     now: DateTime<Utc>,
     no_shows: NoShowPolicy,
 ) -> Result<Pass, StoreError> {
+    let requested = crate::appointments::lifecycle::request_confirmations(pool, now).await?;
     let released = crate::appointments::lifecycle::release_unconfirmed(pool, now).await?;
     let expired = sqlx::query!(
         "UPDATE waitlist_entries w SET status = 'expired', updated_at = $1
@@ -294,6 +298,7 @@ pub async fn run_pass(
     .rows_affected();
 
     let mut pass = Pass {
+        requested,
         released,
         expired,
         ..Pass::default()

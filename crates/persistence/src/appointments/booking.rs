@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
-    citizen_may_change, reschedule_to, BookedApplicant, BookingFor, Holder, Holdings, Idempotency,
-    Identity, Move, NoShowPolicy, Offer, Reference, Refusal, Status,
+    citizen_may_change, confirmation_window, confirmed_on_entry, reschedule_to, BookedApplicant,
+    BookingFor, Holder, Holdings, Idempotency, Identity, Move, NoShowPolicy, Offer, Reference,
+    Refusal, Status,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
 use mawid_domain::schedule::{Calendar, Policy};
@@ -403,6 +404,13 @@ impl Context {
         by: Booker,
     ) -> Target {
         let staff = by == Booker::Staff;
+        let fair = &self.service.fair;
+        let window = confirmation_window(
+            start,
+            fair.confirmation_required,
+            fair.confirm_from_hours,
+            fair.confirm_until_hours,
+        );
         Target {
             office_id: self.office.id,
             service_id: self.service.id,
@@ -416,6 +424,7 @@ impl Context {
             cooling_at: (!staff).then_some(now),
             unsettled: by == Booker::Citizen,
             staff,
+            confirmed_at: confirmed_on_entry(window, now),
         }
     }
 }
@@ -507,6 +516,8 @@ struct Target {
     unsettled: bool,
     /// Staff take the highest free desk (the reserved ones) first.
     staff: bool,
+    /// The confirmation the appointment carries on entering the slot (`confirmed_on_entry`).
+    confirmed_at: Option<DateTime<Utc>>,
 }
 
 /// The appointment a claimed desk goes to: a new booking, or a booked one moving to the slot.
@@ -619,8 +630,10 @@ async fn insert_at(
     let inserted = sqlx::query_scalar!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
             slot_end, desk_no, applicant_name, applicant_relation, passport_number,
-            national_number, status, sequence, created_at, updated_at, booked_by, booking_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16)
+            national_number, status, sequence, created_at, updated_at, booked_by, booking_reason,
+            confirmed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16,
+            $17)
          ON CONFLICT DO NOTHING
          RETURNING id",
         row.id,
@@ -638,7 +651,8 @@ async fn insert_at(
         row.now,
         row.applicant.identity.national(),
         row.by_staff.map(|(actor, _)| actor),
-        row.by_staff.map(|(_, reason)| reason)
+        row.by_staff.map(|(_, reason)| reason),
+        slot.confirmed_at
     )
     .fetch_optional(conn)
     .await?;
@@ -655,18 +669,21 @@ async fn move_to(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     // An UPDATE has no ON CONFLICT: the unique violation of a desk taken meanwhile is caught in
-    // a savepoint, so it does not abort the whole transaction.
+    // a savepoint, so it does not abort the whole transaction. A confirmation, and the request
+    // for one, were for the old slot: the new one decides both afresh.
     let mut sp = sqlx::Connection::begin(&mut *conn).await?;
     release_desk(&mut sp, id, now).await?;
     let moved = sqlx::query!(
         "UPDATE appointments SET slot_start = $2, slot_end = $3, desk_no = $4,
-            sequence = sequence + 1, reschedules = reschedules + 1, updated_at = $5
+            sequence = sequence + 1, reschedules = reschedules + 1, updated_at = $5,
+            confirmed_at = $6, confirmation_requested_at = NULL
          WHERE id = $1",
         id,
         slot.start,
         slot.end,
         desk,
-        now
+        now,
+        slot.confirmed_at
     )
     .execute(&mut *sp)
     .await;

@@ -6,7 +6,7 @@ use mawid_domain::appointment::{
     citizen_may_change, may_confirm, may_record_no_show, withdraws_reminder, Cancellation, CheckIn,
     Refusal, StaffStep, Status, STAFF_CANCEL_ACTION,
 };
-use mawid_domain::mail::{Cancelled, Notification};
+use mawid_domain::mail::{at_office, Cancelled, ConfirmationRequest, Notification};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -217,8 +217,70 @@ pub async fn confirm(
     Ok(appointment)
 }
 
+/// How many request mails one transaction of [`request_confirmations`] queues.
+const REQUEST_BATCH: i64 = 50;
+
+/// Asks, once per booking and slot, every citizen whose booking of a `confirmation_required`
+/// service is unconfirmed and whose window has opened (and not yet closed) to confirm. The
+/// claim is one `UPDATE` of `confirmation_requested_at` over rows taken with `SKIP LOCKED`, in
+/// the transaction that queues the mails: processes running this at once never ask twice, and
+/// a failed pass leaves the rows to the next one. A booking that entered its slot inside the
+/// window was confirmed then (`confirmed_on_entry`) and is not asked.
+#[tracing::instrument(skip_all)]
+pub async fn request_confirmations(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut requested = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query_scalar!(
+            "WITH due AS (
+                SELECT a.id FROM appointments a JOIN services s ON s.id = a.service_id
+                WHERE a.status = 'booked' AND a.confirmed_at IS NULL
+                  AND a.confirmation_requested_at IS NULL AND s.confirmation_required
+                  AND a.slot_start - make_interval(hours => s.confirm_from_hours) <= $1
+                  AND a.slot_start - make_interval(hours => s.confirm_until_hours) > $1
+                ORDER BY a.slot_start LIMIT $2 FOR UPDATE OF a SKIP LOCKED)
+             UPDATE appointments a SET confirmation_requested_at = $1
+             FROM due WHERE a.id = due.id
+             RETURNING a.id",
+            now,
+            REQUEST_BATCH
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if claimed.is_empty() {
+            break;
+        }
+        for id in &claimed {
+            let appointment = by_id(&mut *tx, *id).await?;
+            let Some((_, until)) = appointment.confirmation else {
+                continue;
+            };
+            let ctx = mail_context(&mut *tx, &appointment).await?;
+            let mail = ctx.mail();
+            let request = ConfirmationRequest {
+                full_name: mail.user.full_name.clone(),
+                appointment: mail.summary(&appointment),
+                confirm_until: at_office(appointment.timezone, until),
+            };
+            // The key repeats the claim's promise in the outbox: one request per slot held.
+            let key = format!("confirmation_request:{}:{}", id, appointment.sequence);
+            mail.send_once(
+                &mut *tx,
+                Notification::ConfirmationRequest(request),
+                now,
+                key,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        requested += claimed.len() as u64;
+    }
+    Ok(requested)
+}
+
 /// Cancels, as the system, every booking of a `confirmation_required` service whose window has
-/// closed unconfirmed (a booking made after its window closed never had one, and is kept): each
+/// closed unconfirmed (a booking that entered its slot inside or after its window counts as
+/// confirmed then; one made after the window closed before that rule existed is kept): each
 /// in its own transaction, claimed with `SKIP LOCKED` so processes running this at once never
 /// cancel (or mail) one twice; the desk goes through the ordinary release, cool-down and
 /// waitlist.

@@ -87,6 +87,17 @@ impl Mail<'_> {
         self.enqueue(conn, payload, now, None).await
     }
 
+    /// Queues a mail that must go out at most once per `dedupe_key`.
+    pub(super) async fn send_once(
+        &self,
+        conn: &mut PgConnection,
+        payload: Notification,
+        now: DateTime<Utc>,
+        dedupe_key: String,
+    ) -> Result<(), StoreError> {
+        self.enqueue(conn, payload, now, Some(dedupe_key)).await
+    }
+
     async fn enqueue(
         &self,
         conn: &mut PgConnection,

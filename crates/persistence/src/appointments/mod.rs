@@ -27,7 +27,7 @@ use crate::{corrupt, decode_timezone, StoreError};
 pub use agenda::{agenda, Agenda, AgendaEntry};
 pub use booking::{book, book_by_staff, reschedule, Booked, NewBooking, StaffBooking};
 pub(crate) use lifecycle::cancel_in;
-pub use lifecycle::{cancel, check_in, confirm, step};
+pub use lifecycle::{cancel, check_in, confirm, request_confirmations, step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BookingError {
@@ -319,12 +319,14 @@ async fn locked(
     Ok(stored.try_into()?)
 }
 
-/// Withdraws the appointment's pending reminder; a later reminder for a new slot is its own row.
+/// Withdraws the appointment's pending reminder and confirmation request; a later one for a new
+/// slot is its own row.
 #[tracing::instrument(skip_all)]
 async fn withdraw_reminders(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE notifications SET status = 'cancelled'
-         WHERE kind = 'appointment_reminder' AND payload->>'appointment_id' = $1
+         WHERE kind IN ('appointment_reminder', 'confirmation_request')
+           AND payload->>'appointment_id' = $1
            AND status = 'pending'",
         id.to_string()
     )
