@@ -739,7 +739,11 @@ mod tests {
     fn a_confirmation_request_names_the_deadline_and_how_to_confirm_in_each_language() {
         let en = render_as(Kind::ConfirmationRequest, Language::En);
         assert!(en.invite.is_none());
-        assert!(en.text.contains("Monday, 30 November 2026, 09:00"), "{}", en.text);
+        assert!(
+            en.text.contains("Monday, 30 November 2026, 09:00"),
+            "{}",
+            en.text
+        );
         assert!(en.text.contains("Confirm attendance"), "{}", en.text);
         assert!(en.html.contains("Confirm attendance"), "{}", en.html);
         assert!(en.text.contains("MOW-7Q4K-2MZD"));
