@@ -972,16 +972,24 @@ async fn a_confirmation_request_is_mailed_once_when_the_window_opens_in_the_citi
     pool: PgPool,
 ) {
     let w = World::new(pool).await;
-    w.patch_service(json!({ "confirmation_required": true })).await;
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
     let rania = w.app.verified_citizen_in("rania@example.org", "ru").await;
     // Day 4, 09:00: the window opens on day 1 at 09:00 and closes on day 3 at 09:00.
-    let a = w.book(&rania, &w.at(4, "09:00")).await.expect(StatusCode::CREATED);
+    let a = w
+        .book(&rania, &w.at(4, "09:00"))
+        .await
+        .expect(StatusCode::CREATED);
     let id = a["id"].as_str().unwrap().to_owned();
     assert_eq!(a["confirmed_at"], Value::Null, "booked before the window");
     assert_eq!(w.app.run_waitlist().await.requested, 0);
     // Day 1, 08:59.
     w.app.clock.advance(chrono::Duration::minutes(22 * 60 - 1));
-    assert_eq!(w.app.run_waitlist().await.requested, 0, "not before it opens");
+    assert_eq!(
+        w.app.run_waitlist().await.requested,
+        0,
+        "not before it opens"
+    );
     assert_eq!(w.confirmation_requests(&id).await, 0);
     w.app.clock.advance(chrono::Duration::minutes(1));
     assert_eq!(w.app.run_waitlist().await.requested, 1);
@@ -998,7 +1006,11 @@ async fn a_confirmation_request_is_mailed_once_when_the_window_opens_in_the_citi
         .filter(|t| t.contains("Подтвердить явку"))
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
-    assert!(asked[0].contains(a["reference"].as_str().unwrap()), "{}", asked[0]);
+    assert!(
+        asked[0].contains(a["reference"].as_str().unwrap()),
+        "{}",
+        asked[0]
+    );
     assert!(asked[0].contains("09:00"), "the deadline: {}", asked[0]);
     w.post_on(&rania, &id, "confirm", json!({}))
         .await
@@ -1007,7 +1019,12 @@ async fn a_confirmation_request_is_mailed_once_when_the_window_opens_in_the_citi
     // Moved to day 11, whose window opens on day 8: the old confirmation was for the old slot,
     // and the new slot gets its own request when its window opens.
     let moved = w
-        .post_on(&rania, &id, "reschedule", json!({ "start": w.at(11, "09:00") }))
+        .post_on(
+            &rania,
+            &id,
+            "reschedule",
+            json!({ "start": w.at(11, "09:00") }),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(moved["confirmed_at"], Value::Null);
@@ -1024,7 +1041,8 @@ async fn a_confirmation_request_is_mailed_once_when_the_window_opens_in_the_citi
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn two_instances_running_the_pass_at_once_ask_each_booking_to_confirm_once(pool: PgPool) {
     let w = World::with_capacity(pool, 3).await;
-    w.patch_service(json!({ "confirmation_required": true })).await;
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
     let mut ids = Vec::new();
     for (i, hm) in ["09:00", "09:30", "10:00", "10:30"].iter().enumerate() {
         for desk in 0..3 {
@@ -1071,11 +1089,19 @@ async fn a_booking_entering_its_slot_inside_or_after_the_window_counts_as_confir
     let now = w.at(0, "11:00");
     let far = w.booked(&w.citizen, &w.at(9, "09:00")).await;
     let closing = w
-        .post_on(&w.citizen, &far, "reschedule", json!({ "start": w.at(2, "12:00") }))
+        .post_on(
+            &w.citizen,
+            &far,
+            "reschedule",
+            json!({ "start": w.at(2, "12:00") }),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(closing["confirm_until"], w.at(0, "13:00"));
-    assert_eq!(closing["confirmed_at"], now, "moved in two hours before it closes");
+    assert_eq!(
+        closing["confirmed_at"], now,
+        "moved in two hours before it closes"
+    );
     let other = w.app.quick_citizen("late@example.org").await;
     let late = w
         .book(&other, &w.at(2, "09:00"))
@@ -1096,4 +1122,269 @@ async fn a_booking_entering_its_slot_inside_or_after_the_window_counts_as_confir
         assert_eq!(a["status"], "booked", "{a}");
     }
     assert_eq!(w.confirmation_requests(&far).await, 0);
+}
+
+impl World {
+    /// Staff book `start` for a walk-in without an account described by `applicant`.
+    async fn book_walk_in(&self, start: &str, applicant: Value) -> Resp {
+        self.app
+            .post(
+                "/api/v1/admin/appointments",
+                Some(&self.officer),
+                json!({ "office_id": self.office, "service_id": self.service, "start": start,
+                        "reason": "at the counter", "applicant": applicant }),
+            )
+            .await
+    }
+
+    async fn agenda_csv(&self, days: i64) -> String {
+        let path = format!(
+            "/api/v1/admin/offices/{}/agenda?date={}",
+            self.office,
+            self.day(days)
+        );
+        let req = actix_web::test::TestRequest::get()
+            .uri(&path)
+            .insert_header(("Accept", "text/csv"));
+        let csv = self
+            .app
+            .call(crate::helpers::with_token(req, Some(&self.officer)))
+            .await;
+        assert_eq!(csv.status, StatusCode::OK);
+        csv.text
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_walk_in_without_an_account_is_booked_by_staff_mailed_in_their_language_and_listed(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    w.service_issues_documents().await;
+    let a = w
+        .book_walk_in(
+            &w.at(2, "09:00"),
+            json!({ "full_name": "Omar Khalil", "passport_number": "W1234567",
+                    "phone": "+7 900 123-45-67", "email": "Omar@Example.org",
+                    "preferred_language": "ru" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let id = a["id"].as_str().unwrap().to_owned();
+    let reference = a["reference"].as_str().unwrap().to_owned();
+    assert_eq!(a["status"], "booked");
+    assert_eq!(a["applicant"]["full_name"], "Omar Khalil");
+    assert_eq!(a["applicant"]["passport_number"], "W1234567");
+
+    let mails = w.app.mails_to("omar@example.org").await;
+    assert_eq!(mails.len(), 1, "the booking confirmation");
+    let text = crate::helpers::text_body(&mails[0]);
+    assert!(text.contains("Здравствуйте, Omar Khalil"), "{text}");
+    assert!(text.contains(&reference), "{text}");
+    assert!(mails[0].contains("text/calendar"), "with its invite");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE user_id IS NULL
+                 AND recipient = 'omar@example.org' AND language = 'ru'
+                 AND payload->>'appointment_id' = '{id}'"
+            ))
+            .await,
+        2,
+        "the confirmation and the reminder"
+    );
+    assert_eq!(
+        w.app
+            .count(
+                "SELECT count(*) FROM audit_log WHERE action = 'appointment.book_by_staff'
+                 AND details->>'walk_in' = 'true' AND details->>'reason' = 'at the counter'"
+            )
+            .await,
+        1
+    );
+
+    let agenda = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/admin/offices/{}/agenda?date={}",
+                w.office,
+                w.day(2)
+            ),
+            Some(&w.officer),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let item = &agenda["items"][0];
+    assert_eq!(item["reference"], reference.as_str());
+    assert_eq!(item["citizen_id"], Value::Null);
+    let csv = w.agenda_csv(2).await;
+    assert!(
+        csv.contains(&format!(
+            "09:00,{reference},passport-renewal,Omar Khalil,W1234567,+79001234567,booked"
+        )),
+        "{csv}"
+    );
+    let hits = w
+        .app
+        .get("/api/v1/admin/search?q=W1234567", Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(hits["appointments"][0]["citizen_id"], Value::Null, "{hits}");
+
+    // Checked in: no account to follow a document request in, so none is opened.
+    w.staff_on(&id, "check-in", json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        w.app.count("SELECT count(*) FROM document_requests").await,
+        0
+    );
+    let b = w
+        .book_walk_in(
+            &w.at(2, "10:00"),
+            json!({ "full_name": "Omar Khalil", "national_number": "01020304050",
+                    "email": "omar@example.org", "preferred_language": "ru" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    w.staff_on(
+        b["id"].as_str().unwrap(),
+        "cancel",
+        json!({ "reason": "Сотрудник заболел" }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let mails = w.app.mails_to("omar@example.org").await;
+    assert_eq!(mails.len(), 3, "two bookings and a cancellation");
+    let cancelled = crate::helpers::text_body(&mails[2]);
+    assert!(cancelled.contains("Сотрудник заболел"), "{cancelled}");
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_walk_in_without_email_gets_no_mail_and_needs_a_name_and_an_identity_number(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let a = w
+        .book_walk_in(
+            &w.at(2, "09:00"),
+            json!({ "full_name": "Huda Saleh", "national_number": "01020304050" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a["applicant"]["national_number"], "01020304050");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM notifications WHERE payload->>'appointment_id' = '{}'",
+                a["id"].as_str().unwrap()
+            ))
+            .await,
+        0
+    );
+    w.staff_on(
+        a["id"].as_str().unwrap(),
+        "cancel",
+        json!({ "reason": "left" }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM notifications WHERE user_id IS NULL")
+            .await,
+        0,
+        "nobody to write to"
+    );
+
+    let p = w
+        .book_walk_in(&w.at(2, "09:30"), json!({ "phone": "+79001234567" }))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        crate::helpers::strings(&p["errors"], "/field"),
+        ["applicant.full_name", "applicant.passport_number"]
+    );
+    let p = w
+        .book_walk_in(&w.at(2, "09:30"), Value::Null)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        crate::helpers::strings(&p["errors"], "/field"),
+        ["applicant.full_name", "applicant.passport_number"]
+    );
+    let p = w
+        .book_walk_in(
+            &w.at(2, "09:30"),
+            json!({ "full_name": "Huda Saleh", "passport_number": "H7654321",
+                    "email": "not-an-address", "preferred_language": "fr" }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        crate::helpers::strings(&p["errors"], "/field"),
+        ["applicant.email", "applicant.preferred_language"]
+    );
+    // With an account named, the contact is the account's own.
+    let citizen_id = w.app.user_id(&w.citizen).await;
+    let p = w
+        .app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:30"),
+                    "reason": "phone call", "citizen_id": citizen_id,
+                    "applicant": { "email": "other@example.org" } }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "citizen_id");
+    assert_eq!(
+        w.app.count("SELECT count(*) FROM appointments").await,
+        1,
+        "nothing booked by the refused requests"
+    );
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_per_identity_cap_holds_across_a_walk_in_and_a_citizen_booking(pool: PgPool) {
+    let w = World::new(pool).await;
+    let own = crate::helpers::own_passport(World::CITIZEN);
+    w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    w.book_walk_in(
+        &w.at(3, "09:00"),
+        json!({ "full_name": "Amal Haddad", "passport_number": own }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+
+    w.book_walk_in(
+        &w.at(3, "09:00"),
+        json!({ "full_name": "Sami Haddad", "passport_number": "S1234567" }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let other = w.app.quick_citizen("sami@example.org").await;
+    w.book_for(
+        &other,
+        &w.service,
+        &w.at(4, "09:00"),
+        Some(json!({ "passport_number": "S1234567" })),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    w.book_walk_in(
+        &w.at(4, "09:00"),
+        json!({ "full_name": "Sami Haddad", "passport_number": "s 123 4567" }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "passport_limit");
+    // The grid still holds for a walk-in.
+    w.book_walk_in(
+        &w.at(4, "09:10"),
+        json!({ "full_name": "Nour Haddad", "passport_number": "N9876543" }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "off_grid");
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::account::FullName;
+use crate::account::{Email, FullName, Language, Phone};
 pub use crate::account::{Identity, NationalNo, PassportNo};
 use crate::code::Code;
 use crate::error::Invalid;
@@ -399,6 +399,144 @@ impl BookingFor {
             },
         })
     }
+}
+
+/// A walk-in's contact as staff type it at the counter: all optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactFields<'a> {
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub preferred_language: Option<&'a str>,
+}
+
+impl ContactFields<'_> {
+    fn is_empty(&self) -> bool {
+        self.phone.is_none() && self.email.is_none() && self.preferred_language.is_none()
+    }
+}
+
+/// An applicant without an account, booked by staff: the name and identity number the desk
+/// needs, and how to reach them. With an email they get the usual mails, in their language.
+#[derive(Clone)]
+pub struct WalkIn {
+    pub applicant: BookedApplicant,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub language: Language,
+}
+
+impl fmt::Debug for WalkIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WalkIn")
+            .field("applicant", &self.applicant)
+            .field("email", &self.email)
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whom staff book for: a citizen's account (the applicant as in a citizen's booking), or a
+/// walk-in without one.
+#[derive(Debug, Clone)]
+pub enum StaffBookingFor {
+    Citizen {
+        citizen_id: Uuid,
+        applicant: BookingFor,
+    },
+    WalkIn(WalkIn),
+}
+
+impl StaffBookingFor {
+    /// With `citizen_id`, the applicant as [`BookingFor::parse`] reads it, and no contact (the
+    /// account has its own). Without, a walk-in: `applicant.full_name` and an identity number
+    /// are required, `phone`, `email` and `preferred_language` (default `ar`) optional; every
+    /// failing field is reported at once.
+    pub fn parse(
+        citizen_id: Option<Uuid>,
+        applicant: Option<ApplicantFields<'_>>,
+        contact: ContactFields<'_>,
+    ) -> Result<Self, Invalid> {
+        if let Some(citizen_id) = citizen_id {
+            if !contact.is_empty() {
+                return Err(Invalid::new(
+                    "citizen_id",
+                    "phone, email and preferred_language are for a walk-in without citizen_id",
+                ));
+            }
+            return Ok(Self::Citizen {
+                citizen_id,
+                applicant: BookingFor::parse(applicant)?,
+            });
+        }
+        let a = applicant.unwrap_or_default();
+        let mut errors = Vec::new();
+        let name = keep(
+            &mut errors,
+            FullName::parse("applicant.full_name", a.full_name.unwrap_or("")),
+        );
+        let relation = keep(
+            &mut errors,
+            match Relation::parse(a.relation.unwrap_or("self")) {
+                Ok(Relation::Myself) => Ok(()),
+                _ => Err(Invalid::new(
+                    "applicant.relation",
+                    "a walk-in books for themself: self",
+                )),
+            },
+        );
+        let identity = keep(
+            &mut errors,
+            Identity::parse("applicant.", a.passport_number, a.national_number)
+                .and_then(|i| i.ok_or_else(walk_in_without_identity)),
+        );
+        let phone = keep(&mut errors, contact.phone.map(Phone::parse).transpose());
+        let email = keep(&mut errors, contact.email.map(Email::parse).transpose());
+        let language = keep(
+            &mut errors,
+            contact.preferred_language.map(Language::parse).transpose(),
+        );
+        match (name, relation, identity, phone, email, language) {
+            (
+                Some(full_name),
+                Some(()),
+                Some(identity),
+                Some(phone),
+                Some(email),
+                Some(language),
+            ) if errors.is_empty() => Ok(Self::WalkIn(WalkIn {
+                applicant: BookedApplicant {
+                    full_name: full_name.as_str().to_owned(),
+                    relation: Relation::Myself,
+                    identity,
+                },
+                phone,
+                email,
+                language: language.unwrap_or(Language::Ar),
+            })),
+            _ => Err(Invalid { errors }),
+        }
+    }
+}
+
+/// The parsed value, or `None` with its errors (under `applicant.`) added to `errors`.
+fn keep<T>(errors: &mut Vec<crate::error::FieldError>, r: Result<T, Invalid>) -> Option<T> {
+    r.map_err(|e| errors.extend(e.errors.into_iter().map(under_applicant)))
+        .ok()
+}
+
+/// A contact field's error under the request's `applicant` object.
+fn under_applicant(mut e: crate::error::FieldError) -> crate::error::FieldError {
+    if !e.field.starts_with("applicant.") {
+        e.field = format!("applicant.{}", e.field);
+    }
+    e
+}
+
+fn walk_in_without_identity() -> Invalid {
+    Invalid::new(
+        "applicant.passport_number",
+        "a walk-in without citizen_id needs a passport_number or a national_number",
+    )
 }
 
 /// Every booking names a passport or national number.
@@ -816,9 +954,14 @@ impl CheckIn {
     }
 
     /// Checking in opens a document request only for a service that produces a document: the
-    /// citizen can follow the case from the moment they are at the desk.
-    pub fn opens_document_request(&self, service_creates_document_request: bool) -> bool {
-        service_creates_document_request
+    /// citizen can follow the case from the moment they are at the desk. A walk-in has no
+    /// account to follow it in, so theirs stays on paper at the counter.
+    pub fn opens_document_request(
+        &self,
+        service_creates_document_request: bool,
+        has_account: bool,
+    ) -> bool {
+        service_creates_document_request && has_account
     }
 }
 
@@ -1083,6 +1226,110 @@ mod tests {
     }
 
     #[test]
+    fn a_walk_in_needs_a_name_and_a_number_and_may_leave_a_contact() {
+        let walk_in = StaffBookingFor::parse(
+            None,
+            Some(ApplicantFields {
+                full_name: Some("Omar Khalil"),
+                passport_number: Some("n 123 4567"),
+                ..Default::default()
+            }),
+            ContactFields {
+                email: Some(" Omar@Example.ORG "),
+                preferred_language: Some("ru"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let StaffBookingFor::WalkIn(w) = walk_in else {
+            panic!("not a walk-in");
+        };
+        assert_eq!(w.applicant.full_name, "Omar Khalil");
+        assert_eq!(w.applicant.relation, Relation::Myself);
+        assert_eq!(w.applicant.identity.passport(), Some("N1234567"));
+        assert_eq!(
+            w.email.as_ref().map(Email::as_str),
+            Some("omar@example.org")
+        );
+        assert_eq!(w.language, Language::Ru);
+        assert!(w.phone.is_none());
+
+        let bare = StaffBookingFor::parse(None, None, ContactFields::default()).unwrap_err();
+        let fields: Vec<_> = bare.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["applicant.full_name", "applicant.passport_number"]);
+        let bad = StaffBookingFor::parse(
+            None,
+            Some(ApplicantFields {
+                full_name: Some("Omar Khalil"),
+                relation: Some("child"),
+                national_number: Some("01020304050"),
+                ..Default::default()
+            }),
+            ContactFields {
+                phone: Some("12"),
+                email: Some("nowhere"),
+                preferred_language: Some("fr"),
+            },
+        )
+        .unwrap_err();
+        let fields: Vec<_> = bad.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "applicant.relation",
+                "applicant.phone",
+                "applicant.email",
+                "applicant.preferred_language"
+            ]
+        );
+
+        let citizen = Uuid::from_u128(7);
+        assert!(matches!(
+            StaffBookingFor::parse(Some(citizen), None, ContactFields::default()),
+            Ok(StaffBookingFor::Citizen { citizen_id, .. }) if citizen_id == citizen
+        ));
+        let mixed = StaffBookingFor::parse(
+            Some(citizen),
+            None,
+            ContactFields {
+                email: Some("omar@example.org"),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(mixed.errors[0].field, "citizen_id");
+    }
+
+    #[test]
+    fn entering_a_slot_inside_or_after_its_window_counts_as_confirmed_then() {
+        let start = at(9) + TimeDelta::days(3);
+        let w = confirmation_window(start, true, 72, 24);
+        assert_eq!(
+            confirmed_on_entry(None, at(9)),
+            None,
+            "no rule, no confirmation"
+        );
+        assert_eq!(
+            confirmed_on_entry(w, at(8)),
+            None,
+            "before the window: asked later"
+        );
+        assert_eq!(
+            confirmed_on_entry(w, at(9)),
+            Some(at(9)),
+            "the window's first moment"
+        );
+        let late = at(9) + TimeDelta::days(2) - TimeDelta::minutes(5);
+        assert_eq!(
+            confirmed_on_entry(w, late),
+            Some(late),
+            "minutes before it closes"
+        );
+        let after = at(9) + TimeDelta::days(2) + TimeDelta::hours(1);
+        assert_eq!(confirmed_on_entry(w, after), Some(after), "after it closed");
+    }
+
+    #[test]
     fn the_limit_th_no_show_within_the_window_suspends_for_the_suspension_days() {
         let p = NoShowPolicy::default();
         let day = |d: i64| at(9) + TimeDelta::days(d);
@@ -1173,21 +1420,12 @@ mod tests {
         let e = CheckIn::new(today.succ_opt(), today).unwrap_err();
         assert_eq!(e.errors[0].field, "applicant_date_of_birth");
         let c = CheckIn::default();
-        assert!(c.opens_document_request(true));
-        assert!(!c.opens_document_request(false));
-    }
-
-    #[test]
-    fn entering_a_slot_inside_or_after_its_window_counts_as_confirmed_then() {
-        let start = at(9) + TimeDelta::days(3);
-        let w = confirmation_window(start, true, 72, 24);
-        assert_eq!(confirmed_on_entry(None, at(9)), None, "no rule, no confirmation");
-        assert_eq!(confirmed_on_entry(w, at(8)), None, "before the window: asked later");
-        assert_eq!(confirmed_on_entry(w, at(9)), Some(at(9)), "the window's first moment");
-        let late = at(9) + TimeDelta::days(2) - TimeDelta::minutes(5);
-        assert_eq!(confirmed_on_entry(w, late), Some(late), "minutes before it closes");
-        let after = at(9) + TimeDelta::days(2) + TimeDelta::hours(1);
-        assert_eq!(confirmed_on_entry(w, after), Some(after), "after it closed");
+        assert!(c.opens_document_request(true, true));
+        assert!(!c.opens_document_request(false, true));
+        assert!(
+            !c.opens_document_request(true, false),
+            "a walk-in has no account"
+        );
     }
 
     #[test]

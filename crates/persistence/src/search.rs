@@ -23,7 +23,8 @@ pub struct CitizenHit {
 pub struct AppointmentHit {
     pub id: Uuid,
     pub reference: String,
-    pub citizen_id: Uuid,
+    /// `None` for a walk-in without an account.
+    pub citizen_id: Option<Uuid>,
     pub office_id: Uuid,
     pub service_id: Uuid,
     pub slot_start: DateTime<Utc>,

@@ -178,7 +178,11 @@ pub async fn join(pool: &PgPool, e: NewEntry) -> Result<EntryRow, BookingError> 
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if held.as_ref().is_some_and(|h| h.citizen_id != e.citizen_id) {
+    // Held by another account, or by a walk-in under the same number.
+    if held
+        .as_ref()
+        .is_some_and(|h| h.citizen_id != Some(e.citizen_id))
+    {
         return Err(Refusal::PassportLimit.into());
     }
     let tz = office.tz();

@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, Accept};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use mawid_domain::appointment::{BookingFor, Cancellation, CheckIn, StaffStep};
+use mawid_domain::appointment::{Cancellation, CheckIn, ContactFields, StaffBookingFor, StaffStep};
 use mawid_domain::dates::{Day, Instant};
 use mawid_domain::page::Page;
 use mawid_domain::text::Reason;
@@ -46,7 +46,8 @@ struct AgendaView {
 struct AgendaItemView {
     #[serde(flatten)]
     appointment: AppointmentView,
-    citizen_id: Uuid,
+    /// `None` for a walk-in without an account.
+    citizen_id: Option<Uuid>,
     on_schedule: bool,
 }
 
@@ -132,7 +133,10 @@ fn agenda_csv(day: &Agenda) -> Result<Vec<u8>, ApiError> {
             &a.reference,
             &a.service_code,
             &a.applicant_name,
-            a.passport_number.as_deref().unwrap_or(""),
+            a.passport_number
+                .as_deref()
+                .or(a.national_number.as_deref())
+                .unwrap_or(""),
             e.phone.as_deref().unwrap_or(""),
             a.status.code(),
         ])
@@ -306,10 +310,31 @@ struct StaffBookingIn {
     start: Instant,
     reason: String,
     citizen_id: Option<Uuid>,
-    applicant: Option<crate::routes::appointments::ApplicantIn>,
+    applicant: Option<StaffApplicantIn>,
 }
 
-/// Staff book for a citizen: an urgent case or a phone call; reserved desks may be used.
+/// A citizen booking's applicant, and for a walk-in without an account their contact.
+#[derive(Deserialize)]
+struct StaffApplicantIn {
+    #[serde(flatten)]
+    applicant: crate::routes::appointments::ApplicantIn,
+    phone: Option<String>,
+    email: Option<String>,
+    preferred_language: Option<String>,
+}
+
+impl StaffApplicantIn {
+    fn contact(&self) -> ContactFields<'_> {
+        ContactFields {
+            phone: self.phone.as_deref(),
+            email: self.email.as_deref(),
+            preferred_language: self.preferred_language.as_deref(),
+        }
+    }
+}
+
+/// Staff book for a citizen (an urgent case or a phone call) or for a walk-in without an
+/// account; reserved desks may be used.
 async fn staff_book(
     staff: Staff,
     state: web::Data<AppState>,
@@ -317,16 +342,18 @@ async fn staff_book(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let reason = Reason::parse("reason", &b.reason)?;
-    // Walk-ins without an account are not taken here yet: a citizen account is named.
-    let citizen_id = b
-        .citizen_id
-        .ok_or_else(|| Invalid::new("citizen_id", "the citizen's account id is required"))?;
-    let applicant = BookingFor::parse(b.applicant.as_ref().map(|a| a.fields()))?;
+    let applicant = StaffBookingFor::parse(
+        b.citizen_id,
+        b.applicant.as_ref().map(|a| a.applicant.fields()),
+        b.applicant
+            .as_ref()
+            .map(StaffApplicantIn::contact)
+            .unwrap_or_default(),
+    )?;
     let a = store::book_by_staff(
         &state.pool,
         StaffBooking {
             actor_id: staff.id(),
-            citizen_id,
             office_id: b.office_id,
             service_id: b.service_id,
             start: b.start.utc(),

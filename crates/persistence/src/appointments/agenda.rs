@@ -24,7 +24,7 @@ pub struct Agenda {
 pub struct AgendaEntry {
     pub appointment: AppointmentRow,
     pub on_schedule: bool,
-    /// The booking citizen's phone, for the counter's printed day.
+    /// The booking citizen's phone (or the walk-in's), for the counter's printed day.
     pub phone: Option<String>,
 }
 
@@ -44,7 +44,7 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
             e.insert((schedule, service));
         }
     }
-    let citizens: Vec<Uuid> = rows.iter().map(|a| a.citizen_id).collect();
+    let citizens: Vec<Uuid> = rows.iter().filter_map(|a| a.citizen_id).collect();
     let phones = phones(&mut conn, &citizens).await?;
     let items = rows
         .into_iter()
@@ -63,8 +63,13 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
                 }
                 _ => on_schedule(None, appointment.slot_start),
             };
+            let phone = match (&appointment.walk_in, appointment.citizen_id) {
+                (Some(w), _) => w.phone.clone(),
+                (None, Some(citizen)) => phones.get(&citizen).cloned(),
+                (None, None) => None,
+            };
             AgendaEntry {
-                phone: phones.get(&appointment.citizen_id).cloned(),
+                phone,
                 appointment,
                 on_schedule: fits,
             }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use mawid_domain::appointment::{
     citizen_may_change, confirmation_window, confirmed_on_entry, reschedule_to, BookedApplicant,
     BookingFor, Holder, Holdings, Idempotency, Identity, Move, NoShowPolicy, Offer, Reference,
-    Refusal, Status,
+    Refusal, StaffBookingFor, Status, WalkIn,
 };
 use mawid_domain::mail::{at_office, Notification, Rescheduled};
 use mawid_domain::schedule::{Calendar, Policy};
@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::mail::Mail;
+use super::mail::{Mail, Recipient};
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
@@ -82,7 +82,7 @@ pub(crate) async fn book_in(
     lock(&mut *tx, LOCK_IDENTITY, &key).await?;
     holdings(
         &mut *tx,
-        b.citizen_id,
+        Some(b.citizen_id),
         b.service_id,
         &applicant.identity,
         b.now,
@@ -93,7 +93,7 @@ pub(crate) async fn book_in(
     let id = Uuid::new_v4();
     let row = NewRow {
         id,
-        citizen_id: b.citizen_id,
+        holder: RowHolder::Citizen(b.citizen_id),
         office_code: &ctx.office.code,
         applicant: &applicant,
         by_staff: None,
@@ -102,8 +102,9 @@ pub(crate) async fn book_in(
     let target = ctx.target(b.start, end, b.now, by);
     claim_desk(&mut *tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
+    let to = Recipient::of_user(&user);
     let mail = Mail {
-        user: &user,
+        to: &to,
         office: &ctx.office,
         service: &ctx.service,
     };
@@ -120,14 +121,14 @@ pub(crate) async fn book_in(
     Ok(Booked::Created(Box::new(appointment)))
 }
 
-/// A booking by staff for a citizen (`citizen_id`): an urgent case or a phone call.
+/// A booking by staff for a citizen's account or a walk-in without one: an urgent case, a
+/// phone call, someone at the counter.
 pub struct StaffBooking {
     pub actor_id: Uuid,
-    pub citizen_id: Uuid,
     pub office_id: Uuid,
     pub service_id: Uuid,
     pub start: DateTime<Utc>,
-    pub applicant: BookingFor,
+    pub applicant: StaffBookingFor,
     pub reason: Reason,
     pub now: DateTime<Utc>,
 }
@@ -136,30 +137,52 @@ pub struct StaffBooking {
 pub const STAFF_BOOK_ACTION: &str = "appointment.book_by_staff";
 
 /// Books by staff: reserved desks and desks in their cool-down may be used and the notice is
-/// not required; the grid, closures, capacity and the per-identity cap hold. Audited with the
-/// reason; the citizen gets the usual mails.
+/// not required; the grid, closures, capacity and the per-identity cap hold (a walk-in's
+/// number counts against the same cap as a citizen's). Audited with the reason; the citizen,
+/// or the walk-in who left an email, gets the usual mails.
 #[tracing::instrument(skip_all)]
 pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<AppointmentRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let user = users::by_id(&mut *tx, b.citizen_id)
-        .await?
-        .filter(|u| u.role == mawid_domain::account::Role::Citizen)
-        .ok_or(BookingError::Unknown("citizen_id"))?;
-    let own_identity = user.identity();
-    let holder = Holder {
-        full_name: &user.full_name,
-        email_verified: user.email_verified_at.is_some(),
-        identity: own_identity.as_ref(),
+    let (holder, applicant, to) = match &b.applicant {
+        StaffBookingFor::Citizen {
+            citizen_id,
+            applicant,
+        } => {
+            let user = users::by_id(&mut *tx, *citizen_id)
+                .await?
+                .filter(|u| u.role == mawid_domain::account::Role::Citizen)
+                .ok_or(BookingError::Unknown("citizen_id"))?;
+            let own_identity = user.identity();
+            let holder = Holder {
+                full_name: &user.full_name,
+                email_verified: user.email_verified_at.is_some(),
+                identity: own_identity.as_ref(),
+            };
+            lock(&mut tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
+            let applicant = applicant.applicant(&holder)?;
+            (
+                RowHolder::Citizen(*citizen_id),
+                applicant,
+                Some(Recipient::of_user(&user)),
+            )
+        }
+        StaffBookingFor::WalkIn(w) => (
+            RowHolder::WalkIn(w),
+            w.applicant.clone(),
+            Recipient::walk_in(
+                w.email.as_ref().map(|e| e.as_str()),
+                &w.applicant.full_name,
+                w.language,
+            ),
+        ),
     };
-    lock(&mut tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
     let ctx = context(&mut tx, b.office_id, b.service_id).await?;
     let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Staff).await?;
-    let applicant = b.applicant.applicant(&holder)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
     lock(&mut tx, LOCK_IDENTITY, &key).await?;
     holdings(
         &mut tx,
-        b.citizen_id,
+        holder.citizen_id(),
         b.service_id,
         &applicant.identity,
         b.now,
@@ -169,7 +192,7 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
     let id = Uuid::new_v4();
     let row = NewRow {
         id,
-        citizen_id: b.citizen_id,
+        holder,
         office_code: &ctx.office.code,
         applicant: &applicant,
         by_staff: Some((b.actor_id, b.reason.as_str())),
@@ -178,16 +201,18 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
     let target = ctx.target(b.start, end, b.now, Booker::Staff);
     claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
-    let mail = Mail {
-        user: &user,
-        office: &ctx.office,
-        service: &ctx.service,
-    };
-    let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
-    mail.send(&mut tx, booked, b.now).await?;
+    if let Some(to) = &to {
+        let mail = Mail {
+            to,
+            office: &ctx.office,
+            service: &ctx.service,
+        };
+        let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
+        mail.send(&mut tx, booked, b.now).await?;
+        mail.remind(&mut tx, &appointment, b.now).await?;
+    }
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
-    mail.remind(&mut tx, &appointment, b.now).await?;
     audit::record(
         &mut *tx,
         audit::Entry {
@@ -196,7 +221,8 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
             target_type: "appointment",
             target_id: id.to_string(),
             details: json!({
-                "citizen_id": b.citizen_id,
+                "citizen_id": appointment.citizen_id,
+                "walk_in": appointment.citizen_id.is_none(),
                 "start": appointment.local(appointment.slot_start),
                 "reason": b.reason.as_str(),
             }),
@@ -252,8 +278,9 @@ pub(crate) async fn reschedule_in(
     let user = users::by_id(&mut *tx, citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    let to = Recipient::of_user(&user);
     let mail = Mail {
-        user: &user,
+        to: &to,
         office: &ctx.office,
         service: &ctx.service,
     };
@@ -352,11 +379,12 @@ pub(crate) async fn not_suspended(
     Ok(policy.check(&no_shows, now)?)
 }
 
-/// The future `booked` appointments the fair-use limits count.
+/// The future `booked` appointments the fair-use limits count. Without a citizen (a walk-in)
+/// only the per-identity counts are non-zero.
 #[tracing::instrument(skip_all)]
 async fn holdings(
     conn: &mut PgConnection,
-    citizen_id: Uuid,
+    citizen_id: Option<Uuid>,
     service_id: Uuid,
     identity: &Identity,
     now: DateTime<Utc>,
@@ -526,9 +554,31 @@ enum Claim<'a> {
     Move { id: Uuid, now: DateTime<Utc> },
 }
 
+/// Whom a new row is for: an account, or a walk-in and their contact.
+enum RowHolder<'a> {
+    Citizen(Uuid),
+    WalkIn(&'a WalkIn),
+}
+
+impl RowHolder<'_> {
+    fn citizen_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Citizen(id) => Some(*id),
+            Self::WalkIn(_) => None,
+        }
+    }
+
+    fn walk_in(&self) -> Option<&WalkIn> {
+        match self {
+            Self::Citizen(_) => None,
+            Self::WalkIn(w) => Some(w),
+        }
+    }
+}
+
 struct NewRow<'a> {
     id: Uuid,
-    citizen_id: Uuid,
+    holder: RowHolder<'a>,
     office_code: &'a str,
     applicant: &'a BookedApplicant,
     /// The staff member who booked, and why.
@@ -627,18 +677,19 @@ async fn insert_at(
     row: &NewRow<'_>,
 ) -> Result<bool, sqlx::Error> {
     let reference = new_reference(row.office_code);
+    let walk_in = row.holder.walk_in();
     let inserted = sqlx::query_scalar!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
             slot_end, desk_no, applicant_name, applicant_relation, passport_number,
             national_number, status, sequence, created_at, updated_at, booked_by, booking_reason,
-            confirmed_at)
+            confirmed_at, walk_in_phone, walk_in_email, walk_in_language)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16,
-            $17)
+            $17, $18, $19, $20)
          ON CONFLICT DO NOTHING
          RETURNING id",
         row.id,
         reference.as_str(),
-        row.citizen_id,
+        row.holder.citizen_id(),
         slot.office_id,
         slot.service_id,
         slot.start,
@@ -652,7 +703,10 @@ async fn insert_at(
         row.applicant.identity.national(),
         row.by_staff.map(|(actor, _)| actor),
         row.by_staff.map(|(_, reason)| reason),
-        slot.confirmed_at
+        slot.confirmed_at,
+        walk_in.and_then(|w| w.phone.as_ref()).map(|p| p.as_str()),
+        walk_in.and_then(|w| w.email.as_ref()).map(|e| e.as_str()),
+        walk_in.map(|w| w.language.code())
     )
     .fetch_optional(conn)
     .await?;

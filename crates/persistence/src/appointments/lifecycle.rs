@@ -63,16 +63,17 @@ pub(crate) async fn cancel_in(
     if withdraws_reminder(to) {
         withdraw_reminders(&mut *tx, id).await?;
     }
-    let ctx = mail_context(&mut *tx, &appointment).await?;
-    let mail = ctx.mail();
-    let cancelled = Cancelled {
-        full_name: mail.user.full_name.clone(),
-        appointment: mail.summary(&appointment),
-        cancelled_by: c.by(),
-        reason: c.reason().map(str::to_owned),
-    };
-    mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
-        .await?;
+    if let Some(ctx) = mail_context(&mut *tx, &appointment).await? {
+        let mail = ctx.mail();
+        let cancelled = Cancelled {
+            full_name: mail.to.full_name.clone(),
+            appointment: mail.summary(&appointment),
+            cancelled_by: c.by(),
+            reason: c.reason().map(str::to_owned),
+        };
+        mail.send(&mut *tx, Notification::AppointmentCancelled(cancelled), now)
+            .await?;
+    }
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut *tx, Event::AppointmentCancelled, data, now).await?;
     if let Some(actor) = c.audited_actor() {
@@ -119,11 +120,14 @@ pub async fn check_in(
     let mut tx = pool.begin().await?;
     let a = step_in(&mut tx, id, StaffStep::CheckIn, actor, now).await?;
     let service = catalogue::service(&mut *tx, a.service_id).await?;
-    let request = if desk.opens_document_request(service.creates_document_request) {
+    let citizen = a.citizen_id.filter(|_| {
+        desk.opens_document_request(service.creates_document_request, a.citizen_id.is_some())
+    });
+    let request = if let Some(citizen_id) = citizen {
         let opened = document_requests::open_for_appointment(
             &mut tx,
             OpenFromAppointment {
-                citizen_id: a.citizen_id,
+                citizen_id,
                 office_id: a.office_id,
                 service_id: a.service_id,
                 appointment_id: a.id,
@@ -225,7 +229,8 @@ const REQUEST_BATCH: i64 = 50;
 /// claim is one `UPDATE` of `confirmation_requested_at` over rows taken with `SKIP LOCKED`, in
 /// the transaction that queues the mails: processes running this at once never ask twice, and
 /// a failed pass leaves the rows to the next one. A booking that entered its slot inside the
-/// window was confirmed then (`confirmed_on_entry`) and is not asked.
+/// window was confirmed then (`confirmed_on_entry`) and is not asked; nor is a walk-in, who
+/// has no account to confirm with (and so is never released either).
 #[tracing::instrument(skip_all)]
 pub async fn request_confirmations(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut requested = 0;
@@ -236,6 +241,7 @@ pub async fn request_confirmations(pool: &PgPool, now: DateTime<Utc>) -> Result<
                 SELECT a.id FROM appointments a JOIN services s ON s.id = a.service_id
                 WHERE a.status = 'booked' AND a.confirmed_at IS NULL
                   AND a.confirmation_requested_at IS NULL AND s.confirmation_required
+                  AND a.citizen_id IS NOT NULL
                   AND a.slot_start - make_interval(hours => s.confirm_from_hours) <= $1
                   AND a.slot_start - make_interval(hours => s.confirm_until_hours) > $1
                 ORDER BY a.slot_start LIMIT $2 FOR UPDATE OF a SKIP LOCKED)
@@ -255,17 +261,19 @@ pub async fn request_confirmations(pool: &PgPool, now: DateTime<Utc>) -> Result<
             let Some((_, until)) = appointment.confirmation else {
                 continue;
             };
-            let ctx = mail_context(&mut *tx, &appointment).await?;
+            let Some(ctx) = mail_context(&mut tx, &appointment).await? else {
+                continue;
+            };
             let mail = ctx.mail();
             let request = ConfirmationRequest {
-                full_name: mail.user.full_name.clone(),
+                full_name: mail.to.full_name.clone(),
                 appointment: mail.summary(&appointment),
                 confirm_until: at_office(appointment.timezone, until),
             };
             // The key repeats the claim's promise in the outbox: one request per slot held.
             let key = format!("confirmation_request:{}:{}", id, appointment.sequence);
             mail.send_once(
-                &mut *tx,
+                &mut tx,
                 Notification::ConfirmationRequest(request),
                 now,
                 key,
@@ -292,6 +300,7 @@ pub async fn release_unconfirmed(pool: &PgPool, now: DateTime<Utc>) -> Result<u6
         let next = sqlx::query_scalar!(
             "SELECT a.id FROM appointments a JOIN services s ON s.id = a.service_id
              WHERE a.status = 'booked' AND a.confirmed_at IS NULL AND s.confirmation_required
+               AND a.citizen_id IS NOT NULL
                AND a.slot_start - make_interval(hours => s.confirm_until_hours) <= $1
                AND a.created_at < a.slot_start - make_interval(hours => s.confirm_until_hours)
              ORDER BY a.slot_start LIMIT 1 FOR UPDATE OF a SKIP LOCKED",

@@ -6,6 +6,7 @@ use mawid_domain::account::Language;
 use mawid_domain::appointment::reminder_due;
 use mawid_domain::mail::{at_office, AppointmentMail, AppointmentSummary, Notification};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::AppointmentRow;
 use crate::catalogue::{self, OfficeRow, ServiceRow};
@@ -13,8 +14,41 @@ use crate::outbox::{self, NewNotification};
 use crate::users::{self, UserRow};
 use crate::StoreError;
 
+/// Whom an appointment's mail goes to: the citizen's account, or a walk-in's own address.
+pub(super) struct Recipient {
+    user_id: Option<Uuid>,
+    email: String,
+    pub(super) full_name: String,
+    language: Language,
+}
+
+impl Recipient {
+    pub(super) fn of_user(u: &UserRow) -> Self {
+        Self {
+            user_id: Some(u.id),
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            language: u.language(),
+        }
+    }
+
+    /// A walk-in who left an email, greeted by the name they booked under; `None` without one.
+    pub(super) fn walk_in(
+        email: Option<&str>,
+        full_name: &str,
+        language: Language,
+    ) -> Option<Self> {
+        Some(Self {
+            user_id: None,
+            email: email?.to_owned(),
+            full_name: full_name.to_owned(),
+            language,
+        })
+    }
+}
+
 pub(super) struct MailContext {
-    user: UserRow,
+    to: Recipient,
     office: OfficeRow,
     service: ServiceRow,
 }
@@ -22,29 +56,44 @@ pub(super) struct MailContext {
 impl MailContext {
     pub(super) fn mail(&self) -> Mail<'_> {
         Mail {
-            user: &self.user,
+            to: &self.to,
             office: &self.office,
             service: &self.service,
         }
     }
 }
 
+/// What an appointment's mail needs; `None` for a walk-in who left no email (nobody to write
+/// to).
 pub(super) async fn mail_context(
     conn: &mut PgConnection,
     a: &AppointmentRow,
-) -> Result<MailContext, StoreError> {
-    Ok(MailContext {
-        user: users::by_id(&mut *conn, a.citizen_id)
-            .await?
-            .ok_or(StoreError::NotFound)?,
+) -> Result<Option<MailContext>, StoreError> {
+    let to = match (a.citizen_id, &a.walk_in) {
+        (Some(citizen_id), _) => Recipient::of_user(
+            &users::by_id(&mut *conn, citizen_id)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        ),
+        (None, Some(w)) => {
+            let Some(to) = Recipient::walk_in(w.email.as_deref(), &a.applicant_name, w.language)
+            else {
+                return Ok(None);
+            };
+            to
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(MailContext {
+        to,
         office: catalogue::office(&mut *conn, a.office_id).await?,
         service: catalogue::service(&mut *conn, a.service_id).await?,
-    })
+    }))
 }
 
 /// Builds and enqueues the appointment mails of the contract in `mawid_domain::mail`.
 pub(super) struct Mail<'a> {
-    pub(super) user: &'a UserRow,
+    pub(super) to: &'a Recipient,
     pub(super) office: &'a OfficeRow,
     pub(super) service: &'a ServiceRow,
 }
@@ -68,14 +117,10 @@ impl Mail<'_> {
     /// The payload of a booking confirmation or reminder.
     pub(super) fn appointment(&self, a: &AppointmentRow) -> AppointmentMail {
         AppointmentMail {
-            full_name: self.user.full_name.clone(),
+            full_name: self.to.full_name.clone(),
             appointment: self.summary(a),
             from_waitlist: false,
         }
-    }
-
-    fn language(&self) -> Language {
-        self.user.language()
     }
 
     pub(super) async fn send(
@@ -108,9 +153,9 @@ impl Mail<'_> {
         outbox::enqueue(
             &mut *conn,
             NewNotification {
-                user_id: Some(self.user.id),
-                recipient: &self.user.email,
-                language: self.language(),
+                user_id: self.to.user_id,
+                recipient: &self.to.email,
+                language: self.to.language,
                 payload,
                 due_at,
                 dedupe_key,

@@ -14,6 +14,7 @@ mod mail;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use mawid_domain::account::Language;
 use mawid_domain::appointment::{
     confirmation_window, CancelledBy, IllegalTransition, KeyReused, Refusal, Relation, Status,
     Unoffered, Untimely,
@@ -74,7 +75,10 @@ impl From<KeyReused> for BookingError {
 pub struct AppointmentRow {
     pub id: Uuid,
     pub reference: String,
-    pub citizen_id: Uuid,
+    /// `None` for a walk-in booked by staff without an account.
+    pub citizen_id: Option<Uuid>,
+    /// A walk-in's own contact (an account keeps its own on the account).
+    pub walk_in: Option<WalkInContact>,
     pub office_id: Uuid,
     pub service_id: Uuid,
     pub slot_start: DateTime<Utc>,
@@ -100,6 +104,14 @@ pub struct AppointmentRow {
     pub service_name_ar: String,
     pub service_name_ru: String,
     pub service_name_en: String,
+}
+
+/// How to reach a walk-in: mail goes to `email` in `language`, the counter calls `phone`.
+#[derive(Clone)]
+pub struct WalkInContact {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub language: Language,
 }
 
 /// Leaves the applicant's name and passport number out.
@@ -138,7 +150,10 @@ pub fn local_rfc3339(tz: chrono_tz::Tz, at: DateTime<Utc>) -> String {
 struct Stored {
     id: Uuid,
     reference: String,
-    citizen_id: Uuid,
+    citizen_id: Option<Uuid>,
+    walk_in_phone: Option<String>,
+    walk_in_email: Option<String>,
+    walk_in_language: Option<String>,
     office_id: Uuid,
     service_id: Uuid,
     slot_start: DateTime<Utc>,
@@ -181,10 +196,23 @@ impl TryFrom<Stored> for AppointmentRow {
             .map(|c| CancelledBy::parse(c).ok_or_else(|| corrupt("appointments.cancelled_by", c)))
             .transpose()?;
         let timezone = decode_timezone("offices.timezone", &s.timezone)?;
+        let walk_in = match (s.citizen_id, s.walk_in_language) {
+            (Some(_), _) => None,
+            (None, language) => {
+                let raw = language.unwrap_or_default();
+                Some(WalkInContact {
+                    phone: s.walk_in_phone,
+                    email: s.walk_in_email,
+                    language: Language::parse(&raw)
+                        .map_err(|_| corrupt("appointments.walk_in_language", &raw))?,
+                })
+            }
+        };
         Ok(Self {
             id: s.id,
             reference: s.reference,
             citizen_id: s.citizen_id,
+            walk_in,
             office_id: s.office_id,
             service_id: s.service_id,
             slot_start: s.slot_start,
@@ -223,7 +251,8 @@ macro_rules! select_appointments {
     ($tail:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             Stored,
-            "SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
+            "SELECT a.id, a.reference, a.citizen_id, a.walk_in_phone, a.walk_in_email,
+                a.walk_in_language, a.office_id, a.service_id, a.slot_start,
                 a.slot_end, a.applicant_name, a.applicant_relation, a.passport_number, a.national_number, a.status,
                 a.sequence, a.reschedules, a.cancelled_by, a.cancel_reason, a.created_at, a.confirmed_at, s.confirmation_required,
                 s.confirm_from_hours, s.confirm_until_hours, o.code AS office_code,
@@ -343,7 +372,10 @@ mod tests {
         Stored {
             id: Uuid::nil(),
             reference: "MOW-2345-6789".into(),
-            citizen_id: Uuid::nil(),
+            citizen_id: Some(Uuid::nil()),
+            walk_in_phone: None,
+            walk_in_email: None,
+            walk_in_language: None,
             office_id: Uuid::nil(),
             service_id: Uuid::nil(),
             slot_start: DateTime::UNIX_EPOCH,
