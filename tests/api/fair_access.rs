@@ -1388,3 +1388,33 @@ async fn the_per_identity_cap_holds_across_a_walk_in_and_a_citizen_booking(pool:
     .await
     .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "off_grid");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_walk_in_has_no_account_to_confirm_with_and_is_neither_asked_nor_released(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
+    // Day 4, 09:00: the window opens on day 1 at 09:00 and closes on day 3 at 09:00.
+    let a = w
+        .book_walk_in(
+            &w.at(4, "09:00"),
+            json!({ "full_name": "Omar Khalil", "passport_number": "W1234567",
+                    "email": "omar@example.org" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let id = a["id"].as_str().unwrap().to_owned();
+    w.app.clock.advance(chrono::Duration::days(1));
+    assert_eq!(w.app.run_waitlist().await.requested, 0);
+    w.app.clock.advance(chrono::Duration::days(2));
+    assert_eq!(w.app.run_waitlist().await.released, 0);
+    assert_eq!(w.confirmation_requests(&id).await, 0);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'"
+            ))
+            .await,
+        1
+    );
+}
