@@ -759,3 +759,55 @@ async fn stats_count_each_day_of_each_service_and_the_days_to_ready_for_pickup(p
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "range_too_long");
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn staff_find_by_national_number_and_by_the_numbers_on_a_citizens_profile(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.service_issues_documents().await;
+    let (token, citizen) = w.named_citizen("n@example.org", "Rami Saleh", None).await;
+    w.app
+        .patch(
+            "/api/v1/me",
+            Some(&token),
+            json!({ "national_number": "01234567891" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let found = w.search("01234567891").await;
+    assert_eq!(ids(&found["citizens"]), [citizen.as_str()]);
+    let passport = crate::helpers::own_passport("n@example.org");
+    let found = w.search(&passport.to_lowercase()).await;
+    assert_eq!(ids(&found["citizens"]), [citizen.as_str()]);
+
+    // A child without a passport yet is booked under their national number.
+    let child =
+        json!({ "full_name": "Lina Saleh", "relation": "child", "national_number": "09876543210" });
+    let a = w
+        .book_for(&token, &w.service, &w.at(2, "09:00"), Some(child))
+        .await
+        .expect(StatusCode::CREATED);
+    let found = w.search("0987 6543 210").await;
+    assert_eq!(ids(&found["appointments"]), [a["id"].as_str().unwrap()]);
+    assert_eq!(
+        found["appointments"][0]["applicant"]["national_number"],
+        "09876543210"
+    );
+    assert_eq!(found["citizens"], json!([]));
+    let checked = w
+        .app
+        .post(
+            &format!(
+                "/api/v1/admin/appointments/{}/check-in",
+                a["id"].as_str().unwrap()
+            ),
+            Some(&w.officer),
+            json!({ "applicant_date_of_birth": "2019-04-01" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let found = w.search("09876543210").await;
+    assert_eq!(
+        ids(&found["document_requests"]),
+        [checked["document_request"]["id"].as_str().unwrap()]
+    );
+}

@@ -59,7 +59,11 @@ async fn search(
             "service_id": a.service_id,
             "start": local_rfc3339(tz, a.slot_start),
             "status": a.status,
-            "applicant": { "full_name": a.applicant_name, "passport_number": a.passport_number },
+            "applicant": {
+                "full_name": a.applicant_name,
+                "passport_number": a.passport_number,
+                "national_number": a.national_number,
+            },
         }));
     }
     let document_requests: Vec<_> = found
