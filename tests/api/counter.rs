@@ -811,3 +811,75 @@ async fn staff_find_by_national_number_and_by_the_numbers_on_a_citizens_profile(
         [checked["document_request"]["id"].as_str().unwrap()]
     );
 }
+
+impl World {
+    async fn join_waitlist_for(&self, token: &str, service: &str, from: i64, to: i64) -> Value {
+        self.app
+            .post(
+                "/api/v1/waitlist",
+                Some(token),
+                json!({ "office_id": self.office, "service_id": service,
+                        "from": self.day(from), "to": self.day(to) }),
+            )
+            .await
+            .expect(StatusCode::CREATED)
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn stats_count_the_waiting_waitlist_entries_on_each_day_of_their_ranges(pool: PgPool) {
+    let w = World::new(pool).await;
+    let other = w.scheduled_service("other").await;
+    let two = w.app.quick_citizen("two@example.org").await;
+    let gone = w.app.quick_citizen("gone@example.org").await;
+    w.join_waitlist_for(&w.citizen, &w.service, 1, 3).await;
+    w.join_waitlist_for(&two, &w.service, 2, 9).await;
+    w.join_waitlist_for(&two, &other, 3, 3).await;
+    let left = w.join_waitlist_for(&gone, &w.service, 1, 4).await;
+    w.app
+        .delete(
+            &format!("/api/v1/waitlist/{}", left["id"].as_str().unwrap()),
+            Some(&gone),
+        )
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    let stats = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/admin/stats?office_id={}&from={}&to={}",
+                w.office,
+                w.day(0),
+                w.day(3)
+            ),
+            Some(&w.admin),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let mut got: Vec<(String, String, i64)> = stats["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_owned(),
+                d["service_id"].as_str().unwrap().to_owned(),
+                d["waitlist_waiting"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    // The entry left is not waiting; the one running past `to` counts inside the range only.
+    let mut expected: Vec<(String, String, i64)> = [(0, 0, 0), (1, 1, 0), (2, 2, 0), (3, 2, 1)]
+        .iter()
+        .flat_map(|&(d, mine, others)| {
+            [
+                (w.day(d).to_string(), w.service.clone(), mine),
+                (w.day(d).to_string(), other.clone(), others),
+            ]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "{stats}");
+}

@@ -142,9 +142,7 @@ async fn stats(
                 "completed": d.tally.completed,
                 "no_shows": d.tally.no_shows,
                 "cancellations": d.tally.cancellations,
-                // Waiting waitlist entries: the waitlist table arrives with issue 11; until
-                // then there are none to count.
-                "waitlist_waiting": null,
+                "waitlist_waiting": d.tally.waitlist_waiting,
             })
         })
         .collect();
