@@ -41,16 +41,23 @@ RETURN (
                            || 'ءؤئابةتثجحخدذرزسشصضطظعغفقكلمنهوي' || 'پچژگکی', c) AS k) AS code
 );
 
-ALTER TABLE users ADD COLUMN full_name_key text NOT NULL GENERATED ALWAYS AS (search_key(full_name)) STORED;
-ALTER TABLE appointments ADD COLUMN applicant_name_key text NOT NULL
+-- Keys compare bytewise (COLLATE "C"), whatever the database's collation: a name starting with
+-- the fragment is then the btree range [key, key || '~') ('~' sorts after every key character),
+-- exact, where the trigram index would recheck every name holding the fragment's trigrams.
+ALTER TABLE users ADD COLUMN full_name_key text COLLATE "C" NOT NULL
+    GENERATED ALWAYS AS (search_key(full_name)) STORED;
+ALTER TABLE appointments ADD COLUMN applicant_name_key text COLLATE "C" NOT NULL
     GENERATED ALWAYS AS (search_key(applicant_name)) STORED;
-ALTER TABLE document_requests ADD COLUMN applicant_full_name_key text NOT NULL
+ALTER TABLE document_requests ADD COLUMN applicant_full_name_key text COLLATE "C" NOT NULL
     GENERATED ALWAYS AS (search_key(applicant_full_name)) STORED;
 CREATE INDEX users_citizen_name_key_idx ON users USING gin (full_name_key gin_trgm_ops)
     WHERE role = 'citizen';
 CREATE INDEX appointments_applicant_name_key_idx ON appointments USING gin (applicant_name_key gin_trgm_ops);
 CREATE INDEX document_requests_applicant_name_key_idx ON document_requests
     USING gin (applicant_full_name_key gin_trgm_ops);
+CREATE INDEX users_citizen_name_key_prefix_idx ON users (full_name_key) WHERE role = 'citizen';
+CREATE INDEX appointments_applicant_name_key_prefix_idx ON appointments (applicant_name_key);
+CREATE INDEX document_requests_applicant_name_key_prefix_idx ON document_requests (applicant_full_name_key);
 
 -- Identity numbers searched exactly: a citizen's own on the profile, and the national number a
 -- booking (and the request made at its check-in) was made under.
