@@ -66,6 +66,8 @@ pub struct DayTally {
     pub no_shows: i64,
     /// Cancellations by who cancelled (`citizen`, `staff`, ...).
     pub cancellations: BTreeMap<&'static str, i64>,
+    /// Waitlist entries still waiting whose range covers the day.
+    pub waitlist_waiting: i64,
 }
 
 impl DayTally {

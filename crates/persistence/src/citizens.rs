@@ -1,5 +1,6 @@
 //! A citizen's file for staff: the profile and everything the citizen has with the consulate.
 
+use chrono::{DateTime, Utc};
 use mawid_domain::account::Role;
 use mawid_domain::page::{Page, PageSizes};
 use sqlx::PgPool;
@@ -8,10 +9,10 @@ use uuid::Uuid;
 use crate::appointments::{self, AppointmentRow};
 use crate::document_requests::{self, DocumentRequestRow};
 use crate::users::{self, UserRow};
+use crate::waitlist::{self, EntryRow};
 use crate::StoreError;
 
-/// What `GET /admin/citizens/{id}` shows. Waitlist entries and the suspension state join here
-/// as their tables arrive.
+/// What `GET /admin/citizens/{id}` shows.
 pub struct CitizenFile {
     pub user: UserRow,
     /// Every appointment, latest slot first.
@@ -19,6 +20,15 @@ pub struct CitizenFile {
     /// The newest document requests (one page of the largest size) and how many there are.
     pub document_requests: Vec<DocumentRequestRow>,
     pub document_requests_total: i64,
+    /// Every waitlist entry, newest first.
+    pub waitlist: Vec<EntryRow>,
+    /// The account suspension by an admin, if one is in force.
+    pub suspension: Option<AccountSuspension>,
+}
+
+pub struct AccountSuspension {
+    pub since: DateTime<Utc>,
+    pub reason: Option<String>,
 }
 
 /// The file of the citizen `id`; a staff account's id is `NotFound` like an unknown one.
@@ -35,10 +45,22 @@ pub async fn file(pool: &PgPool, id: Uuid) -> Result<CitizenFile, StoreError> {
     };
     let (document_requests, document_requests_total) =
         document_requests::list_own(pool, id, &newest).await?;
+    let waitlist = waitlist::list_own(pool, id).await?;
+    let suspension = sqlx::query!(
+        "SELECT suspended_at, suspension_reason FROM users WHERE id = $1",
+        id
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(CitizenFile {
         user,
         appointments,
         document_requests,
         document_requests_total,
+        waitlist,
+        suspension: suspension.suspended_at.map(|since| AccountSuspension {
+            since,
+            reason: suspension.suspension_reason,
+        }),
     })
 }

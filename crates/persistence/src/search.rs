@@ -1,8 +1,11 @@
 //! Staff search: each section one statement, a UNION of one index-served branch per kind of key
 //! (its one-time guard skips the kinds the query cannot be), best rank kept per row. Exact keys
 //! rank 0, a name starting with the fragment 1, a later word of it starting so 2, any other
-//! name match 3; then
-//! trigram similarity, then the newest.
+//! name match 3; then trigram similarity, then the newest. Names starting with the fragment
+//! come from a btree range over the key (`starts`, the first `NAME_CANDIDATES` in key order);
+//! only when fewer than a page of them exist, other matches come from the trigram index, at most
+//! `NAME_CANDIDATES` of them (which ones, among more, is the index's choice). So a fragment most
+//! names hold ranks a bounded set instead of sorting the table.
 
 use chrono::{DateTime, Utc};
 use mawid_domain::search::{SearchTerms, MAX_RESULTS};
@@ -10,6 +13,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::StoreError;
+
+/// Rows each name branch (starts with; holds anywhere) may hand to the ranking.
+const NAME_CANDIDATES: i64 = 200;
 
 pub struct CitizenHit {
     pub id: Uuid,
@@ -31,6 +37,7 @@ pub struct AppointmentHit {
     pub timezone: String,
     pub applicant_name: String,
     pub passport_number: Option<String>,
+    pub national_number: Option<String>,
     pub status: String,
 }
 
@@ -57,7 +64,14 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
     let phones = t.phones.clone().unwrap_or_default();
     let citizens = sqlx::query_as!(
         CitizenHit,
-        r#"WITH m AS (
+        r#"WITH starts AS MATERIALIZED (
+             SELECT id FROM users
+             WHERE $3::text IS NOT NULL AND role = 'citizen'
+               AND full_name_key >= (SELECT search_key($3))
+               AND full_name_key < (SELECT search_key($3)) || '~'
+             ORDER BY full_name_key
+             LIMIT $6
+           ), m AS (
              SELECT id, 0 AS rank FROM users
              WHERE $1::text IS NOT NULL AND role = 'citizen' AND lower(email) = $1
              UNION ALL
@@ -65,40 +79,70 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              WHERE cardinality($2::text[]) > 0 AND role = 'citizen' AND phone IS NOT NULL
                AND phone = ANY($2)
              UNION ALL
-             SELECT id, CASE WHEN full_name_key LIKE (SELECT search_key($3)) || '%' THEN 1
-                         WHEN full_name_key LIKE '%x000020' || (SELECT search_key($3)) || '%' THEN 2 ELSE 3 END
-             FROM users
-             WHERE $3::text IS NOT NULL AND role = 'citizen'
-               AND full_name_key LIKE '%' || (SELECT search_key($3)) || '%'
+             SELECT id, 0 FROM users
+             WHERE $4::text IS NOT NULL AND role = 'citizen' AND passport_number IS NOT NULL
+               AND passport_number = $4
+             UNION ALL
+             SELECT id, 0 FROM users
+             WHERE $4::text IS NOT NULL AND role = 'citizen' AND national_number IS NOT NULL
+               AND national_number = $4
+             UNION ALL
+             SELECT id, 1 FROM starts
+             UNION ALL
+             (SELECT id, CASE WHEN full_name_key LIKE (SELECT search_key($3)) || '%' THEN 1
+                         WHEN full_name_key LIKE '% ' || (SELECT search_key($3)) || '%' THEN 2
+                         ELSE 3 END
+              FROM users
+              WHERE $3::text IS NOT NULL AND role = 'citizen'
+                AND full_name_key LIKE '%' || (SELECT search_key($3)) || '%'
+                AND (SELECT count(*) FROM starts) < $5
+              LIMIT $6)
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT u.id, u.email, u.full_name, u.phone, u.preferred_language, u.created_at
            FROM best JOIN users u ON u.id = best.id
            ORDER BY best.rank, similarity(u.full_name_key, (SELECT search_key($3))) DESC NULLS LAST,
                     u.created_at DESC, u.id
-           LIMIT $4"#,
+           LIMIT $5"#,
         t.email,
         &phones[..],
         t.name,
+        t.code,
         MAX_RESULTS,
+        NAME_CANDIDATES,
     )
     .fetch_all(pool)
     .await?;
     let appointments = sqlx::query_as!(
         AppointmentHit,
-        r#"WITH m AS (
+        r#"WITH starts AS MATERIALIZED (
+             SELECT id FROM appointments
+             WHERE $2::text IS NOT NULL
+               AND applicant_name_key >= (SELECT search_key($2))
+               AND applicant_name_key < (SELECT search_key($2)) || '~'
+             ORDER BY applicant_name_key
+             LIMIT $4
+           ), m AS (
              SELECT id, 0 AS rank FROM appointments WHERE $1::text IS NOT NULL AND reference = $1
              UNION ALL
              SELECT id, 0 FROM appointments
              WHERE $1::text IS NOT NULL AND passport_number IS NOT NULL AND passport_number = $1
              UNION ALL
-             SELECT id, CASE WHEN applicant_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
-                         WHEN applicant_name_key LIKE '%x000020' || (SELECT search_key($2)) || '%' THEN 2 ELSE 3 END
-             FROM appointments
-             WHERE $2::text IS NOT NULL
-               AND applicant_name_key LIKE '%' || (SELECT search_key($2)) || '%'
+             SELECT id, 0 FROM appointments
+             WHERE $1::text IS NOT NULL AND national_number IS NOT NULL AND national_number = $1
+             UNION ALL
+             SELECT id, 1 FROM starts
+             UNION ALL
+             (SELECT id, CASE WHEN applicant_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
+                         WHEN applicant_name_key LIKE '% ' || (SELECT search_key($2)) || '%' THEN 2
+                         ELSE 3 END
+              FROM appointments
+              WHERE $2::text IS NOT NULL
+                AND applicant_name_key LIKE '%' || (SELECT search_key($2)) || '%'
+                AND (SELECT count(*) FROM starts) < $3
+              LIMIT $4)
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT a.id, a.reference, a.citizen_id, a.office_id, a.service_id, a.slot_start,
-                  o.timezone, a.applicant_name, a.passport_number, a.status
+                  o.timezone, a.applicant_name, a.passport_number, a.national_number, a.status
            FROM best JOIN appointments a ON a.id = best.id JOIN offices o ON o.id = a.office_id
            ORDER BY best.rank,
                     similarity(a.applicant_name_key, (SELECT search_key($2))) DESC NULLS LAST,
@@ -107,12 +151,22 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
         t.code,
         t.name,
         MAX_RESULTS,
+        NAME_CANDIDATES,
     )
     .fetch_all(pool)
     .await?;
+    // A request made at check-in carries its appointment's identity: one booked under a national
+    // number is found through that appointment.
     let document_requests = sqlx::query_as!(
         DocumentRequestHit,
-        r#"WITH m AS (
+        r#"WITH starts AS MATERIALIZED (
+             SELECT id FROM document_requests
+             WHERE $2::text IS NOT NULL
+               AND applicant_full_name_key >= (SELECT search_key($2))
+               AND applicant_full_name_key < (SELECT search_key($2)) || '~'
+             ORDER BY applicant_full_name_key
+             LIMIT $4
+           ), m AS (
              SELECT id, 0 AS rank FROM document_requests
              WHERE $1::text IS NOT NULL AND tracking_number = $1
              UNION ALL
@@ -120,11 +174,20 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              WHERE $1::text IS NOT NULL AND applicant_passport IS NOT NULL
                AND applicant_passport = $1
              UNION ALL
-             SELECT id, CASE WHEN applicant_full_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
-                         WHEN applicant_full_name_key LIKE '%x000020' || (SELECT search_key($2)) || '%' THEN 2 ELSE 3 END
-             FROM document_requests
-             WHERE $2::text IS NOT NULL
-               AND applicant_full_name_key LIKE '%' || (SELECT search_key($2)) || '%'
+             SELECT d.id, 0 FROM document_requests d JOIN appointments a ON a.id = d.appointment_id
+             WHERE $1::text IS NOT NULL AND a.national_number IS NOT NULL
+               AND a.national_number = $1
+             UNION ALL
+             SELECT id, 1 FROM starts
+             UNION ALL
+             (SELECT id, CASE WHEN applicant_full_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
+                         WHEN applicant_full_name_key LIKE '% ' || (SELECT search_key($2)) || '%' THEN 2
+                         ELSE 3 END
+              FROM document_requests
+              WHERE $2::text IS NOT NULL
+                AND applicant_full_name_key LIKE '%' || (SELECT search_key($2)) || '%'
+                AND (SELECT count(*) FROM starts) < $3
+              LIMIT $4)
            ), best AS (SELECT id, min(rank) AS rank FROM m GROUP BY id)
            SELECT d.id, d.tracking_number, d.citizen_id, d.office_id, d.service_id,
                   d.applicant_full_name, d.applicant_passport, d.status, d.created_at
@@ -136,6 +199,7 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
         t.code,
         t.name,
         MAX_RESULTS,
+        NAME_CANDIDATES,
     )
     .fetch_all(pool)
     .await?;

@@ -1,6 +1,6 @@
-//! Office statistics: two grouped statements over the office's appointments and document
-//! requests (each served by its `(office_id, time)` index), the desks offered computed from the
-//! schedules in force.
+//! Office statistics: grouped statements over the office's appointments, waiting waitlist
+//! entries and document requests (each served by an index on the office), the desks offered
+//! computed from the schedules in force.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +73,26 @@ pub async fn office_stats(
             .entry((r.day, r.service_id))
             .or_default()
             .add(status, by, r.n);
+    }
+    // Entries waiting now, each counted on every date of its range inside the asked one.
+    let waiting = sqlx::query!(
+        r#"SELECT d::date AS "day!", w.service_id, count(*) AS "n!"
+           FROM waitlist_entries w,
+                generate_series(greatest(w.from_date, $2), least(w.to_date, $3), interval '1 day') d
+           WHERE w.office_id = $1 AND w.status = 'waiting' AND w.to_date >= $2
+             AND w.from_date <= $3
+           GROUP BY 1, 2"#,
+        office.id,
+        from,
+        to,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in waiting {
+        tallies
+            .entry((r.day, r.service_id))
+            .or_default()
+            .waitlist_waiting = r.n;
     }
     let closed = schedules::closed_days(&mut *conn, office.id, from, to).await?;
     for schedule in schedules::of_office(&mut *conn, office.id).await? {

@@ -2,6 +2,7 @@
 //! and a citizen's file.
 
 use actix_web::{web, HttpResponse};
+use mawid_domain::appointment::{Refusal, Status};
 use mawid_domain::search::SearchTerms;
 use mawid_persistence::appointments::local_rfc3339;
 use mawid_persistence::{citizens, search, stats as store_stats};
@@ -14,6 +15,7 @@ use crate::error::ApiError;
 use crate::routes::accounts::UserView;
 use crate::routes::appointments::AppointmentView;
 use crate::routes::document_requests::RequestView;
+use crate::routes::waitlist::EntryView;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -59,7 +61,11 @@ async fn search(
             "service_id": a.service_id,
             "start": local_rfc3339(tz, a.slot_start),
             "status": a.status,
-            "applicant": { "full_name": a.applicant_name, "passport_number": a.passport_number },
+            "applicant": {
+                "full_name": a.applicant_name,
+                "passport_number": a.passport_number,
+                "national_number": a.national_number,
+            },
         }));
     }
     let document_requests: Vec<_> = found
@@ -94,6 +100,18 @@ async fn citizen_file(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let file = citizens::file(&state.pool, *id).await?;
+    // The no-show rule's booking suspension follows from the appointments, as at booking.
+    let no_shows: Vec<_> = file
+        .appointments
+        .iter()
+        .filter(|a| a.status == Status::NoShow)
+        .map(|a| a.slot_start)
+        .collect();
+    let booking_suspended_until = match state.no_shows.check(&no_shows, state.now()) {
+        Err(Refusal::Suspended { until }) => Some(until),
+        _ => None,
+    };
+    let waitlist: Vec<EntryView> = file.waitlist.iter().map(EntryView::from).collect();
     let appointments: Vec<AppointmentView> = file
         .appointments
         .iter()
@@ -109,6 +127,13 @@ async fn citizen_file(
         "appointments": appointments,
         "document_requests": requests,
         "document_requests_total": file.document_requests_total,
+        "waitlist": waitlist,
+        "suspension": {
+            "suspended": file.suspension.is_some(),
+            "suspended_at": file.suspension.as_ref().map(|s| s.since),
+            "reason": file.suspension.as_ref().and_then(|s| s.reason.as_deref()),
+            "booking_suspended_until": booking_suspended_until,
+        },
     })))
 }
 
@@ -138,9 +163,7 @@ async fn stats(
                 "completed": d.tally.completed,
                 "no_shows": d.tally.no_shows,
                 "cancellations": d.tally.cancellations,
-                // Waiting waitlist entries: the waitlist table arrives with issue 11; until
-                // then there are none to count.
-                "waitlist_waiting": null,
+                "waitlist_waiting": d.tally.waitlist_waiting,
             })
         })
         .collect();
