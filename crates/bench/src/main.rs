@@ -93,6 +93,13 @@ fn main() -> anyhow::Result<()> {
         percentile(&booking.latencies, 50.0),
         percentile(&booking.latencies, 99.0)
     );
+    // A run that booked nothing measured only refusals: say so rather than print a throughput.
+    anyhow::ensure!(
+        booking.created > 0 && booking.other == 0,
+        "the booking run created {} and had {} unexpected answers",
+        booking.created,
+        booking.other
+    );
 
     let pg_tps = pgbench::run(&db_url, CLIENTS, BOOKING_SECONDS)?;
     println!("pgbench (same booking transaction, {CLIENTS} clients, {BOOKING_SECONDS}s): {pg_tps:.0} transactions/s");

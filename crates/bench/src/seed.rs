@@ -102,10 +102,12 @@ pub async fn fresh_database(admin_url: &str) -> anyhow::Result<(String, Vec<Offi
         });
     }
 
+    // Each citizen keeps a passport number on the profile: a booking without an applicant needs one.
     let citizen = sql_id("8000", "n");
     sqlx::query(&format!(
-        "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at)
-         SELECT {citizen}, 'citizen' || n || '@bench.test', 'not-a-hash', 'Bench Citizen ' || n, 'en', 'citizen', now()
+        "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at, passport_number)
+         SELECT {citizen}, 'citizen' || n || '@bench.test', 'not-a-hash', 'Bench Citizen ' || n, 'en', 'citizen', now(),
+                'BN' || lpad(n::text, 8, '0')
          FROM generate_series(1, $1) n"
     ))
     .bind(CITIZENS)
@@ -117,9 +119,9 @@ pub async fn fresh_database(admin_url: &str) -> anyhow::Result<(String, Vec<Offi
     let seeded_citizen = sql_id("8000", "p.rn");
     sqlx::query(&format!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no,
-                                   applicant_name, applicant_relation, status, sequence, created_at, updated_at)
+                                   applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at)
          SELECT gen_random_uuid(), 'SEED-' || p.rn, {seeded_citizen}, p.office_id, $1, p.st, p.st + interval '15 minutes',
-                p.desk, 'Bench Citizen ' || p.rn, 'self', 'booked', 0, now(), now()
+                p.desk, 'Bench Citizen ' || p.rn, 'self', 'BN' || lpad(p.rn::text, 8, '0'), 'booked', 0, now(), now()
          FROM (
            SELECT row_number() OVER () AS rn, x.* FROM (
              SELECT o.id AS office_id, (d + t) AT TIME ZONE o.timezone AS st, desk
