@@ -370,7 +370,7 @@ impl World {
         (token, me["id"].as_str().unwrap().to_owned())
     }
 
-    async fn search(&self, q: &str) -> Value {
+    pub(crate) async fn search(&self, q: &str) -> Value {
         let q: String = url_encode(q);
         self.app
             .get(&format!("/api/v1/admin/search?q={q}"), Some(&self.officer))

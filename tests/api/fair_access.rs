@@ -1231,6 +1231,15 @@ async fn a_walk_in_without_an_account_is_booked_by_staff_mailed_in_their_languag
         .await
         .expect(StatusCode::OK);
     assert_eq!(hits["appointments"][0]["citizen_id"], Value::Null, "{hits}");
+    // With no account to find them by, the walk-in is found by the contact on the booking.
+    for q in ["OMAR@example.org", "+7 (900) 123-45-67"] {
+        let hits = w.search(q).await;
+        assert_eq!(
+            hits["appointments"][0]["reference"],
+            reference.as_str(),
+            "{q}: {hits}"
+        );
+    }
 
     // Checked in: no account to follow a document request in, so none is opened.
     w.staff_on(&id, "check-in", json!({}))

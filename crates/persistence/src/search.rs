@@ -130,6 +130,13 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
              SELECT id, 0 FROM appointments
              WHERE $1::text IS NOT NULL AND national_number IS NOT NULL AND national_number = $1
              UNION ALL
+             SELECT id, 0 FROM appointments
+             WHERE $5::text IS NOT NULL AND walk_in_email IS NOT NULL AND walk_in_email = $5
+             UNION ALL
+             SELECT id, 0 FROM appointments
+             WHERE cardinality($6::text[]) > 0 AND walk_in_phone IS NOT NULL
+               AND walk_in_phone = ANY($6)
+             UNION ALL
              SELECT id, 1 FROM starts
              UNION ALL
              (SELECT id, CASE WHEN applicant_name_key LIKE (SELECT search_key($2)) || '%' THEN 1
@@ -152,6 +159,8 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
         t.name,
         MAX_RESULTS,
         NAME_CANDIDATES,
+        t.email,
+        &phones[..],
     )
     .fetch_all(pool)
     .await?;
