@@ -8,7 +8,9 @@ use mawid_domain::dates::{Day, Instant};
 use mawid_domain::page::Page;
 use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
-use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry, StaffBooking};
+use mawid_persistence::appointments::{
+    self as store, Agenda, AgendaEntry, AgendaForm, StaffBooking,
+};
 use mawid_persistence::audit::{self, AuditRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -72,14 +74,20 @@ impl From<&AgendaEntry> for AgendaItemView {
 }
 
 async fn agenda(
-    _staff: Staff,
+    staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
     accept: Option<web::Header<Accept>>,
 ) -> Result<HttpResponse, ApiError> {
-    let day = store::agenda(&state.pool, *id, q.date.date()).await?;
-    if accept.is_some_and(|a| wants_csv(&a)) {
+    let csv = accept.is_some_and(|a| wants_csv(&a));
+    let form = if csv {
+        AgendaForm::Csv
+    } else {
+        AgendaForm::Screen
+    };
+    let day = store::agenda(&state.pool, *id, q.date.date(), staff.reader(), form).await?;
+    if csv {
         let filename = format!("agenda-{}.csv", day.date);
         return Ok(HttpResponse::Ok()
             .content_type(CSV)

@@ -24,7 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Serialize)]
-struct EntryView {
+pub(crate) struct EntryView {
     id: Uuid,
     office_id: Uuid,
     service_id: Uuid,

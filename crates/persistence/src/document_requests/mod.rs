@@ -12,11 +12,13 @@ use mawid_domain::document::{Author, DocumentStatus, Dwell, Refusal};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::access::{self, Read, StaffReader, Subject, What};
 use crate::{corrupt, decode_timezone, map_err, StoreError};
 
 pub use create::{create, open_for_appointment, NewDocumentRequest, OpenFromAppointment};
 pub use queue::{list_own, queue};
 pub use tracking::{track, Tracked};
+pub(crate) use transition::cancel_in;
 pub use transition::{cancel, transition, StaffTransition};
 
 /// A refusal the client can fix, or a storage failure.
@@ -317,14 +319,56 @@ pub async fn own_detail(
     Ok(Some(detail(&mut conn, request, Reader::Citizen).await?))
 }
 
-/// Any request with its full history, internal notes included, for staff.
+/// Every request of the citizen, newest first, each with its public history: their data export.
 #[tracing::instrument(skip_all)]
-pub async fn staff_detail(pool: &PgPool, id: Uuid) -> Result<Option<Detail>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let Some(request) = by_id(&mut conn, id).await? else {
+pub(crate) async fn all_own_details(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+) -> Result<Vec<Detail>, StoreError> {
+    let rows = decode_all(
+        select_request!("WHERE d.citizen_id = $1 ORDER BY d.created_at DESC, d.id DESC"; citizen_id)
+            .fetch_all(&mut *conn)
+            .await?,
+    )?;
+    let mut details = Vec::with_capacity(rows.len());
+    for request in rows {
+        details.push(detail(&mut *conn, request, Reader::Citizen).await?);
+    }
+    Ok(details)
+}
+
+/// Any request with its full history, internal notes included, for staff: the read is audited
+/// and shows in the citizen's access log.
+#[tracing::instrument(skip_all)]
+pub async fn staff_detail(
+    pool: &PgPool,
+    id: Uuid,
+    reader: StaffReader,
+) -> Result<Option<Detail>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(request) = by_id(&mut tx, id).await? else {
         return Ok(None);
     };
-    Ok(Some(detail(&mut conn, request, Reader::Staff).await?))
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "document_request.view",
+            target_type: "document_request",
+            target_id: request.id.to_string(),
+            details: serde_json::json!({ "status": request.status.code() }),
+        },
+        &[Subject::document_request(
+            What::DocumentRequest,
+            request.citizen_id,
+            request.id,
+            request.office_id,
+        )],
+    )
+    .await?;
+    let detail = detail(&mut tx, request, Reader::Staff).await?;
+    tx.commit().await?;
+    Ok(Some(detail))
 }
 
 #[cfg(test)]
