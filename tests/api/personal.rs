@@ -496,3 +496,130 @@ async fn an_account_is_not_erased_while_the_consulate_holds_its_papers(pool: PgP
     transition("collected").await.expect(StatusCode::OK);
     erase().await.expect(StatusCode::NO_CONTENT);
 }
+
+async fn purge(app: &crate::helpers::TestApp) -> Option<mawid_persistence::retention::Purged> {
+    mawid_persistence::retention::purge(
+        &app.pool,
+        app.clock.now(),
+        mawid_domain::retention::RetentionPolicy::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Two instances purge at once; the purges that ran add up to what one would have done.
+async fn purge_twice(w: &World, other: &crate::helpers::TestApp) -> (u64, u64, u64, u64, u64) {
+    other.clock.set(w.app.clock.now());
+    let (a, b) = futures_util::join!(purge(&w.app), purge(other));
+    assert!(a.is_some() || b.is_some(), "one of them purges");
+    [a, b].into_iter().flatten().fold((0, 0, 0, 0, 0), |t, p| {
+        (
+            t.0 + p.idempotency_keys,
+            t.1 + p.login_failures,
+            t.2 + p.mail_bodies,
+            t.3 + p.appointment_identities,
+            t.4 + p.request_identities,
+        )
+    })
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_retention_purge_drops_each_kind_of_record_after_its_period_once_across_instances(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let other = w.app.another_instance().await;
+    let req = TestRequest::post()
+        .uri("/api/v1/appointments")
+        .insert_header(("Idempotency-Key", "retention-1"))
+        .set_json(
+            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00") }),
+        );
+    let r = w.app.call(with_token(req, Some(&w.citizen))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let request = w.submitted_request(&w.citizen, "Amal Haddad").await;
+    w.app
+        .post(
+            &format!(
+                "/api/v1/document-requests/{}/cancel",
+                request["id"].as_str().unwrap()
+            ),
+            Some(&w.citizen),
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .login(World::CITIZEN, "not the password")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    w.app.deliver_mail().await;
+    let counters =
+        "SELECT count(*) FROM rate_limits WHERE name IN ('LOGIN_FAILURES', 'LOGIN_ACCOUNT')";
+    assert_eq!(
+        w.app.count("SELECT count(*) FROM idempotency_keys").await,
+        1
+    );
+    assert!(w.app.count(counters).await > 0);
+    let sent = w
+        .app
+        .count("SELECT count(*) FROM notifications WHERE status = 'sent'")
+        .await;
+    assert!(sent >= 2, "verification and confirmation mails: {sent}");
+
+    assert_eq!(
+        purge_twice(&w, &other).await,
+        (0, 0, 0, 0, 0),
+        "nothing is due yet"
+    );
+    w.app.clock.advance(chrono::Duration::hours(25));
+    let (keys, failures, bodies, ..) = purge_twice(&w, &other).await;
+    assert_eq!((keys, bodies), (1, 0));
+    assert!(failures > 0);
+    assert_eq!(
+        w.app.count("SELECT count(*) FROM idempotency_keys").await,
+        0
+    );
+    assert_eq!(w.app.count(counters).await, 0);
+
+    w.app.clock.advance(chrono::Duration::days(30));
+    let (_, _, bodies, identities, requests) = purge_twice(&w, &other).await;
+    assert_eq!((bodies, identities, requests), (sent as u64, 0, 0));
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM notifications WHERE status = 'sent' AND (payload ? 'full_name' OR payload ? 'token')")
+            .await,
+        0,
+        "no delivered body holds a name or a token"
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM notifications WHERE status = 'sent'")
+            .await,
+        sent,
+        "the mails stay counted"
+    );
+
+    w.app.clock.advance(chrono::Duration::days(3 * 366));
+    let (.., identities, requests) = purge_twice(&w, &other).await;
+    assert_eq!((identities, requests), (1, 1));
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM appointments WHERE passport_number IS NOT NULL OR national_number IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.app
+            .count(
+                "SELECT count(*) FROM document_requests WHERE applicant_date_of_birth IS NOT NULL"
+            )
+            .await,
+        0
+    );
+    assert_eq!(
+        purge_twice(&w, &other).await,
+        (0, 0, 0, 0, 0),
+        "a second pass finds nothing"
+    );
+}

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod notices;
 pub mod outbox;
 pub mod personal;
+pub mod retention;
 pub mod sample;
 pub mod schedules;
 pub mod search;
