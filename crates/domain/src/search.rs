@@ -144,7 +144,7 @@ mod tests {
     fn the_kinds_of_a_query_name_what_it_was_taken_for_never_its_text() {
         let kinds = |q: &str| SearchTerms::parse(q).unwrap().kinds();
         assert_eq!(kinds("mow-7q4k-2mzd"), ["reference", "name"]);
-        assert_eq!(kinds("SY-MOW-2026-000123"), ["tracking"]);
+        assert_eq!(kinds("SY-MOW-2026-000123"), ["tracking", "name"]);
         assert_eq!(kinds("N1234567"), ["identity"]);
         assert_eq!(kinds("12345678901"), ["identity", "phone"]);
         assert_eq!(kinds("amal@example.org"), ["email"]);
