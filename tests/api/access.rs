@@ -274,6 +274,12 @@ const ROWS: &[(&str, &str, Who, Owned)] = &[
     ("POST", "/api/v1/admin/appointments", Who::Staff, Owned::No),
     (
         "GET",
+        "/api/v1/admin/appointments/{id}",
+        Who::Staff,
+        Owned::No,
+    ),
+    (
+        "GET",
         "/api/v1/admin/offices/{id}/availability",
         Who::Staff,
         Owned::No,

@@ -108,6 +108,14 @@ async fn every_staff_read_is_audited_under_its_action_with_kinds_and_ids_never_t
     assert_eq!(exported[0]["details"]["date"], w.day(2).to_string());
     let opened = w.audit("document_request.view").await;
     assert_eq!(strings(&json!(opened), "/target_id"), [request_id]);
+    let booked_id = booked["id"].as_str().unwrap();
+    w.get_ok(
+        &format!("/api/v1/admin/appointments/{booked_id}"),
+        &w.officer,
+    )
+    .await;
+    let seen = w.audit("appointment.view").await;
+    assert_eq!(strings(&json!(seen), "/target_id"), [booked_id]);
     let files = w.audit("citizen.view").await;
     assert_eq!(strings(&json!(files), "/target_id"), [citizen_id.as_str()]);
     let searches = w.audit("search").await;
@@ -160,13 +168,28 @@ async fn the_access_log_shows_the_citizen_staff_reads_of_their_records_by_role_a
         &w.officer,
     )
     .await;
+    let opened = w
+        .get_ok(
+            &format!("/api/v1/admin/appointments/{appointment}"),
+            &w.officer,
+        )
+        .await;
+    assert_eq!(opened["citizen_id"], citizen_id.to_string());
+    assert_eq!(opened["id"], appointment.as_str());
+    w.app
+        .get(
+            &format!("/api/v1/admin/appointments/{}", uuid::Uuid::new_v4()),
+            Some(&w.officer),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
     // Reads of the other citizen's records only.
     w.get_ok(&w.agenda_path(3), &w.officer).await;
     w.get_ok(&format!("/api/v1/admin/citizens/{other_id}"), &w.officer)
         .await;
 
     let log = w.access_log(&w.citizen, "").await;
-    assert_eq!(log["total"], 5, "{log}");
+    assert_eq!(log["total"], 6, "{log}");
     assert_eq!(
         (log["page"].as_i64(), log["per_page"].as_i64()),
         (Some(1), Some(20))
@@ -185,6 +208,7 @@ async fn the_access_log_shows_the_citizen_staff_reads_of_their_records_by_role_a
     assert_eq!(
         seen,
         [
+            ("appointment", "appointment.view", "officer"),
             ("search_hit", "search", "officer"),
             ("profile", "citizen.view", "admin"),
             ("document_request", "document_request.view", "officer"),
@@ -193,23 +217,24 @@ async fn the_access_log_shows_the_citizen_staff_reads_of_their_records_by_role_a
         ],
         "newest first"
     );
-    assert_eq!(items[0]["record_type"], "appointment");
     assert_eq!(items[0]["record_id"], appointment.as_str());
-    assert_eq!(items[0]["office_id"], w.office.as_str());
-    assert_eq!(items[2]["record_id"], request_id);
-    assert_eq!(items[2]["office_id"], w.office.as_str());
-    assert_eq!(items[4]["date"], w.day(2).to_string());
-    assert_eq!(items[4]["office_id"], w.office.as_str());
+    assert_eq!(items[1]["record_type"], "appointment");
+    assert_eq!(items[1]["record_id"], appointment.as_str());
+    assert_eq!(items[1]["office_id"], w.office.as_str());
+    assert_eq!(items[3]["record_id"], request_id);
+    assert_eq!(items[3]["office_id"], w.office.as_str());
+    assert_eq!(items[5]["date"], w.day(2).to_string());
+    assert_eq!(items[5]["office_id"], w.office.as_str());
     let text = log.to_string();
     for staff in [&officer_id, &admin_id, "Staff Member", "mawid.test"] {
         assert!(!text.contains(staff), "{staff} leaks: {text}");
     }
 
     let second = w.access_log(&w.citizen, "?page=2&per_page=2").await;
-    assert_eq!(second["total"], 5);
+    assert_eq!(second["total"], 6);
     assert_eq!(
         strings(&second["items"], "/what"),
-        ["document_request", "agenda_day"]
+        ["profile", "document_request"]
     );
     let others = w.access_log(&other, "").await;
     assert_eq!(

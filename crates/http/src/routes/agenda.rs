@@ -24,6 +24,7 @@ use crate::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/offices/{id}/agenda").get(agenda))
         .service(web::resource("/admin/appointments").post(staff_book))
+        .service(web::resource("/admin/appointments/{id}").get(staff_view))
         .service(web::resource("/admin/appointments/{id}/check-in").post(check_in))
         .service(web::resource("/admin/appointments/{id}/complete").post(complete))
         .service(web::resource("/admin/appointments/{id}/no-show").post(no_show))
@@ -98,6 +99,25 @@ async fn agenda(
             .body(agenda_csv(&day)?));
     }
     Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
+}
+
+#[derive(Serialize)]
+struct StaffAppointmentView {
+    #[serde(flatten)]
+    appointment: AppointmentView,
+    citizen_id: Uuid,
+}
+
+async fn staff_view(
+    staff: Staff,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let a = store::staff_view(&state.pool, *id, staff.reader()).await?;
+    Ok(HttpResponse::Ok().json(StaffAppointmentView {
+        appointment: AppointmentView::from(&a),
+        citizen_id: a.citizen_id,
+    }))
 }
 
 const CSV: &str = "text/csv; charset=utf-8";

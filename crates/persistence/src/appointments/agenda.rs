@@ -128,6 +128,37 @@ pub async fn agenda(
     })
 }
 
+/// Any citizen's appointment, for staff: the read is audited and shows in the citizen's access
+/// log.
+#[tracing::instrument(skip_all)]
+pub async fn staff_view(
+    pool: &PgPool,
+    id: Uuid,
+    reader: StaffReader,
+) -> Result<AppointmentRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let a = super::by_id(&mut *tx, id).await?;
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "appointment.view",
+            target_type: "appointment",
+            target_id: a.id.to_string(),
+            details: serde_json::json!({ "status": a.status.code() }),
+        },
+        &[Subject::appointment(
+            What::Appointment,
+            a.citizen_id,
+            a.id,
+            a.office_id,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(a)
+}
+
 #[tracing::instrument(skip_all)]
 async fn phones(
     conn: &mut PgConnection,
