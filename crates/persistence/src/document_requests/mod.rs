@@ -41,7 +41,7 @@ pub(crate) fn decode_status(column: &str, raw: &str) -> Result<DocumentStatus, s
 }
 
 /// A request with the office and service it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DocumentRequestRow {
     pub id: Uuid,
     pub tracking_number: String,
@@ -65,6 +65,17 @@ pub struct DocumentRequestRow {
     pub service_name_ru: String,
     pub service_name_en: String,
     pub target_days_per_status: i32,
+}
+
+/// Leaves the applicant's name, date of birth and passport number out.
+impl std::fmt::Debug for DocumentRequestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentRequestRow")
+            .field("id", &self.id)
+            .field("tracking_number", &self.tracking_number)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DocumentRequestRow {
@@ -174,7 +185,7 @@ macro_rules! select_request {
 use select_request;
 
 /// A history entry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventRow {
     pub id: i64,
     pub actor_id: Option<Uuid>,
@@ -185,6 +196,17 @@ pub struct EventRow {
     /// Always `None` when read for a citizen.
     pub internal_note: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// Leaves the notes out: staff write names and numbers in them.
+impl std::fmt::Debug for EventRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRow")
+            .field("id", &self.id)
+            .field("to_status", &self.to_status)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 struct EventRecord {
