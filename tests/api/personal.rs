@@ -648,3 +648,41 @@ async fn the_retention_purge_drops_each_kind_of_record_after_its_period_once_acr
         "a second pass finds nothing"
     );
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn two_instances_erasing_one_account_at_once_erase_it_once(pool: PgPool) {
+    let w = World::new(pool).await;
+    let other = w.app.another_instance().await;
+    w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let body = json!({ "password": crate::helpers::PASSWORD });
+    let delete = actix_web::http::Method::DELETE;
+    let (a, b) = futures_util::join!(
+        w.app.send(
+            delete.clone(),
+            "/api/v1/me",
+            Some(&w.citizen),
+            Some(body.clone())
+        ),
+        other.send(delete, "/api/v1/me", Some(&w.citizen), Some(body)),
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [204, 401], "{} / {}", a.text, b.text);
+    let loser = if a.status == StatusCode::NO_CONTENT {
+        &b
+    } else {
+        &a
+    };
+    let code = serde_json::from_str::<Value>(&loser.text).unwrap()["code"].clone();
+    assert!(
+        code == "invalid_credentials" || code == "account_deactivated",
+        "the loser finds the account erased: {code}"
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) FROM appointments WHERE status = 'cancelled'")
+            .await,
+        1
+    );
+    assert_eq!(w.app.count("SELECT count(*) FROM desk_releases").await, 1);
+}

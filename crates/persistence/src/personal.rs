@@ -116,10 +116,12 @@ pub async fn erase(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ErasureError::WrongPassword)?;
+    // The citizen's requests are row-locked: a staff transition running now either finished
+    // (and is seen here) or waits for the erasure and then finds the request cancelled.
     let held = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM document_requests
-           WHERE citizen_id = $1
-             AND status IN ('under_review', 'awaiting_documents', 'approved', 'ready_for_pickup')"#,
+        r#"SELECT count(*) FILTER (WHERE status IN ('under_review', 'awaiting_documents',
+                                                    'approved', 'ready_for_pickup')) AS "n!"
+           FROM (SELECT status FROM document_requests WHERE citizen_id = $1 FOR UPDATE) r"#,
         citizen_id,
     )
     .fetch_one(&mut *tx)

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::account::Refusal;
+use mawid_domain::limit::LimitName;
 use mawid_domain::page::Page;
 use mawid_domain::Code;
 use mawid_persistence::access::{self, AccessRow};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 use crate::auth::Citizen;
 use crate::error::ApiError;
 use crate::json::Json;
+use crate::limit::ClientAddr;
 use crate::routes::accounts::UserView;
 use crate::routes::appointments::AppointmentView;
 use crate::routes::document_requests::CitizenDetailView;
@@ -128,9 +130,12 @@ pub(crate) struct ErasureIn {
 /// cannot erase the account.
 pub(crate) async fn erase(
     citizen: Citizen,
+    client: ClientAddr,
     state: web::Data<AppState>,
     body: Json<ErasureIn>,
 ) -> Result<HttpResponse, ApiError> {
+    // A password check like a sign-in's, limited like one: a stolen token is no oracle.
+    state.limit(LimitName::Login, client.as_str()).await?;
     let user = accounts::profile(&state.pool, citizen.id()).await?;
     let hash = user.password_hash;
     if !state.passwords.verify(&body.password, Some(&hash)).await? {
