@@ -109,6 +109,10 @@ const ROWS: &[(&str, &str, Who, Owned)] = &[
     ),
     ("GET", "/api/v1/me", Who::Bearer, Owned::No),
     ("PATCH", "/api/v1/me", Who::Bearer, Owned::No),
+    // Personal data: DELETE goes without a body here, so it is refused before erasing anyone.
+    ("DELETE", "/api/v1/me", Who::Citizen, Owned::No),
+    ("GET", "/api/v1/me/access-log", Who::Citizen, Owned::No),
+    ("GET", "/api/v1/me/export", Who::Citizen, Owned::No),
     ("POST", "/api/v1/admin/staff", Who::Admin, Owned::No),
     ("GET", "/api/v1/admin/staff", Who::Admin, Owned::No),
     ("POST", "/api/v1/document-requests", Who::Citizen, Owned::No),
@@ -268,6 +272,12 @@ const ROWS: &[(&str, &str, Who, Owned)] = &[
         Owned::ByA,
     ),
     ("POST", "/api/v1/admin/appointments", Who::Staff, Owned::No),
+    (
+        "GET",
+        "/api/v1/admin/appointments/{id}",
+        Who::Staff,
+        Owned::No,
+    ),
     (
         "GET",
         "/api/v1/admin/offices/{id}/availability",

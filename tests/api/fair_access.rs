@@ -1137,7 +1137,7 @@ impl World {
             .await
     }
 
-    async fn agenda_csv(&self, days: i64) -> String {
+    async fn walk_in_agenda_csv(&self, days: i64) -> String {
         let path = format!(
             "/api/v1/admin/offices/{}/agenda?date={}",
             self.office,
@@ -1218,7 +1218,7 @@ async fn a_walk_in_without_an_account_is_booked_by_staff_mailed_in_their_languag
     let item = &agenda["items"][0];
     assert_eq!(item["reference"], reference.as_str());
     assert_eq!(item["citizen_id"], Value::Null);
-    let csv = w.agenda_csv(2).await;
+    let csv = w.walk_in_agenda_csv(2).await;
     assert!(
         csv.contains(&format!(
             "09:00,{reference},passport-renewal,Omar Khalil,W1234567,+79001234567,booked"

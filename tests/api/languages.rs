@@ -92,7 +92,7 @@ async fn router_and_authentication_problems_are_localized_too(pool: PgPool) {
 
     let r = app
         .call(
-            TestRequest::delete()
+            TestRequest::put()
                 .uri("/api/v1/me")
                 .insert_header(("accept-language", "ar")),
         )

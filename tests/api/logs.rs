@@ -216,3 +216,91 @@ fn fill_each_param(template: &str, value: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn personal_data_flows_log_no_personal_value(pool: PgPool) {
+    logs();
+    let w = crate::helpers::World::new(pool).await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("Layla Privacy{}", &tag[..8]);
+    let passport = format!("P{}", &tag[8..16].to_ascii_uppercase());
+    let phone = "+79167654321";
+    let me = w
+        .app
+        .patch(
+            "/api/v1/me",
+            Some(&w.citizen),
+            json!({ "full_name": name, "phone": phone, "passport_number": passport }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.booked(&w.citizen, &w.at(2, "09:00")).await;
+    let agenda = format!(
+        "/api/v1/admin/offices/{}/agenda?date={}",
+        w.office,
+        w.day(2)
+    );
+    w.app
+        .get(&agenda, Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    let csv = TestRequest::get()
+        .uri(&agenda)
+        .insert_header(("Accept", "text/csv"));
+    w.app.call(with_token(csv, Some(&w.officer))).await;
+    let file = format!("/api/v1/admin/citizens/{}", me["id"].as_str().unwrap());
+    w.app
+        .get(&file, Some(&w.officer))
+        .await
+        .expect(StatusCode::OK);
+    for q in [passport.as_str(), &name[..9], phone] {
+        w.app
+            .get(
+                &format!(
+                    "/api/v1/admin/search?q={}",
+                    q.replace('+', "%2B").replace(' ', "%20")
+                ),
+                Some(&w.officer),
+            )
+            .await
+            .expect(StatusCode::OK);
+    }
+    w.app
+        .get("/api/v1/me/access-log", Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .get("/api/v1/me/export", Some(&w.citizen))
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .send(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&w.citizen),
+            Some(json!({ "password": format!("wrong-{tag}") })),
+        )
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    w.app
+        .send(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&w.citizen),
+            Some(json!({ "password": crate::helpers::PASSWORD })),
+        )
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    let log = captured_text();
+    assert!(log.contains("request completed"));
+    assert_absent(
+        &log,
+        &[
+            ("the citizen's name", &name),
+            ("a passport number", &passport),
+            ("the phone number", phone),
+            ("a wrong password", &format!("wrong-{tag}")),
+        ],
+    );
+}

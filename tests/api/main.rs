@@ -20,4 +20,5 @@ mod logs;
 mod notification_metrics;
 mod notifications;
 mod ops;
+mod personal;
 mod webhooks;

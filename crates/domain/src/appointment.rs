@@ -931,9 +931,21 @@ pub const STAFF_CANCEL_ACTION: &str = "appointment.cancel";
 
 /// What the officer records at the desk: the applicant's date of birth from the passport, which
 /// the document request of a documentary service needs for public tracking.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct CheckIn {
     pub applicant_date_of_birth: Option<NaiveDate>,
+}
+
+/// Says whether a date of birth was recorded, never which.
+impl fmt::Debug for CheckIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckIn")
+            .field(
+                "applicant_date_of_birth",
+                &self.applicant_date_of_birth.map(|_| "…"),
+            )
+            .finish()
+    }
 }
 
 impl CheckIn {
@@ -968,6 +980,15 @@ impl CheckIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_in_never_prints_the_date_of_birth_it_records() {
+        let dob = NaiveDate::from_ymd_opt(1987, 3, 14).unwrap();
+        let c = CheckIn::new(Some(dob), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("1987"), "{shown}");
+        assert!(shown.contains("applicant_date_of_birth"), "{shown}");
+    }
 
     #[test]
     fn every_pair_of_states_is_legal_only_along_the_lifecycle() {

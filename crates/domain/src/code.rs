@@ -154,6 +154,8 @@ codes! {
         en "Document request exists", ar "طلب الوثيقة موجود مسبقًا", ru "Заявка на документ уже существует";
     DocumentRequestLimit => "document_request_limit",
         en "Open document request limit reached", ar "تم بلوغ حد طلبات الوثائق المفتوحة", ru "Достигнут предел открытых заявок на документы";
+    ActiveDocumentRequests => "active_document_requests",
+        en "The consulate holds your documents", ar "القنصلية تحتفظ بوثائقك", ru "Консульство хранит ваши документы";
     // Notifications.
     NotFailed => "not_failed",
         en "Notification has not failed", ar "لم يفشل إرسال الإشعار", ru "Уведомление не завершилось ошибкой";

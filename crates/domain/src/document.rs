@@ -475,7 +475,7 @@ impl Applicant {
 }
 
 /// What a public tracking lookup asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TrackQuery {
     /// `None` for a malformed number: it is answered exactly like an unknown one, so the answer
     /// does not tell a typo from a number that was never issued.
@@ -494,6 +494,16 @@ impl TrackQuery {
     }
 }
 
+/// The number is public on the receipt; the date of birth is the secret that proves the asker.
+impl fmt::Debug for TrackQuery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackQuery")
+            .field("number", &self.number)
+            .field("date_of_birth", &"…")
+            .finish()
+    }
+}
+
 impl fmt::Debug for Applicant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Applicant")
@@ -507,6 +517,18 @@ impl fmt::Debug for Applicant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracking_query_never_prints_its_date_of_birth() {
+        let q = TrackQuery::parse("SY-MOW-2026-000123", Some("1987-03-14")).unwrap();
+        let shown = format!("{q:?}");
+        assert!(
+            !shown.contains("1987") && !shown.contains("03-14"),
+            "{shown}"
+        );
+        let dob = DateOfBirth::parse("d", "1987-03-14", q.date_of_birth).unwrap();
+        assert!(!format!("{dob:?}").contains("1987"));
+    }
     use DocumentStatus::*;
 
     /// The product's machine written out edge by edge, independently of `allowed_targets`.

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod notice;
 pub mod notification;
 pub mod page;
+pub mod retention;
 pub mod schedule;
 pub mod search;
 pub mod stats;

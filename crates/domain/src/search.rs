@@ -71,6 +71,35 @@ impl SearchTerms {
     }
 }
 
+impl SearchTerms {
+    /// The kinds of key the query was taken for, for the audit log, which records these and
+    /// never the text (it may be an identity number). A code is named by its shape: a tracking
+    /// number `SY-…`, a reference `MOW-7Q4K-2MZD`, anything else an identity number.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if let Some(code) = &self.code {
+            let groups: Vec<&str> = code.split('-').collect();
+            kinds.push(if code.starts_with("SY-") && groups.len() == 4 {
+                "tracking"
+            } else if groups.len() == 3 && groups[1].len() == 4 && groups[2].len() == 4 {
+                "reference"
+            } else {
+                "identity"
+            });
+        }
+        if self.email.is_some() {
+            kinds.push("email");
+        }
+        if self.phones.is_some() {
+            kinds.push("phone");
+        }
+        if self.name.is_some() {
+            kinds.push("name");
+        }
+        kinds
+    }
+}
+
 /// `+7 (916) 123-45-67` → `["+79161234567", "79161234567"]`, as `Phone` stores either.
 fn phone_forms(q: &str) -> Option<Vec<String>> {
     let v: String = q
@@ -109,6 +138,18 @@ mod tests {
         let n = SearchTerms::parse("  حدا  ").unwrap();
         assert_eq!(n.name.as_deref(), Some("حدا"));
         assert_eq!(n.code, None, "a code holds a digit or a hyphen");
+    }
+
+    #[test]
+    fn the_kinds_of_a_query_name_what_it_was_taken_for_never_its_text() {
+        let kinds = |q: &str| SearchTerms::parse(q).unwrap().kinds();
+        assert_eq!(kinds("mow-7q4k-2mzd"), ["reference", "name"]);
+        assert_eq!(kinds("SY-MOW-2026-000123"), ["tracking", "name"]);
+        assert_eq!(kinds("N1234567"), ["identity"]);
+        assert_eq!(kinds("12345678901"), ["identity", "phone"]);
+        assert_eq!(kinds("amal@example.org"), ["email"]);
+        assert_eq!(kinds("+7 916 123-45-67"), ["phone"]);
+        assert_eq!(kinds("Haddad"), ["name"]);
     }
 
     #[test]

@@ -209,6 +209,17 @@ role_extractor!(
     Staff,
     Role::Officer
 );
+impl Staff {
+    /// This employee as the reader of citizens' records: audited, and shown to the citizen by
+    /// role only.
+    pub fn reader(&self) -> mawid_persistence::access::StaffReader {
+        mawid_persistence::access::StaffReader {
+            actor_id: self.0.user_id,
+            role: self.0.role,
+        }
+    }
+}
+
 role_extractor!(
     /// An admin only.
     Admin,

@@ -107,6 +107,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | IllegalTransition
         | DocumentRequestExists
         | AlreadyWaitlisted
+        | ActiveDocumentRequests
         | NotFailed => StatusCode::CONFLICT,
         ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,6 +6,7 @@ use mawid_domain::page::{Page, PageSizes};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::access::{self, Read, StaffReader, Subject, What};
 use crate::appointments::{self, AppointmentRow};
 use crate::document_requests::{self, DocumentRequestRow};
 use crate::users::{self, UserRow};
@@ -31,9 +32,10 @@ pub struct AccountSuspension {
     pub reason: Option<String>,
 }
 
-/// The file of the citizen `id`; a staff account's id is `NotFound` like an unknown one.
+/// The file of the citizen `id`; a staff account's id is `NotFound` like an unknown one. The
+/// read is audited and shows in the citizen's access log.
 #[tracing::instrument(skip_all)]
-pub async fn file(pool: &PgPool, id: Uuid) -> Result<CitizenFile, StoreError> {
+pub async fn file(pool: &PgPool, id: Uuid, reader: StaffReader) -> Result<CitizenFile, StoreError> {
     let user = users::by_id(pool, id)
         .await?
         .filter(|u| u.role == Role::Citizen)
@@ -52,6 +54,20 @@ pub async fn file(pool: &PgPool, id: Uuid) -> Result<CitizenFile, StoreError> {
     )
     .fetch_one(pool)
     .await?;
+    let mut tx = pool.begin().await?;
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "citizen.view",
+            target_type: "citizen",
+            target_id: id.to_string(),
+            details: serde_json::json!({}),
+        },
+        &[Subject::citizen(What::Profile, id)],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(CitizenFile {
         user,
         appointments,

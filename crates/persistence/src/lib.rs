@@ -1,5 +1,6 @@
 //! PostgreSQL repositories per aggregate, the migrator and the constraint → error table.
 
+pub mod access;
 pub mod accounts;
 pub mod appointments;
 pub mod audit;
@@ -9,6 +10,8 @@ pub mod document_requests;
 pub mod limits;
 pub mod notices;
 pub mod outbox;
+pub mod personal;
+pub mod retention;
 pub mod sample;
 pub mod schedules;
 pub mod search;

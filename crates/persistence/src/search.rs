@@ -12,6 +12,7 @@ use mawid_domain::search::{SearchTerms, MAX_RESULTS};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::access::{self, Read, StaffReader, Subject, What};
 use crate::StoreError;
 
 /// Rows each name branch (starts with; holds anywhere) may hand to the ranking.
@@ -59,8 +60,14 @@ pub struct Found {
     pub document_requests: Vec<DocumentRequestHit>,
 }
 
+/// The hits of `t` for `reader`: the search is audited with the kinds of key and the ids hit
+/// (never the query's text), and each hit shows in its citizen's access log.
 #[tracing::instrument(skip_all)]
-pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError> {
+pub async fn search(
+    pool: &PgPool,
+    t: &SearchTerms,
+    reader: StaffReader,
+) -> Result<Found, StoreError> {
     let phones = t.phones.clone().unwrap_or_default();
     let citizens = sqlx::query_as!(
         CitizenHit,
@@ -212,9 +219,59 @@ pub async fn search(pool: &PgPool, t: &SearchTerms) -> Result<Found, StoreError>
     )
     .fetch_all(pool)
     .await?;
-    Ok(Found {
+    let found = Found {
         citizens,
         appointments,
         document_requests,
-    })
+    };
+    audit(pool, t, reader, &found).await?;
+    Ok(found)
+}
+
+async fn audit(
+    pool: &PgPool,
+    t: &SearchTerms,
+    reader: StaffReader,
+    found: &Found,
+) -> Result<(), StoreError> {
+    let mut subjects = Vec::new();
+    subjects.extend(
+        found
+            .citizens
+            .iter()
+            .map(|c| Subject::citizen(What::SearchHit, c.id)),
+    );
+    subjects.extend(
+        found
+            .appointments
+            .iter()
+            .filter_map(|a| Subject::appointment(What::SearchHit, a.citizen_id, a.id, a.office_id)),
+    );
+    subjects.extend(
+        found
+            .document_requests
+            .iter()
+            .map(|d| Subject::document_request(What::SearchHit, d.citizen_id, d.id, d.office_id)),
+    );
+    let ids = |v: &mut dyn Iterator<Item = Uuid>| v.collect::<Vec<_>>();
+    let mut tx = pool.begin().await?;
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "search",
+            target_type: "search",
+            target_id: String::new(),
+            details: serde_json::json!({
+                "kinds": t.kinds(),
+                "citizens": ids(&mut found.citizens.iter().map(|c| c.id)),
+                "appointments": ids(&mut found.appointments.iter().map(|a| a.id)),
+                "document_requests": ids(&mut found.document_requests.iter().map(|d| d.id)),
+            }),
+        },
+        &subjects,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{corrupt, map_err, StoreError};
 
 /// An account as stored, with its role and language decoded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UserRow {
     pub id: Uuid,
     pub email: String,
@@ -25,6 +25,17 @@ pub struct UserRow {
     pub passport_number: Option<String>,
     pub national_number: Option<String>,
     pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+/// Only the id and the role: the email, name, phone, identity numbers and password hash are
+/// personal or secret, and a Debug print lands in logs and panic messages.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRow {
@@ -373,6 +384,35 @@ pub async fn admin_exists(ex: impl PgExecutor<'_>) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_prints_neither_its_personal_fields_nor_its_password_hash() {
+        let u = UserRow {
+            id: Uuid::nil(),
+            email: "amal@example.org".into(),
+            password_hash: "$argon2id$secret".into(),
+            full_name: "Amal Haddad".into(),
+            preferred_language: Language::Ar,
+            phone: Some("+79161234567".into()),
+            role: Role::Citizen,
+            email_verified_at: None,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            passport_number: Some("N1234567".into()),
+            national_number: Some("12345678901".into()),
+            deactivated_at: None,
+        };
+        let shown = format!("{u:?}");
+        for secret in [
+            "amal@",
+            "argon2",
+            "Amal",
+            "+7916",
+            "N1234567",
+            "12345678901",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 
     fn record(role: &str, language: &str) -> Record {
         Record {

@@ -229,12 +229,15 @@ async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<EntryRow, StoreError
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn list_own(pool: &PgPool, citizen_id: Uuid) -> Result<Vec<EntryRow>, StoreError> {
+pub async fn list_own(
+    ex: impl PgExecutor<'_>,
+    citizen_id: Uuid,
+) -> Result<Vec<EntryRow>, StoreError> {
     select_entries!(
         "WHERE w.citizen_id = $1 ORDER BY w.created_at DESC, w.position DESC",
         citizen_id
     )
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await?
     .into_iter()
     .map(|s| Ok(EntryRow::try_from(s)?))

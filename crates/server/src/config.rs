@@ -120,6 +120,18 @@ pub struct Settings {
     /// How long, in days, a suspended citizen cannot book or join a waitlist.
     #[arg(long, env = "MAWID_NO_SHOW_SUSPENSION_DAYS", default_value = "60", value_parser = whole_number(1..=3660u32))]
     no_show_suspension_days: u32,
+    /// Hours an Idempotency-Key of a booking is remembered.
+    #[arg(long, env = "MAWID_RETENTION_IDEMPOTENCY_HOURS", default_value = "24", value_parser = whole_number(1..=87_600u32))]
+    retention_idempotency_hours: u32,
+    /// Hours failed sign-in counters are kept.
+    #[arg(long, env = "MAWID_RETENTION_LOGIN_FAILURES_HOURS", default_value = "24", value_parser = whole_number(1..=87_600u32))]
+    retention_login_failures_hours: u32,
+    /// Days the body of a delivered mail is kept (its kind, language and times stay).
+    #[arg(long, env = "MAWID_RETENTION_MAIL_BODY_DAYS", default_value = "30", value_parser = whole_number(1..=3660u32))]
+    retention_mail_body_days: u32,
+    /// Years identity numbers and dates of birth of ended appointments and requests are kept.
+    #[arg(long, env = "MAWID_RETENTION_IDENTITY_YEARS", default_value = "3", value_parser = whole_number(1..=100u32))]
+    retention_identity_years: u32,
 }
 
 /// Settings checked against each other, as the server runs with them.
@@ -142,6 +154,8 @@ pub struct Config {
     /// Behind a reverse proxy only: count rate limits by `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     pub no_shows: mawid_domain::appointment::NoShowPolicy,
+    /// The retention purge's periods (`MAWID_RETENTION_*`).
+    pub retention: mawid_domain::retention::RetentionPolicy,
     /// Every rate limit: the defaults, each overridden by `MAWID_LIMIT_<NAME>=COUNT/SECONDS`.
     pub limits: Limits,
 }
@@ -274,6 +288,12 @@ impl TryFrom<Settings> for Config {
                 limit: s.no_show_limit,
                 window_days: s.no_show_window_days,
                 suspension_days: s.no_show_suspension_days,
+            },
+            retention: mawid_domain::retention::RetentionPolicy {
+                idempotency_hours: s.retention_idempotency_hours,
+                login_failure_hours: s.retention_login_failures_hours,
+                mail_body_days: s.retention_mail_body_days,
+                identity_years: s.retention_identity_years,
             },
             limits: limits_from_env()?,
         })

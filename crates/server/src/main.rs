@@ -151,6 +151,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.no_shows,
         stop_rx.clone(),
     ));
+    let retention = actix_web::rt::spawn(retention_job(
+        pool.clone(),
+        clock.clone(),
+        config.retention,
+        stop_rx.clone(),
+    ));
     let worker = Worker {
         pool: pool.clone(),
         mailer,
@@ -218,6 +224,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
             let _ = worker.await;
             let _ = jobs.await;
+            let _ = retention.await;
             let _ = hooks.await;
             handle.stop(true).await;
             stop_metrics().await;
@@ -227,6 +234,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
             let _ = worker.await;
             let _ = jobs.await;
+            let _ = retention.await;
             let _ = hooks.await;
             stop_metrics().await;
             ended??;
@@ -277,6 +285,38 @@ async fn fair_access_jobs(
         }
         if let Err(e) = mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
             tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick");
+        }
+    }
+}
+
+/// How often this process tries the retention purge; periods are hours to years, so a few
+/// minutes late is nothing, and a pass that finds another process purging skips.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The retention purge of this process, until the stop signal. A pass in progress finishes
+/// (one transaction) before the loop stops.
+async fn retention_job(
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    policy: mawid_domain::retention::RetentionPolicy,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(RETENTION_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        match mawid_persistence::retention::purge(&pool, clock.now(), policy).await {
+            Ok(Some(purged)) => tracing::info!(?purged, "retention purge"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "retention purge failed; retrying on the next tick")
+            }
         }
     }
 }

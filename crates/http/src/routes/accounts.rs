@@ -29,7 +29,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/logout").post(logout))
         .service(web::resource("/auth/password-reset").post(request_password_reset))
         .service(web::resource("/auth/password-reset/confirm").post(confirm_password_reset))
-        .service(web::resource("/me").get(me).patch(update_me));
+        .service(
+            web::resource("/me")
+                .get(me)
+                .patch(update_me)
+                .delete(crate::routes::personal::erase),
+        );
 }
 
 #[derive(Serialize)]

@@ -8,7 +8,9 @@ use mawid_domain::dates::{Day, Instant};
 use mawid_domain::page::Page;
 use mawid_domain::text::Reason;
 use mawid_domain::Invalid;
-use mawid_persistence::appointments::{self as store, Agenda, AgendaEntry, StaffBooking};
+use mawid_persistence::appointments::{
+    self as store, Agenda, AgendaEntry, AgendaForm, StaffBooking,
+};
 use mawid_persistence::audit::{self, AuditRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,6 +24,7 @@ use crate::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/offices/{id}/agenda").get(agenda))
         .service(web::resource("/admin/appointments").post(staff_book))
+        .service(web::resource("/admin/appointments/{id}").get(staff_view))
         .service(web::resource("/admin/appointments/{id}/check-in").post(check_in))
         .service(web::resource("/admin/appointments/{id}/complete").post(complete))
         .service(web::resource("/admin/appointments/{id}/no-show").post(no_show))
@@ -73,14 +76,20 @@ impl From<&AgendaEntry> for AgendaItemView {
 }
 
 async fn agenda(
-    _staff: Staff,
+    staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     q: web::Query<AgendaQuery>,
     accept: Option<web::Header<Accept>>,
 ) -> Result<HttpResponse, ApiError> {
-    let day = store::agenda(&state.pool, *id, q.date.date()).await?;
-    if accept.is_some_and(|a| wants_csv(&a)) {
+    let csv = accept.is_some_and(|a| wants_csv(&a));
+    let form = if csv {
+        AgendaForm::Csv
+    } else {
+        AgendaForm::Screen
+    };
+    let day = store::agenda(&state.pool, *id, q.date.date(), staff.reader(), form).await?;
+    if csv {
         let filename = format!("agenda-{}.csv", day.date);
         return Ok(HttpResponse::Ok()
             .content_type(CSV)
@@ -91,6 +100,26 @@ async fn agenda(
             .body(agenda_csv(&day)?));
     }
     Ok(HttpResponse::Ok().json(AgendaView::from(&day)))
+}
+
+#[derive(Serialize)]
+struct StaffAppointmentView {
+    #[serde(flatten)]
+    appointment: AppointmentView,
+    /// `None` for a walk-in without an account.
+    citizen_id: Option<Uuid>,
+}
+
+async fn staff_view(
+    staff: Staff,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let a = store::staff_view(&state.pool, *id, staff.reader()).await?;
+    Ok(HttpResponse::Ok().json(StaffAppointmentView {
+        appointment: AppointmentView::from(&a),
+        citizen_id: a.citizen_id,
+    }))
 }
 
 const CSV: &str = "text/csv; charset=utf-8";

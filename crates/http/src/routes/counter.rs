@@ -30,12 +30,12 @@ struct SearchQuery {
 }
 
 async fn search(
-    _staff: Staff,
+    staff: Staff,
     state: web::Data<AppState>,
     q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let terms = SearchTerms::parse(&q.q)?;
-    let found = search::search(&state.pool, &terms).await?;
+    let found = search::search(&state.pool, &terms, staff.reader()).await?;
     let citizens: Vec<_> = found
         .citizens
         .iter()
@@ -95,11 +95,11 @@ async fn search(
 }
 
 async fn citizen_file(
-    _staff: Staff,
+    staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = citizens::file(&state.pool, *id).await?;
+    let file = citizens::file(&state.pool, *id, staff.reader()).await?;
     // The no-show rule's booking suspension follows from the appointments, as at booking.
     let no_shows: Vec<_> = file
         .appointments

@@ -136,7 +136,7 @@ struct PublicEventView {
 }
 
 #[derive(Serialize)]
-struct CitizenDetailView {
+pub(crate) struct CitizenDetailView {
     #[serde(flatten)]
     request: CitizenRequestView,
     history: Vec<PublicEventView>,
@@ -371,11 +371,11 @@ async fn queue(
 }
 
 async fn staff_detail(
-    _staff: Staff,
+    staff: Staff,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = store::staff_detail(&state.pool, *id)
+    let detail = store::staff_detail(&state.pool, *id, staff.reader())
         .await?
         .ok_or(ApiError::not_found())?;
     Ok(HttpResponse::Ok().json(StaffDetailView::new(&detail, state.now())))

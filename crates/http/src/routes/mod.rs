@@ -10,6 +10,7 @@ pub mod docs;
 pub mod document_requests;
 pub mod notifications;
 pub mod ops;
+pub mod personal;
 pub mod schedules;
 pub mod staff;
 pub mod tracking;
@@ -31,4 +32,5 @@ pub fn api(cfg: &mut web::ServiceConfig) {
     notifications::routes(cfg);
     waitlist::routes(cfg);
     webhooks::routes(cfg);
+    personal::routes(cfg);
 }

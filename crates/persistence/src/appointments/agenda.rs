@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{on_date, AppointmentRow};
+use crate::access::{self, Read, StaffReader, Subject, What};
 use crate::catalogue::{self, ServiceRow};
 use crate::schedules::{self, ScheduleRow};
 use crate::StoreError;
@@ -28,10 +29,35 @@ pub struct AgendaEntry {
     pub phone: Option<String>,
 }
 
-/// The agenda of an existing office (`NotFound` otherwise), whatever the appointments' status.
+/// How the day leaves the server: its audit action tells a look at the screen from a copy taken
+/// away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgendaForm {
+    Screen,
+    Csv,
+}
+
+impl AgendaForm {
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Screen => "agenda.view",
+            Self::Csv => "agenda.export",
+        }
+    }
+}
+
+/// The agenda of an existing office (`NotFound` otherwise), whatever the appointments' status,
+/// read by `reader`: one audit entry for the office-day, and an access-log row for each citizen
+/// booked on it.
 #[tracing::instrument(skip_all)]
-pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<Agenda, StoreError> {
-    let mut conn = pool.acquire().await?;
+pub async fn agenda(
+    pool: &PgPool,
+    office_id: Uuid,
+    date: NaiveDate,
+    reader: StaffReader,
+    form: AgendaForm,
+) -> Result<Agenda, StoreError> {
+    let mut conn = pool.begin().await?;
     let office = catalogue::office(&mut *conn, office_id).await?;
     let tz = office.tz();
     let rows = on_date(&mut *conn, office.id, date).await?;
@@ -46,6 +72,29 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
     }
     let citizens: Vec<Uuid> = rows.iter().filter_map(|a| a.citizen_id).collect();
     let phones = phones(&mut conn, &citizens).await?;
+    let subjects: Vec<Subject> = citizens
+        .iter()
+        .map(|&citizen_id| Subject {
+            citizen_id,
+            what: What::AgendaDay,
+            record_type: None,
+            record_id: None,
+            office_id: Some(office.id),
+            day: Some(date),
+        })
+        .collect();
+    access::record(
+        &mut conn,
+        reader,
+        Read {
+            action: form.action(),
+            target_type: "office",
+            target_id: office.id.to_string(),
+            details: serde_json::json!({ "date": date, "appointments": rows.len() }),
+        },
+        &subjects,
+    )
+    .await?;
     let items = rows
         .into_iter()
         .map(|appointment| {
@@ -75,12 +124,44 @@ pub async fn agenda(pool: &PgPool, office_id: Uuid, date: NaiveDate) -> Result<A
             }
         })
         .collect();
+    conn.commit().await?;
     Ok(Agenda {
         office_id: office.id,
         date,
         timezone: tz,
         items,
     })
+}
+
+/// Any citizen's appointment, for staff: the read is audited and shows in the citizen's access
+/// log.
+#[tracing::instrument(skip_all)]
+pub async fn staff_view(
+    pool: &PgPool,
+    id: Uuid,
+    reader: StaffReader,
+) -> Result<AppointmentRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let a = super::by_id(&mut *tx, id).await?;
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "appointment.view",
+            target_type: "appointment",
+            target_id: a.id.to_string(),
+            details: serde_json::json!({ "status": a.status.code() }),
+        },
+        &Vec::from_iter(Subject::appointment(
+            What::Appointment,
+            a.citizen_id,
+            a.id,
+            a.office_id,
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(a)
 }
 
 #[tracing::instrument(skip_all)]

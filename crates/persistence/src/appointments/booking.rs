@@ -116,7 +116,7 @@ pub(crate) async fn book_in(
     webhooks::enqueue(&mut *tx, Event::AppointmentBooked, data, b.now).await?;
     mail.remind(&mut *tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
-        remember(&mut *tx, b.citizen_id, key, id).await?;
+        remember(&mut *tx, b.citizen_id, key, id, b.now).await?;
     }
     Ok(Booked::Created(Box::new(appointment)))
 }
@@ -346,14 +346,17 @@ async fn remember(
     citizen_id: Uuid,
     key: &Idempotency,
     appointment_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // The booking's clock, not the database's: the retention purge counts from it.
     sqlx::query!(
-        "INSERT INTO idempotency_keys (citizen_id, key, request_hash, appointment_id)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO idempotency_keys (citizen_id, key, request_hash, appointment_id, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
         citizen_id,
         key.key.as_str(),
         key.request_hash,
-        appointment_id
+        appointment_id,
+        now
     )
     .execute(ex)
     .await?;

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::{corrupt, decode_timezone, StoreError};
 
-pub use agenda::{agenda, Agenda, AgendaEntry};
+pub use agenda::{agenda, staff_view, Agenda, AgendaEntry, AgendaForm};
 pub use booking::{book, book_by_staff, reschedule, Booked, NewBooking, StaffBooking};
 pub(crate) use lifecycle::cancel_in;
 pub use lifecycle::{cancel, check_in, confirm, request_confirmations, step};

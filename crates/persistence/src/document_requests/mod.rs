@@ -12,11 +12,13 @@ use mawid_domain::document::{Author, DocumentStatus, Dwell, Refusal};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::access::{self, Read, StaffReader, Subject, What};
 use crate::{corrupt, decode_timezone, map_err, StoreError};
 
 pub use create::{create, open_for_appointment, NewDocumentRequest, OpenFromAppointment};
 pub use queue::{list_own, queue};
 pub use tracking::{track, Tracked};
+pub(crate) use transition::cancel_in;
 pub use transition::{cancel, transition, StaffTransition};
 
 /// A refusal the client can fix, or a storage failure.
@@ -39,7 +41,7 @@ pub(crate) fn decode_status(column: &str, raw: &str) -> Result<DocumentStatus, s
 }
 
 /// A request with the office and service it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DocumentRequestRow {
     pub id: Uuid,
     pub tracking_number: String,
@@ -63,6 +65,17 @@ pub struct DocumentRequestRow {
     pub service_name_ru: String,
     pub service_name_en: String,
     pub target_days_per_status: i32,
+}
+
+/// Leaves the applicant's name, date of birth and passport number out.
+impl std::fmt::Debug for DocumentRequestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentRequestRow")
+            .field("id", &self.id)
+            .field("tracking_number", &self.tracking_number)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DocumentRequestRow {
@@ -172,7 +185,7 @@ macro_rules! select_request {
 use select_request;
 
 /// A history entry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventRow {
     pub id: i64,
     pub actor_id: Option<Uuid>,
@@ -183,6 +196,17 @@ pub struct EventRow {
     /// Always `None` when read for a citizen.
     pub internal_note: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// Leaves the notes out: staff write names and numbers in them.
+impl std::fmt::Debug for EventRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRow")
+            .field("id", &self.id)
+            .field("to_status", &self.to_status)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 struct EventRecord {
@@ -317,14 +341,56 @@ pub async fn own_detail(
     Ok(Some(detail(&mut conn, request, Reader::Citizen).await?))
 }
 
-/// Any request with its full history, internal notes included, for staff.
+/// Every request of the citizen, newest first, each with its public history: their data export.
 #[tracing::instrument(skip_all)]
-pub async fn staff_detail(pool: &PgPool, id: Uuid) -> Result<Option<Detail>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let Some(request) = by_id(&mut conn, id).await? else {
+pub(crate) async fn all_own_details(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+) -> Result<Vec<Detail>, StoreError> {
+    let rows = decode_all(
+        select_request!("WHERE d.citizen_id = $1 ORDER BY d.created_at DESC, d.id DESC"; citizen_id)
+            .fetch_all(&mut *conn)
+            .await?,
+    )?;
+    let mut details = Vec::with_capacity(rows.len());
+    for request in rows {
+        details.push(detail(&mut *conn, request, Reader::Citizen).await?);
+    }
+    Ok(details)
+}
+
+/// Any request with its full history, internal notes included, for staff: the read is audited
+/// and shows in the citizen's access log.
+#[tracing::instrument(skip_all)]
+pub async fn staff_detail(
+    pool: &PgPool,
+    id: Uuid,
+    reader: StaffReader,
+) -> Result<Option<Detail>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(request) = by_id(&mut tx, id).await? else {
         return Ok(None);
     };
-    Ok(Some(detail(&mut conn, request, Reader::Staff).await?))
+    access::record(
+        &mut tx,
+        reader,
+        Read {
+            action: "document_request.view",
+            target_type: "document_request",
+            target_id: request.id.to_string(),
+            details: serde_json::json!({ "status": request.status.code() }),
+        },
+        &[Subject::document_request(
+            What::DocumentRequest,
+            request.citizen_id,
+            request.id,
+            request.office_id,
+        )],
+    )
+    .await?;
+    let detail = detail(&mut tx, request, Reader::Staff).await?;
+    tx.commit().await?;
+    Ok(Some(detail))
 }
 
 #[cfg(test)]

@@ -117,14 +117,28 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Detail, DocumentError> {
     let mut tx = pool.begin().await?;
-    let from = lock_own(&mut tx, request_id, citizen_id)
+    let row = cancel_in(&mut tx, request_id, citizen_id, now).await?;
+    let detail = detail(&mut tx, row, Reader::Citizen).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// [`cancel`] in the caller's transaction: erasing an account withdraws its `submitted`
+/// requests the same way.
+pub(crate) async fn cancel_in(
+    tx: &mut PgConnection,
+    request_id: Uuid,
+    citizen_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<DocumentRequestRow, DocumentError> {
+    let from = lock_own(&mut *tx, request_id, citizen_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     let to = from
         .transition(DocumentStatus::Cancelled, Actor::Citizen)
         .map_err(Refusal::from)?;
     let row = apply(
-        &mut tx,
+        &mut *tx,
         Event {
             request_id,
             actor_id: citizen_id,
@@ -138,10 +152,8 @@ pub async fn cancel(
     )
     .await?;
     let data = webhooks::document_data(&row, from);
-    webhooks::enqueue(&mut tx, Hook::DocumentRequestStatusChanged, data, now).await?;
-    let detail = detail(&mut tx, row, Reader::Citizen).await?;
-    tx.commit().await?;
-    Ok(detail)
+    webhooks::enqueue(&mut *tx, Hook::DocumentRequestStatusChanged, data, now).await?;
+    Ok(row)
 }
 
 pub struct StaffTransition {
