@@ -161,7 +161,11 @@ fn every_link_names_a_documented_operation_and_its_parameters() {
     let mut count = 0;
     for (method, path, op) in operations(&spec) {
         for (status, response) in op["responses"].as_object().into_iter().flatten() {
-            for (name, link) in deref(&spec, response)["links"].as_object().into_iter().flatten() {
+            for (name, link) in deref(&spec, response)["links"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
                 count += 1;
                 let at = format!("{method} {path} {status} link {name}");
                 let Some(target_ref) = link["operationRef"].as_str() else {
@@ -181,7 +185,12 @@ fn every_link_names_a_documented_operation_and_its_parameters() {
                     .flatten()
                     .filter_map(|p| deref(&spec, p)["name"].as_str())
                     .collect();
-                for parameter in link["parameters"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                for parameter in link["parameters"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
                     if !declared.contains(parameter.as_str()) {
                         wrong.push(format!("{at}: {target_ref} has no parameter {parameter}"));
                     }
