@@ -112,7 +112,7 @@ admin_token=$(post /api/v1/auth/login "{\"email\":\"$admin_email\",\"password\":
 # citizen keeps a passport number on the profile, as a booking needs one.
 curl -fsS -X PATCH -H 'content-type: application/json' -H "Authorization: Bearer $citizen_token" \
   -d '{"passport_number":"N1234567"}' "$url/api/v1/me" >/dev/null
-eval "$("$py" - "$url" "$citizen_token" <<'PY'
+test_data=$("$py" - "$url" "$citizen_token" <<'PY'
 import datetime, json, sys, urllib.request
 url, citizen_token = sys.argv[1:]
 def get(path, token=None):
@@ -141,7 +141,8 @@ values = {
 for name, value in values.items():
     print(f"export CONFORMANCE_{name}={value}")
 PY
-)"
+)
+eval "$test_data"
 
 # One worker: hypothesis's lambda-source parsing is not thread-safe on Python 3.11 and failed a
 # run with "AST constructor recursion depth mismatch" under --workers 2.
