@@ -134,6 +134,7 @@ values = {
     "STAFF_SERVICE_ID": services["legalisation"],
     "STAFF_SLOT": slot(services["legalisation"]),
     "DOCUMENT_SERVICE_ID": services["civil-registry-birth"],
+    "WAITLIST_SERVICE_ID": services["civil-registry-marriage"],
     "CITIZEN_ID": get("/api/v1/me", citizen_token)["id"],
     "FROM": start.isoformat(),
     "TO": end.isoformat(),
