@@ -124,18 +124,32 @@ office = get("/api/v1/offices")["items"][0]["id"]
 services = {s["code"]: s["id"] for s in get("/api/v1/services")["items"]}
 today = datetime.date.today()
 start, end = today + datetime.timedelta(days=3), today + datetime.timedelta(days=30)
-def slot(service):
+def slot(service, n=0):
     q = f"?service_id={service}&from={start}&to={end}"
-    return get(f"/api/v1/offices/{office}/availability{q}")["slots"][0]["start"]
+    return get(f"/api/v1/offices/{office}/availability{q}")["slots"][n]["start"]
+# One document request, so tracking has a real number and date of birth to look up and staff a
+# request to move.
+born = "1990-05-01"
+opened = urllib.request.Request(
+    url + "/api/v1/document-requests",
+    data=json.dumps({"office_id": office, "service_id": services["civil-registry-birth"],
+                     "applicant": {"full_name": "Conformance Citizen", "date_of_birth": born}}).encode(),
+    headers={"Authorization": f"Bearer {citizen_token}", "Content-Type": "application/json"},
+)
+document_request = json.load(urllib.request.urlopen(opened))
 values = {
     "OFFICE_ID": office,
     "SERVICE_ID": services["power-of-attorney"],
     "SLOT": slot(services["power-of-attorney"]),
+    "OTHER_SLOT": slot(services["power-of-attorney"], 1),
     "STAFF_SERVICE_ID": services["legalisation"],
     "STAFF_SLOT": slot(services["legalisation"]),
     "DOCUMENT_SERVICE_ID": services["civil-registry-birth"],
     "WAITLIST_SERVICE_ID": services["civil-registry-marriage"],
     "CITIZEN_ID": get("/api/v1/me", citizen_token)["id"],
+    "DOCUMENT_REQUEST_ID": document_request["id"],
+    "TRACKING_NUMBER": document_request["tracking_number"],
+    "BORN": born,
     "FROM": start.isoformat(),
     "TO": end.isoformat(),
 }
