@@ -4,7 +4,9 @@
 # For the whole suite, scripts/scale-out.sh (two servers behind nginx) runs next, counted as one
 # test; MAWID_SKIP_SCALE_OUT=1 skips it. Then the conformance suite (scripts/conformance.sh:
 # Schemathesis against a live server on the same PostgreSQL) runs, counted as one test;
-# MAWID_SKIP_CONFORMANCE=1 skips it.
+# MAWID_SKIP_CONFORMANCE=1 skips it. With the whole suite, the generated clients
+# (scripts/clients.sh: a Python and a TypeScript client driving a citizen's flow against a live
+# server) run last, counted as one test; MAWID_SKIP_CLIENTS=1 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
@@ -40,6 +42,14 @@ if [ "${MAWID_SKIP_CONFORMANCE:-0}" != 1 ]; then
     echo "test result: ok. 1 passed; 0 failed (conformance)" >>"$log"
   else
     echo "test result: FAILED. 0 passed; 1 failed (conformance)" >>"$log"
+    status=1
+  fi
+fi
+if [ "$full" = 1 ] && [ "${MAWID_SKIP_CLIENTS:-0}" != 1 ]; then
+  if scripts/clients.sh; then
+    echo "test result: ok. 1 passed; 0 failed (clients)" >>"$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed (clients)" >>"$log"
     status=1
   fi
 fi

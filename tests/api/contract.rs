@@ -152,6 +152,56 @@ fn path_parameters_match_the_template() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// Fuzzers and generated clients follow `links` from a creating operation to those that use its
+/// id: each names a documented operation by `operationRef` and sets only parameters it declares.
+#[test]
+fn every_link_names_a_documented_operation_and_its_parameters() {
+    let spec = openapi();
+    let mut wrong = Vec::new();
+    let mut count = 0;
+    for (method, path, op) in operations(&spec) {
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            for (name, link) in deref(&spec, response)["links"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                count += 1;
+                let at = format!("{method} {path} {status} link {name}");
+                let Some(target_ref) = link["operationRef"].as_str() else {
+                    wrong.push(format!("{at}: no operationRef"));
+                    continue;
+                };
+                let Some(target) = resolve(&spec, target_ref) else {
+                    wrong.push(format!("{at}: {target_ref} does not resolve"));
+                    continue;
+                };
+                let item_pointer = target_ref.rsplit_once('/').map_or("", |(item, _)| item);
+                let item = resolve(&spec, item_pointer).unwrap_or(&Value::Null);
+                let declared: BTreeSet<&str> = item["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .chain(target["parameters"].as_array())
+                    .flatten()
+                    .filter_map(|p| deref(&spec, p)["name"].as_str())
+                    .collect();
+                for parameter in link["parameters"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    if !declared.contains(parameter.as_str()) {
+                        wrong.push(format!("{at}: {target_ref} has no parameter {parameter}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 0, "no links at all");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
     let mut ops = Vec::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
