@@ -725,3 +725,77 @@ async fn two_instances_erasing_one_account_at_once_erase_it_once(pool: PgPool) {
     );
     assert_eq!(w.app.count("SELECT count(*) FROM desk_releases").await, 1);
 }
+
+/// Advisory locks requested and not yet granted: who is waiting for a booking's locks.
+async fn lock_waiters(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Polls until `n` requests wait for a lock; gives up after a few seconds so that a broken
+/// lock order fails the assertions below instead of hanging the suite.
+async fn until_waiting(pool: &PgPool, n: i64) -> bool {
+    for _ in 0..200 {
+        if lock_waiters(pool).await >= n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_booking_in_flight_on_another_instance_when_the_account_is_erased_does_not_survive_it(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let other = w.app.another_instance().await;
+    // The booking is held still after it has read the account: the test holds the lock it takes
+    // next, on its applicant's identity (the per-identity cap's lock).
+    let mut hold = w.app.pool.begin().await.unwrap();
+    let identity = format!("{}:P:{}", w.service, own_passport(World::CITIZEN));
+    sqlx::query("SELECT pg_advisory_xact_lock(2, hashtext($1))")
+        .bind(&identity)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let booking =
+        json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00") });
+    let password = json!({ "password": crate::helpers::PASSWORD });
+    let (booked, (erased, erasure_waited)) = futures_util::join!(
+        other.post("/api/v1/appointments", Some(&w.citizen), booking),
+        async {
+            assert!(until_waiting(&w.app.pool, 1).await, "the booking waits");
+            let erase = w.app.send(
+                actix_web::http::Method::DELETE,
+                "/api/v1/me",
+                Some(&w.citizen),
+                Some(password),
+            );
+            let release = async {
+                let waited = until_waiting(&w.app.pool, 2).await;
+                hold.commit().await.unwrap();
+                waited
+            };
+            futures_util::join!(erase, release)
+        },
+    );
+    assert_eq!(erased.status, StatusCode::NO_CONTENT, "{}", erased.text);
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.text);
+    assert!(
+        erasure_waited,
+        "the erasure waits for the booking in flight"
+    );
+    assert_eq!(
+        w.app
+            .count(
+                "SELECT count(*) FROM appointments
+                 WHERE status = 'booked' OR applicant_name <> '' OR passport_number IS NOT NULL"
+            )
+            .await,
+        0,
+        "the booking made during the erasure was withdrawn and blanked with the rest"
+    );
+}

@@ -107,6 +107,9 @@ pub async fn erase(
     now: DateTime<Utc>,
 ) -> Result<(), ErasureError> {
     let mut tx = pool.begin().await?;
+    // A booking or waitlist entry being made now ends before this one starts, or waits for the
+    // erasure and finds the account closed.
+    appointments::booking::lock_citizen(&mut tx, citizen_id).await?;
     let user = sqlx::query!(
         "SELECT email FROM users
          WHERE id = $1 AND role = 'citizen' AND password_hash = $2 FOR UPDATE",

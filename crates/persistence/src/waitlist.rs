@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::appointments::booking::{self, Booker};
 use crate::appointments::{BookingError, NewBooking};
-use crate::{catalogue, corrupt, decode_timezone, map_err, schedules, users, StoreError};
+use crate::{catalogue, corrupt, decode_timezone, map_err, schedules, StoreError};
 
 /// An entry with its office's zone, enum columns decoded.
 #[derive(Clone)]
@@ -145,9 +145,7 @@ pub struct NewEntry {
 #[tracing::instrument(skip_all)]
 pub async fn join(pool: &PgPool, e: NewEntry) -> Result<EntryRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let user = users::by_id(&mut *tx, e.citizen_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let user = booking::locked_citizen(&mut tx, e.citizen_id).await?;
     let own = user.identity();
     let holder = Holder {
         full_name: &user.full_name,

@@ -55,9 +55,9 @@ pub(crate) async fn book_in(
     b: &NewBooking,
     by: Booker,
 ) -> Result<Booked, BookingError> {
-    let user = users::by_id(&mut *tx, b.citizen_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
+    // read and written by one request at a time.
+    let user = locked_citizen(&mut *tx, b.citizen_id).await?;
     let own_identity = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
@@ -65,9 +65,6 @@ pub(crate) async fn book_in(
         identity: own_identity.as_ref(),
     };
     holder.may_book()?;
-    // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
-    // read and written by one request at a time.
-    lock(&mut *tx, LOCK_CITIZEN, &b.citizen_id.to_string()).await?;
     if let Some(key) = &b.idempotency {
         if let Some(first) = replayed(&mut *tx, b.citizen_id, key).await? {
             return Ok(Booked::Replayed(Box::new(first)));
@@ -306,6 +303,30 @@ const LOCK_CITIZEN: i32 = 1;
 const LOCK_IDENTITY: i32 = 2;
 
 #[tracing::instrument(skip_all)]
+/// The citizen's account, read under the citizen's lock. The erasure of an account takes the
+/// same lock, so a booking or waitlist entry racing it either ends first (and the erasure
+/// withdraws it) or waits and finds the account closed: nothing new survives the erasure.
+pub(crate) async fn locked_citizen(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+) -> Result<users::UserRow, StoreError> {
+    lock_citizen(&mut *conn, citizen_id).await?;
+    let user = users::by_id(&mut *conn, citizen_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if user.deactivated_at.is_some() {
+        return Err(StoreError::Conflict(mawid_domain::Code::AccountDeactivated));
+    }
+    Ok(user)
+}
+
+pub(crate) async fn lock_citizen(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    lock(conn, LOCK_CITIZEN, &citizen_id.to_string()).await
+}
+
 async fn lock(conn: &mut PgConnection, class: i32, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query!("SELECT pg_advisory_xact_lock($1, hashtext($2))", class, key)
         .execute(conn)

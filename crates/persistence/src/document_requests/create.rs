@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use mawid_domain::document::{self, Actor, Applicant, DocumentStatus, Refusal, TrackingNumber};
+use mawid_domain::Code;
 use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -85,13 +86,16 @@ async fn citizen_standing(
     conn: &mut PgConnection,
     citizen_id: Uuid,
 ) -> Result<(bool, i64), DocumentError> {
+    // The row lock also waits out an erasure of the account running now; an erased account is
+    // closed, so no request is opened for it.
     let verified = sqlx::query_scalar!(
-        r#"SELECT email_verified_at IS NOT NULL AS "verified!" FROM users WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT email_verified_at IS NOT NULL AS "verified!" FROM users
+           WHERE id = $1 AND deactivated_at IS NULL FOR UPDATE"#,
         citizen_id,
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(StoreError::NotFound)?;
+    .ok_or(StoreError::Conflict(Code::AccountDeactivated))?;
     let open = sqlx::query_scalar!(
         r#"SELECT count(*) AS "open!" FROM document_requests
            WHERE citizen_id = $1 AND status = ANY($2)"#,
