@@ -107,6 +107,8 @@ pub struct Report {
     /// From the release to the `201` that took the last place; `None` if places were left.
     pub sold_out_after: Option<Duration>,
     pub wall: Duration,
+    /// From the release to the last client's last answer.
+    pub after_release: Duration,
     /// Availability answers after the release, and their latencies.
     pub availability: Vec<f64>,
     pub booking: Vec<f64>,
@@ -297,6 +299,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
 
     let mut r = Report {
         wall,
+        after_release: release.elapsed(),
         ..Default::default()
     };
     let mut last: Option<Instant> = None;
