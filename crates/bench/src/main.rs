@@ -204,7 +204,24 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A second app on its own pool with the contract's default rate limits, timed from its pool's
+/// The contract's default rate limits with any `MAWID_LIMIT_<NAME>=COUNT/SECONDS` set here, as
+/// the server reads them.
+fn limits_from_env() -> anyhow::Result<mawid_domain::limit::Limits> {
+    use mawid_domain::limit::{LimitName, Limits, Rate};
+    let mut limits = Limits::default();
+    for name in LimitName::ALL {
+        let var = name.env_var();
+        if let Ok(v) = std::env::var(&var) {
+            if !v.trim().is_empty() {
+                let rate = Rate::parse(&v).map_err(|why| anyhow::anyhow!("{var} {why}"))?;
+                limits.set(name, rate);
+            }
+        }
+    }
+    Ok(limits)
+}
+
+/// A second app on its own pool with the server's rate limits (defaults and `MAWID_LIMIT_*`), timed from its pool's
 /// first connection to a `200` on `/readyz`, then the storm against it. Returns whether every
 /// figure that must be zero was.
 async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
@@ -216,7 +233,7 @@ async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
     let state = AppState {
         pool,
         abuse: mawid_http::AbuseSettings {
-            limits: mawid_domain::limit::Limits::default(),
+            limits: limits_from_env()?,
             trust_forwarded_for: false,
         },
         ..main.clone()
@@ -249,7 +266,7 @@ async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
     let r = storm::run(&format!("http://127.0.0.1:{port}/api/v1"), &state, &setup).await?;
     let storm_secs = r.after_release.as_secs_f64();
     println!(
-        "release storm ({} citizens, {} connections, {} places on {} at one office, default rate limits):",
+        "release storm ({} citizens, {} connections, {} places on {} at one office, the server's rate limits):",
         s.storm_citizens, s.storm_connections, setup.places, setup.day
     );
     match r.sold_out_after {

@@ -1,8 +1,9 @@
 //! The release storm: a day of slots at one office opens at a known instant (its closure is
 //! lifted), and verified citizens, their tokens issued beforehand, poll that day's availability
 //! over many connections and book what they see until every place is taken. The server is a
-//! second in-process app with its own pool and the contract's default rate limits, as production
-//! runs; the checks that must hold (no 5xx, no overbooked slot, the caps) are read back in SQL.
+//! second in-process app with its own pool and the server's rate limits (defaults and
+//! `MAWID_LIMIT_*`), as production runs; the checks that must hold (no 5xx, no overbooked slot,
+//! the caps) are read back in SQL.
 
 use std::cell::RefCell;
 use std::rc::Rc;
