@@ -110,6 +110,8 @@ pub struct Report {
     pub wall: Duration,
     /// From the release to the last client's last answer.
     pub after_release: Duration,
+    /// Availability answers asked for before the release (of a closed day).
+    pub early: usize,
     /// Availability answers after the release, and their latencies.
     pub availability: Vec<f64>,
     pub booking: Vec<f64>,
@@ -128,6 +130,7 @@ pub struct Report {
 
 #[derive(Default)]
 struct Tally {
+    early: usize,
     availability: Vec<f64>,
     booking: Vec<f64>,
     created: usize,
@@ -206,6 +209,8 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 if opened.is_some() {
                     t.availability.push(ms);
+                } else {
+                    t.early += 1;
                 }
                 let free: Vec<String> = match res {
                     Ok(mut r) if r.status().is_success() => {
@@ -305,6 +310,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     };
     let mut last: Option<Instant> = None;
     for t in tallies {
+        r.early += t.early;
         r.availability.extend(t.availability);
         r.booking.extend(t.booking);
         r.created += t.created;
