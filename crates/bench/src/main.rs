@@ -449,13 +449,21 @@ async fn bookings(
                     .insert_header(("Authorization", format!("Bearer {token}")))
                     .send_json(&body)
                     .await;
+                // The whole answer, as a client reads it, inside the measured time.
+                let res = match res {
+                    Ok(mut r) => {
+                        let status = r.status().as_u16();
+                        r.body().await.map(|b| (status, b)).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                match res.map(|mut r| (r.status().as_u16(), r.body())) {
+                match res {
                     Ok((201, _)) => created += 1,
                     Ok((409, _)) => full += 1,
                     Ok((status, body)) => {
                         if other < 3 {
-                            eprintln!("unexpected {status}: {:?}", body.await.ok());
+                            eprintln!("unexpected {status}: {}", String::from_utf8_lossy(&body));
                         }
                         other += 1
                     }

@@ -263,28 +263,46 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
                     .insert_header(("Authorization", format!("Bearer {}", tokens[mine[k]])))
                     .send_json(&body)
                     .await;
+                // The whole answer, as a client reads it, inside the measured time.
+                let res = match res {
+                    Ok(mut r) => {
+                        let status = r.status().as_u16();
+                        r.body()
+                            .await
+                            .map(|b| (status, b))
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
                 t.booking.push(t0.elapsed().as_secs_f64() * 1000.0);
-                match res.map(|r| r.status().as_u16()) {
-                    Ok(201) => {
+                match res {
+                    Ok((201, _)) => {
                         t.created += 1;
                         t.last_created = Some(Instant::now());
                         mine.swap_remove(k);
                     }
-                    Ok(409) => t.slot_full += 1,
+                    // Only a full slot is an expected conflict here.
+                    Ok((409, b)) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                        Ok(p) if p["code"] == "slot_full" => t.slot_full += 1,
+                        p => {
+                            note_unexpected(&mut t, &format!("booking 409: {p:?}"));
+                            t.other += 1;
+                        }
+                    },
                     // A cap or a rate limit: this citizen is done for the day.
-                    Ok(422) => {
+                    Ok((422, _)) => {
                         t.refused_422 += 1;
                         mine.swap_remove(k);
                     }
-                    Ok(429) => {
+                    Ok((429, _)) => {
                         t.rate_limited += 1;
                         mine.swap_remove(k);
                     }
-                    Ok(status) if status >= 500 => {
+                    Ok((status, _)) if status >= 500 => {
                         note_unexpected(&mut t, &format!("booking {status}"));
                         t.server_errors += 1;
                     }
-                    Ok(status) => {
+                    Ok((status, _)) => {
                         note_unexpected(&mut t, &format!("booking {status}"));
                         t.other += 1;
                     }
