@@ -205,7 +205,17 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
             while !mine.is_empty() {
                 let opened = *released.borrow();
                 let t0 = Instant::now();
-                let res = client.get(&url).send().await;
+                let res = match client.get(&url).send().await {
+                    Ok(mut r) => {
+                        let status = r.status();
+                        r.body()
+                            .limit(4 << 20)
+                            .await
+                            .map(|b| (status, b))
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 if opened.is_some() {
                     t.availability.push(ms);
@@ -213,8 +223,8 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
                     t.early += 1;
                 }
                 let free: Vec<String> = match res {
-                    Ok(mut r) if r.status().is_success() => {
-                        match r.json::<serde_json::Value>().limit(4 << 20).await {
+                    Ok((status, body)) if status.is_success() => {
+                        match serde_json::from_slice::<serde_json::Value>(&body) {
                             Ok(v) => v["slots"]
                                 .as_array()
                                 .into_iter()
@@ -229,13 +239,13 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
                             }
                         }
                     }
-                    Ok(r) => {
-                        if r.status().is_server_error() {
+                    Ok((status, _)) => {
+                        if status.is_server_error() {
                             t.server_errors += 1;
                         } else {
                             t.other += 1;
                         }
-                        note_unexpected(&mut t, &format!("availability {}", r.status()));
+                        note_unexpected(&mut t, &format!("availability {status}"));
                         continue;
                     }
                     Err(e) => {
