@@ -2,8 +2,12 @@
 # The booking benchmark: seeds 100,000 appointments across 10 offices on a fresh database and
 # prints availability latency, staff search latency (p99 at the seeded citizens) and the time of
 # a year of one office's statistics, HTTP booking throughput/latency with 32 clients, pgbench's
-# throughput for the same transaction, and their ratio. Uses a throwaway PostgreSQL unless
-# DATABASE_URL is set (the benchmark creates and drops its own `mawid_bench` database there).
+# throughput for the same transaction and for the database's ceiling (crates/bench/ceiling/, the
+# minimal booking transaction in its own scratch database on the same server) with HTTP booking
+# as a share of each, a release storm, and memory and start-up. Fails when the storm breaks a
+# rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark creates and drops
+# its own `mawid_bench` and `mawid_ceiling` databases there). MAWID_BENCH_SMOKE=1: a small seed
+# and a few seconds per figure, to show the benchmark still runs; its figures mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh

@@ -1,14 +1,16 @@
 # Sourced by run.sh and test.sh: start and stop a local PostgreSQL from the machine's own binaries.
 # initdb refuses to run as root, so as root every server command runs as the `postgres` user.
 
+# Explicit `return 0`: a bare `return` in an EXIT trap returns the status the script died with,
+# so after a failure the trap's pg_stop gave up and left the cluster running.
 pg_bindir() {
   if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
     pg_config --bindir
-    return
+    return 0
   fi
   local d
   for d in /usr/lib/postgresql/*/bin; do
-    [ -x "$d/initdb" ] && { echo "$d"; return; }
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
   done
   echo "no PostgreSQL server binaries found (install postgresql)" >&2
   return 1

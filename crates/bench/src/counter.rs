@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::seed;
 
-const SEARCHES: usize = 300;
 const STATS_RUNS: usize = 10;
 
 pub struct Timings {
@@ -66,9 +65,10 @@ pub async fn run(
             Ok::<f64, anyhow::Error>(ms)
         }
     };
-    let mut search = Vec::with_capacity(SEARCHES);
-    for i in 0..SEARCHES + 10 {
-        let n = 1 + (i * 7919) % seed::SEEDED_CITIZENS as usize;
+    let searches = crate::scale().requests;
+    let mut search = Vec::with_capacity(searches);
+    for i in 0..searches + 10 {
+        let n = 1 + (i * 7919) % seed::seeded_citizens() as usize;
         let q = match i % 3 {
             0 => format!("SEED-{n}"),
             1 => format!("citizen{n}%40bench.test"),

@@ -1,11 +1,17 @@
 //! `mawid-bench`: seeds 100,000 appointments across 10 offices on a fresh database, then prints
-//! in one run: availability latency for a 60-day window, HTTP booking throughput and latency with
-//! 32 concurrent clients, and pgbench's throughput for the same booking transaction run directly
-//! on the same database, with the ratio of the two. Run it through `scripts/bench.sh`.
+//! in one run: availability latency for a 60-day window, staff search and statistics, HTTP
+//! booking throughput and latency with 32 concurrent clients, pgbench's throughput for the same
+//! booking transaction and for the database's ceiling (the smallest transaction that does what a
+//! booking must) with HTTP booking as a share of each, a release storm, and the memory and
+//! start-up of the server. The server runs in this process, so memory is this process's.
+//! `MAWID_BENCH_SMOKE=1` runs all of it small and short, to show it still works.
+//! Run it through `scripts/bench.sh`.
 
+mod ceiling;
 mod counter;
 mod pgbench;
 mod seed;
+mod storm;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,12 +25,67 @@ use mawid_http::{AppState, JwtKeys, Passwords};
 use rand::Rng;
 
 pub const OFFICES: usize = 10;
-pub const APPOINTMENTS: i64 = 100_000;
-pub const CITIZENS: i64 = 140_000;
 pub const CAPACITY: i32 = 20;
 const CLIENTS: usize = 32;
-const AVAILABILITY_REQUESTS: usize = 300;
-const BOOKING_SECONDS: u64 = 15;
+
+/// How big and how long: the full run, or the smoke run of `MAWID_BENCH_SMOKE=1`.
+pub struct Scale {
+    pub smoke: bool,
+    pub appointments: i64,
+    pub citizens: i64,
+    /// Sequential requests per latency figure.
+    pub requests: usize,
+    /// Length of each throughput run.
+    pub seconds: u64,
+    pub storm_citizens: usize,
+    pub storm_connections: usize,
+    /// Desks per slot of the storm's day (20 slots).
+    pub storm_capacity: i32,
+}
+
+pub fn scale() -> &'static Scale {
+    static SCALE: std::sync::OnceLock<Scale> = std::sync::OnceLock::new();
+    SCALE.get_or_init(|| {
+        let smoke = std::env::var("MAWID_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
+        if smoke {
+            Scale {
+                smoke,
+                appointments: 2_000,
+                citizens: 2_800,
+                requests: 30,
+                seconds: 2,
+                storm_citizens: 200,
+                storm_connections: 32,
+                storm_capacity: 5,
+            }
+        } else {
+            Scale {
+                smoke,
+                appointments: 100_000,
+                citizens: 140_000,
+                requests: 300,
+                seconds: 15,
+                storm_citizens: 2_000,
+                storm_connections: 256,
+                // 1,000 places for 2,000 citizens: half of them go without.
+                storm_capacity: 50,
+            }
+        }
+    })
+}
+
+/// A line of this process's `/proc/self/status` (`VmRSS`, `VmHWM`) in MiB; Linux only.
+fn memory_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
 
 fn main() -> anyhow::Result<()> {
     let admin_url =
@@ -33,8 +94,18 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
+    let s = scale();
     let (db_url, offices) = rt.block_on(seed::fresh_database(&admin_url))?;
-    println!("seeded {APPOINTMENTS} appointments across {OFFICES} offices ({CITIZENS} citizens, capacity {CAPACITY})");
+    println!(
+        "{}seeded {} appointments across {OFFICES} offices ({} citizens, capacity {CAPACITY})",
+        if s.smoke {
+            "SMOKE RUN (figures mean nothing): "
+        } else {
+            ""
+        },
+        s.appointments,
+        s.citizens
+    );
 
     let secret: [u8; 32] = rand::random();
     let pool = rt.block_on(mawid_persistence::connect(
@@ -58,10 +129,11 @@ fn main() -> anyhow::Result<()> {
     };
     let port = serve(state.clone())?;
     let base = format!("http://127.0.0.1:{port}/api/v1");
+    let idle_rss = memory_mib("VmRSS");
 
     let avail = actix_web::rt::System::new().block_on(availability(&base, &offices))?;
     println!(
-        "availability (60-day window, {} sequential requests): p50 {:.2} ms, p99 {:.2} ms  [target p99 <= 10 ms]",
+        "availability (60-day window, {} sequential requests): p50 {:.2} ms, p99 {:.2} ms  [target p99 <= 3 ms]",
         avail.len(),
         percentile(&avail, 50.0),
         percentile(&avail, 99.0)
@@ -69,7 +141,8 @@ fn main() -> anyhow::Result<()> {
 
     let counter = actix_web::rt::System::new().block_on(counter::run(&base, &state, &offices))?;
     println!(
-        "staff search ({CITIZENS} citizens, {} sequential requests by reference, email, name): p50 {:.2} ms, p99 {:.2} ms",
+        "staff search ({} citizens, {} sequential requests by reference, email, name): p50 {:.2} ms, p99 {:.2} ms",
+        s.citizens,
         counter.search.len(),
         percentile(&counter.search, 50.0),
         percentile(&counter.search, 99.0)
@@ -85,7 +158,7 @@ fn main() -> anyhow::Result<()> {
     let http_tps = booking.created as f64 / booking.elapsed.as_secs_f64();
     println!(
         "HTTP booking ({CLIENTS} clients, {}s): {} created, {} slot_full, {} other; {:.0} bookings/s; p50 {:.2} ms, p99 {:.2} ms",
-        BOOKING_SECONDS,
+        s.seconds,
         booking.created,
         booking.full,
         booking.other,
@@ -101,13 +174,146 @@ fn main() -> anyhow::Result<()> {
         booking.other
     );
 
-    let pg_tps = pgbench::run(&db_url, CLIENTS, BOOKING_SECONDS)?;
-    println!("pgbench (same booking transaction, {CLIENTS} clients, {BOOKING_SECONDS}s): {pg_tps:.0} transactions/s");
+    let pg_tps = pgbench::run(&db_url, CLIENTS, s.seconds)?;
+    let ceiling_tps = rt.block_on(ceiling::run(&admin_url, CLIENTS, s.seconds))?;
     println!(
-        "ratio HTTP / pgbench: {:.2}  [target >= 0.50]",
+        "ceiling (pgbench, the minimal booking transaction, own schema, {CLIENTS} clients, {}s): {ceiling_tps:.0} transactions/s",
+        s.seconds
+    );
+    println!(
+        "HTTP booking / ceiling: {:.2}  [target >= 0.50 at {CLIENTS} clients]",
+        http_tps / ceiling_tps
+    );
+    println!(
+        "pgbench (our booking transaction as the server sends it, {CLIENTS} clients, {}s): {pg_tps:.0} transactions/s; HTTP booking / it: {:.2}",
+        s.seconds,
         http_tps / pg_tps
     );
+
+    let storm_ok = actix_web::rt::System::new().block_on(release_storm(&state, &db_url))?;
+    let end_rss = memory_mib("VmRSS");
+    let peak_rss = memory_mib("VmHWM");
+    let mib = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0} MiB"));
+    println!(
+        "memory (this process: the servers run in it, with the load clients): RSS idle {}, after the storm {}, peak {}  [target <= 100 MiB]",
+        mib(idle_rss),
+        mib(end_rss),
+        mib(peak_rss)
+    );
+    anyhow::ensure!(storm_ok, "the release storm broke a rule (see above)");
     Ok(())
+}
+
+/// The contract's default rate limits with any `MAWID_LIMIT_<NAME>=COUNT/SECONDS` set here, as
+/// the server reads them.
+fn limits_from_env() -> anyhow::Result<mawid_domain::limit::Limits> {
+    use mawid_domain::limit::{LimitName, Limits, Rate};
+    let mut limits = Limits::default();
+    for name in LimitName::ALL {
+        let var = name.env_var();
+        if let Ok(v) = std::env::var(&var) {
+            if !v.trim().is_empty() {
+                let rate = Rate::parse(&v).map_err(|why| anyhow::anyhow!("{var} {why}"))?;
+                limits.set(name, rate);
+            }
+        }
+    }
+    Ok(limits)
+}
+
+/// A second app on its own pool with the server's rate limits (defaults and `MAWID_LIMIT_*`), timed from its pool's
+/// first connection to a `200` on `/readyz`, then the storm against it. Returns whether every
+/// figure that must be zero was.
+async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
+    let s = scale();
+    let setup = storm::setup(&main.pool).await?;
+    let started = Instant::now();
+    let pool =
+        mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
+    let state = AppState {
+        pool,
+        abuse: mawid_http::AbuseSettings {
+            limits: limits_from_env()?,
+            trust_forwarded_for: false,
+        },
+        ..main.clone()
+    };
+    let port = serve(state.clone())?;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish();
+    let ready = loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                break started.elapsed();
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "/readyz never answered 200"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+    };
+    println!(
+        "start-up (in process: pool connect, app start, to the first 200 on /readyz; no exec, migrations already applied): {:.1} ms",
+        ready.as_secs_f64() * 1000.0
+    );
+
+    let r = storm::run(&format!("http://127.0.0.1:{port}/api/v1"), &state, &setup).await?;
+    let storm_secs = r.after_release.as_secs_f64();
+    println!(
+        "release storm ({} citizens, {} connections, {} places on {} at one office, the server's rate limits):",
+        s.storm_citizens, s.storm_connections, setup.places, setup.day
+    );
+    match r.sold_out_after {
+        Some(d) => println!(
+            "  every place taken {:.2} s after the release (clients polled from {:.1} s before it; last answer {:.2} s after it)",
+            d.as_secs_f64(),
+            (r.wall - r.after_release).as_secs_f64(),
+            r.after_release.as_secs_f64()
+        ),
+        None => println!(
+            "  NOT sold out: {} of {} places taken",
+            r.places_taken, setup.places
+        ),
+    }
+    let before = (r.wall - r.after_release).as_secs_f64();
+    println!(
+        "  availability before the release (the day still closed, polling only): {} answers, {:.0}/s",
+        r.early,
+        r.early as f64 / before
+    );
+    println!(
+        "  availability after it (each connection polls, then books what it saw): {} answers, {:.0}/s; p50 {:.2} ms, p99 {:.2} ms  [target >= 3000/s, p99 <= 20 ms]",
+        r.availability.len(),
+        r.availability.len() as f64 / storm_secs,
+        percentile(&r.availability, 50.0),
+        percentile(&r.availability, 99.0)
+    );
+    println!(
+        "  booking: {} created, {} slot_full, {} refused (422), {} rate-limited (429); p50 {:.2} ms, p99 {:.2} ms",
+        r.created,
+        r.slot_full,
+        r.refused_422,
+        r.rate_limited,
+        percentile(&r.booking, 50.0),
+        percentile(&r.booking, 99.0)
+    );
+    println!(
+        "  5xx: {}; failed or unexpected: {}; overbooked slots (SQL, whole database): {}; most future bookings of one storm citizen: {} in all, {} for the service  [must be 0, 0, 0, <= 2, <= 1]",
+        r.server_errors, r.other, r.overbooked_slots, r.most_per_citizen, r.most_per_citizen_service
+    );
+    Ok(r.sold_out_after.is_some()
+        && r.created as i64 == setup.places
+        && r.server_errors == 0
+        && r.other == 0
+        && r.overbooked_slots == 0
+        && r.most_per_citizen <= 2
+        && r.most_per_citizen_service <= 1)
 }
 
 /// Starts the real app on an ephemeral port in its own thread and returns the port.
@@ -146,8 +352,9 @@ async fn availability(base: &str, offices: &[seed::Office]) -> anyhow::Result<Ve
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
-    let mut lat = Vec::with_capacity(AVAILABILITY_REQUESTS);
-    for i in 0..AVAILABILITY_REQUESTS + 10 {
+    let requests = scale().requests;
+    let mut lat = Vec::with_capacity(requests);
+    for i in 0..requests + 10 {
         let o = &offices[i % offices.len()];
         let from = first_bookable_day(o.tz) - ChronoDuration::days(1);
         let to = from + ChronoDuration::days(59);
@@ -216,8 +423,9 @@ async fn bookings(
 ) -> anyhow::Result<BookingRun> {
     // Citizens past the seeded ones hold no booking yet; each books once, so the fair-use limits
     // never interfere with the measurement.
-    let next_citizen = Arc::new(AtomicUsize::new(seed::SEEDED_CITIZENS as usize + 1));
-    let deadline = Instant::now() + Duration::from_secs(BOOKING_SECONDS);
+    let next_citizen = Arc::new(AtomicUsize::new(seed::seeded_citizens() as usize + 1));
+    let citizens = scale().citizens;
+    let deadline = Instant::now() + Duration::from_secs(scale().seconds);
     let started = Instant::now();
     let tasks = (0..CLIENTS).map(|_| {
         let next = next_citizen.clone();
@@ -228,7 +436,7 @@ async fn bookings(
             let (mut created, mut full, mut other, mut lat) = (0, 0, 0, Vec::new());
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed) as i64;
-                if n > CITIZENS {
+                if n > citizens {
                     break;
                 }
                 #[allow(clippy::disallowed_methods)]
@@ -241,13 +449,21 @@ async fn bookings(
                     .insert_header(("Authorization", format!("Bearer {token}")))
                     .send_json(&body)
                     .await;
+                // The whole answer, as a client reads it, inside the measured time.
+                let res = match res {
+                    Ok(mut r) => {
+                        let status = r.status().as_u16();
+                        r.body().await.map(|b| (status, b)).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                match res.map(|mut r| (r.status().as_u16(), r.body())) {
+                match res {
                     Ok((201, _)) => created += 1,
                     Ok((409, _)) => full += 1,
                     Ok((status, body)) => {
                         if other < 3 {
-                            eprintln!("unexpected {status}: {:?}", body.await.ok());
+                            eprintln!("unexpected {status}: {}", String::from_utf8_lossy(&body));
                         }
                         other += 1
                     }

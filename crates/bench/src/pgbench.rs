@@ -1,14 +1,14 @@
 //! pgbench running the booking transaction's statements directly, as the server sends them:
 //! user, citizen lock, office, service, schedule, closures, fair-use counts, free desk (0 for a
-//! full slot), desk claim, read back, confirmation and reminder rows. Its throughput is the
-//! ceiling HTTP booking is held to.
+//! full slot), desk claim, read back, confirmation and reminder rows. Its throughput shows how
+//! much of the gap to the ceiling (`ceiling.rs`) lies in the transaction rather than in HTTP.
 
 use std::process::Command;
 
 use anyhow::Context;
 
-use crate::seed::{sql_id, SEEDED_CITIZENS, SERVICE_ID};
-use crate::{CAPACITY, CITIZENS, OFFICES};
+use crate::seed::{seeded_citizens, sql_id, SERVICE_ID};
+use crate::{scale, CAPACITY, OFFICES};
 
 fn pgbench_binary() -> String {
     let from_config = Command::new("pg_config")
@@ -35,7 +35,7 @@ fn script() -> String {
     let appt = "md5('pgb' || :r::bigint::text)::uuid";
     format!(
         r#"\set o random(1, {OFFICES})
-\set c random({first}, {CITIZENS})
+\set c random({first}, {citizens})
 \set day random(2, 56)
 \set idx random(0, 19)
 \set r random(1, 9000000000000000)
@@ -54,14 +54,20 @@ INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next
 INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_reminder', '{{}}'::jsonb, now() + interval '1 day', now(), 'reminder:' || {appt} WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt}) ON CONFLICT DO NOTHING;
 COMMIT;
 "#,
-        first = SEEDED_CITIZENS + 1,
+        first = seeded_citizens() + 1,
+        citizens = scale().citizens,
     )
 }
 
 /// Runs the script for `seconds` with `clients` connections; returns transactions per second.
 pub fn run(db_url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    run_script(db_url, &script(), clients, seconds)
+}
+
+/// pgbench in prepared mode with `script` for `seconds` with `clients` connections; returns its tps.
+pub fn run_script(db_url: &str, script: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
     let path = std::env::temp_dir().join(format!("mawid-bench-{}.sql", std::process::id()));
-    std::fs::write(&path, script())?;
+    std::fs::write(&path, script)?;
     let out = Command::new(pgbench_binary())
         // Prepared statements, as sqlx sends them: the simple protocol would re-plan every statement.
         .args([

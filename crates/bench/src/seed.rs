@@ -1,14 +1,18 @@
 //! A fresh `mawid_bench` database: migrations, 10 offices, one 15-minute service with a
-//! capacity-20 weekday schedule, 140,000 verified citizens and 100,000 booked appointments.
+//! capacity-20 weekday schedule, 140,000 verified citizens and 100,000 booked appointments
+//! (a fiftieth of that in smoke mode).
 //! Ids are derived from integers so pgbench can name the same rows.
 
 use anyhow::Context;
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
-use crate::{APPOINTMENTS, CAPACITY, CITIZENS, OFFICES};
+use crate::{scale, CAPACITY, OFFICES};
 
-pub const SEEDED_CITIZENS: i64 = APPOINTMENTS;
+/// Citizens 1..=this hold one seeded booking each; the ones after them hold none.
+pub fn seeded_citizens() -> i64 {
+    scale().appointments
+}
 
 pub struct Office {
     pub id: Uuid,
@@ -110,7 +114,7 @@ pub async fn fresh_database(admin_url: &str) -> anyhow::Result<(String, Vec<Offi
                 'BN' || lpad(n::text, 8, '0')
          FROM generate_series(1, $1) n"
     ))
-    .bind(CITIZENS)
+    .bind(scale().citizens)
     .execute(&mut db)
     .await?;
 
@@ -136,7 +140,7 @@ pub async fn fresh_database(admin_url: &str) -> anyhow::Result<(String, Vec<Offi
          ) p"
     ))
     .bind(SERVICE_ID)
-    .bind(APPOINTMENTS)
+    .bind(scale().appointments)
     .bind(CAPACITY)
     .execute(&mut db)
     .await?;

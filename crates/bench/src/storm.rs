@@ -1,0 +1,390 @@
+//! The release storm: a day of slots at one office opens at a known instant (its closure is
+//! lifted), and verified citizens, their tokens issued beforehand, poll that day's availability
+//! over many connections and book what they see until every place is taken. The server is a
+//! second in-process app with its own pool and the server's rate limits (defaults and
+//! `MAWID_LIMIT_*`), as production runs; the checks that must hold (no 5xx, no overbooked slot,
+//! the caps) are read back in SQL.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, Weekday};
+use mawid_domain::account::Role;
+use mawid_domain::{Clock, SystemClock};
+use mawid_http::AppState;
+use rand::Rng;
+use uuid::Uuid;
+
+use crate::scale;
+use crate::seed::{citizen_id, office_id};
+
+pub const STORM_OFFICE: usize = 100;
+const STORM_SERVICE: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_a000_0000_0000_0002);
+/// 09:00–13:00 and 14:00–15:00 in 15-minute slots.
+const SLOTS_PER_DAY: i64 = 20;
+/// Clients start polling this long before the release, as bots do.
+const LEAD: Duration = Duration::from_secs(1);
+
+pub struct Setup {
+    pub office: Uuid,
+    pub day: NaiveDate,
+    pub places: i64,
+    first_citizen: i64,
+}
+
+/// The storm's office, service and closed day, and its citizens (after every other one).
+pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
+    let s = scale();
+    let office = office_id(STORM_OFFICE);
+    let tz: chrono_tz::Tz = chrono_tz::Europe::Moscow;
+    #[allow(clippy::disallowed_methods)]
+    let today = SystemClock.now().with_timezone(&tz).date_naive();
+    // Beyond the 24 h notice; a weekday, since the schedule has no weekend.
+    let mut day = today + ChronoDuration::days(3);
+    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        day += ChronoDuration::days(1);
+    }
+    sqlx::query(
+        "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone)
+         VALUES ($1, 'STM', 'STM', 'STM', 'STM', 'عنوان', 'Адрес', 'Address', 'Europe/Moscow')",
+    )
+    .bind(office)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, min_notice_hours, max_advance_days)
+         VALUES ($1, 'storm-visit', 'زيارة', 'Визит', 'Visit', 15, 24, 60)",
+    )
+    .bind(STORM_SERVICE)
+    .execute(pool)
+    .await?;
+    let weekly = serde_json::json!({
+        "mon": [["09:00", "13:00"], ["14:00", "15:00"]],
+        "tue": [["09:00", "13:00"], ["14:00", "15:00"]],
+        "wed": [["09:00", "13:00"], ["14:00", "15:00"]],
+        "thu": [["09:00", "13:00"], ["14:00", "15:00"]],
+        "fri": [["09:00", "13:00"], ["14:00", "15:00"]],
+    });
+    sqlx::query(
+        "INSERT INTO schedules (office_id, service_id, capacity, weekly) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(office)
+    .bind(STORM_SERVICE)
+    .bind(s.storm_capacity)
+    .bind(&weekly)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO closures (office_id, day, reason) VALUES ($1, $2, 'opens at the release')",
+    )
+    .bind(office)
+    .bind(day)
+    .execute(pool)
+    .await?;
+    let first_citizen = s.citizens + 1;
+    let citizen = crate::seed::sql_id("8000", "n");
+    sqlx::query(&format!(
+        "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at, passport_number)
+         SELECT {citizen}, 'storm' || n || '@bench.test', 'not-a-hash', 'Storm Citizen ' || n, 'en', 'citizen', now(),
+                'ST' || lpad(n::text, 8, '0')
+         FROM generate_series($1, $2) n"
+    ))
+    .bind(first_citizen)
+    .bind(first_citizen + s.storm_citizens as i64 - 1)
+    .execute(pool)
+    .await?;
+    Ok(Setup {
+        office,
+        day,
+        places: SLOTS_PER_DAY * i64::from(s.storm_capacity),
+        first_citizen,
+    })
+}
+
+#[derive(Default)]
+pub struct Report {
+    /// From the release to the `201` that took the last place; `None` if places were left.
+    pub sold_out_after: Option<Duration>,
+    pub wall: Duration,
+    /// From the release to the last client's last answer.
+    pub after_release: Duration,
+    /// Availability answers asked for before the release (of a closed day).
+    pub early: usize,
+    /// Availability answers after the release, and their latencies.
+    pub availability: Vec<f64>,
+    pub booking: Vec<f64>,
+    pub created: usize,
+    pub slot_full: usize,
+    pub refused_422: usize,
+    pub rate_limited: usize,
+    pub server_errors: usize,
+    /// Transport failures and answers the storm does not expect.
+    pub other: usize,
+    pub places_taken: i64,
+    pub overbooked_slots: i64,
+    pub most_per_citizen: i64,
+    pub most_per_citizen_service: i64,
+}
+
+#[derive(Default)]
+struct Tally {
+    early: usize,
+    availability: Vec<f64>,
+    booking: Vec<f64>,
+    created: usize,
+    slot_full: usize,
+    refused_422: usize,
+    rate_limited: usize,
+    server_errors: usize,
+    other: usize,
+    last_created: Option<Instant>,
+}
+
+fn note_unexpected(t: &mut Tally, what: &str) {
+    if t.other + t.server_errors < 3 {
+        eprintln!("storm: {what}");
+    }
+}
+
+/// Runs the storm against `base` (the storm server) and checks the outcome in SQL on `pool`.
+pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<Report> {
+    let s = scale();
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemClock.now();
+    let tokens: Vec<String> = (0..s.storm_citizens as i64)
+        .map(|i| {
+            state
+                .jwt
+                .issue(citizen_id(setup.first_citizen + i), Role::Citizen, now)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let tokens = Arc::new(tokens);
+    let url = format!(
+        "{base}/offices/{}/availability?service_id={STORM_SERVICE}&from={day}&to={day}",
+        setup.office,
+        day = setup.day
+    );
+    let released: Rc<RefCell<Option<Instant>>> = Rc::new(RefCell::new(None));
+    let started = Instant::now();
+
+    // The release: the day's closure is lifted at the announced instant.
+    let opener = {
+        let (pool, released, office, day) = (
+            state.pool.clone(),
+            released.clone(),
+            setup.office,
+            setup.day,
+        );
+        async move {
+            actix_web::rt::time::sleep(LEAD).await;
+            let at = Instant::now();
+            sqlx::query("DELETE FROM closures WHERE office_id = $1 AND day = $2")
+                .bind(office)
+                .bind(day)
+                .execute(&pool)
+                .await?;
+            *released.borrow_mut() = Some(at);
+            Ok::<(), anyhow::Error>(())
+        }
+    };
+
+    let clients = (0..s.storm_connections).map(|conn| {
+        let (tokens, url, released) = (tokens.clone(), url.clone(), released.clone());
+        let post = format!("{base}/appointments");
+        let office = setup.office;
+        async move {
+            let client = awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish();
+            let mut rng = rand::thread_rng();
+            let mut mine: Vec<usize> = (conn..tokens.len()).step_by(s.storm_connections).collect();
+            let mut t = Tally::default();
+            while !mine.is_empty() {
+                let opened = *released.borrow();
+                let t0 = Instant::now();
+                let res = match client.get(&url).send().await {
+                    Ok(mut r) => {
+                        let status = r.status();
+                        r.body()
+                            .limit(4 << 20)
+                            .await
+                            .map(|b| (status, b))
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                if opened.is_some() {
+                    t.availability.push(ms);
+                } else {
+                    t.early += 1;
+                }
+                let free: Vec<String> = match res {
+                    Ok((status, body)) if status.is_success() => {
+                        match serde_json::from_slice::<serde_json::Value>(&body) {
+                            Ok(v) => v["slots"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter(|slot| slot["remaining"].as_i64().unwrap_or(0) > 0)
+                                .filter_map(|slot| slot["start"].as_str().map(str::to_owned))
+                                .collect(),
+                            Err(e) => {
+                                note_unexpected(&mut t, &format!("availability body: {e}"));
+                                t.other += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    Ok((status, _)) => {
+                        if status.is_server_error() {
+                            t.server_errors += 1;
+                        } else {
+                            t.other += 1;
+                        }
+                        note_unexpected(&mut t, &format!("availability {status}"));
+                        continue;
+                    }
+                    Err(e) => {
+                        note_unexpected(&mut t, &format!("availability: {e}"));
+                        t.other += 1;
+                        continue;
+                    }
+                };
+                if free.is_empty() {
+                    // Sold out, if the answer was asked for after the day opened.
+                    if opened.is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                let k = rng.gen_range(0..mine.len());
+                let body = serde_json::json!({
+                    "office_id": office,
+                    "service_id": STORM_SERVICE,
+                    "start": free[rng.gen_range(0..free.len())],
+                });
+                let t0 = Instant::now();
+                let res = client
+                    .post(&post)
+                    .insert_header(("Authorization", format!("Bearer {}", tokens[mine[k]])))
+                    .send_json(&body)
+                    .await;
+                // The whole answer, as a client reads it, inside the measured time.
+                let res = match res {
+                    Ok(mut r) => {
+                        let status = r.status().as_u16();
+                        r.body()
+                            .await
+                            .map(|b| (status, b))
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                t.booking.push(t0.elapsed().as_secs_f64() * 1000.0);
+                match res {
+                    Ok((201, _)) => {
+                        t.created += 1;
+                        t.last_created = Some(Instant::now());
+                        mine.swap_remove(k);
+                    }
+                    // Only a full slot is an expected conflict here.
+                    Ok((409, b)) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                        Ok(p) if p["code"] == "slot_full" => t.slot_full += 1,
+                        p => {
+                            note_unexpected(&mut t, &format!("booking 409: {p:?}"));
+                            t.other += 1;
+                        }
+                    },
+                    // A cap or a rate limit: this citizen is done for the day.
+                    Ok((422, _)) => {
+                        t.refused_422 += 1;
+                        mine.swap_remove(k);
+                    }
+                    Ok((429, _)) => {
+                        t.rate_limited += 1;
+                        mine.swap_remove(k);
+                    }
+                    Ok((status, _)) if status >= 500 => {
+                        note_unexpected(&mut t, &format!("booking {status}"));
+                        t.server_errors += 1;
+                    }
+                    Ok((status, _)) => {
+                        note_unexpected(&mut t, &format!("booking {status}"));
+                        t.other += 1;
+                    }
+                    Err(e) => {
+                        note_unexpected(&mut t, &format!("booking: {e}"));
+                        t.other += 1;
+                    }
+                }
+            }
+            t
+        }
+    });
+    let (opened, tallies) =
+        futures_util::future::join(opener, futures_util::future::join_all(clients)).await;
+    opened?;
+    let wall = started.elapsed();
+    let release = released.borrow().expect("the opener ran");
+
+    let mut r = Report {
+        wall,
+        after_release: release.elapsed(),
+        ..Default::default()
+    };
+    let mut last: Option<Instant> = None;
+    for t in tallies {
+        r.early += t.early;
+        r.availability.extend(t.availability);
+        r.booking.extend(t.booking);
+        r.created += t.created;
+        r.slot_full += t.slot_full;
+        r.refused_422 += t.refused_422;
+        r.rate_limited += t.rate_limited;
+        r.server_errors += t.server_errors;
+        r.other += t.other;
+        last = last.max(t.last_created);
+    }
+
+    let pool = &state.pool;
+    r.places_taken = sqlx::query_scalar(
+        "SELECT count(*) FROM appointments WHERE office_id = $1 AND service_id = $2 AND status <> 'cancelled'",
+    )
+    .bind(setup.office)
+    .bind(STORM_SERVICE)
+    .fetch_one(pool)
+    .await?;
+    if r.places_taken == setup.places {
+        r.sold_out_after = last.map(|l| l.saturating_duration_since(release));
+    }
+    // Every slot of the whole database against its schedule's capacity.
+    r.overbooked_slots = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+           SELECT a.office_id, a.service_id, a.slot_start, count(*) AS n
+           FROM appointments a WHERE a.status <> 'cancelled'
+           GROUP BY 1, 2, 3) x
+         JOIN schedules s USING (office_id, service_id)
+         WHERE x.n > s.capacity",
+    )
+    .fetch_one(pool)
+    .await?;
+    let first = setup.first_citizen;
+    let last_citizen = first + s.storm_citizens as i64 - 1;
+    let ids: Vec<Uuid> = (first..=last_citizen).map(citizen_id).collect();
+    (r.most_per_citizen, r.most_per_citizen_service) = sqlx::query_as(
+        "SELECT coalesce(max(total), 0)::bigint, coalesce(max(per_service), 0)::bigint FROM (
+           SELECT citizen_id, sum(n) AS total, max(n) AS per_service FROM (
+             SELECT citizen_id, service_id, count(*) AS n FROM appointments
+             WHERE status = 'booked' AND slot_start > now() AND citizen_id = ANY($1)
+             GROUP BY 1, 2) per
+           GROUP BY 1) x",
+    )
+    .bind(&ids)
+    .fetch_one(pool)
+    .await?;
+    Ok(r)
+}
