@@ -264,16 +264,17 @@ async fn stop_signal() -> &'static str {
 /// desks included): "within seconds" in the contract.
 const FAIR_ACCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The fair-access background jobs of this process, until the stop signal: each pass is safe
-/// to run in every process at once (entries are claimed with SKIP LOCKED). A pass in progress
-/// finishes before the loop stops.
-async fn fair_access_jobs(
-    pool: PgPool,
-    clock: Arc<dyn Clock>,
-    no_shows: mawid_domain::appointment::NoShowPolicy,
+/// Runs `pass` every `period` until the stop signal. A pass in progress finishes before the
+/// loop stops; a late tick delays the next one rather than bunching passes.
+async fn every_until_stopped<F, Fut>(
+    period: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut every = tokio::time::interval(FAIR_ACCESS_EVERY);
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut every = tokio::time::interval(period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -283,34 +284,38 @@ async fn fair_access_jobs(
         if *stop.borrow() {
             break;
         }
+        pass().await;
+    }
+}
+
+/// The fair-access background jobs of this process, until the stop signal: each pass is safe
+/// to run in every process at once (entries are claimed with SKIP LOCKED).
+async fn fair_access_jobs(
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    no_shows: mawid_domain::appointment::NoShowPolicy,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    every_until_stopped(FAIR_ACCESS_EVERY, stop, || async {
         if let Err(e) = mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
             tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick");
         }
-    }
+    })
+    .await
 }
 
 /// How often this process tries the retention purge; periods are hours to years, so a few
 /// minutes late is nothing, and a pass that finds another process purging skips.
 const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// The retention purge of this process, until the stop signal. A pass in progress finishes
-/// (one transaction) before the loop stops.
+/// The retention purge of this process, until the stop signal; one pass is one transaction.
 async fn retention_job(
     pool: PgPool,
     clock: Arc<dyn Clock>,
     policy: mawid_domain::retention::RetentionPolicy,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut every = tokio::time::interval(RETENTION_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stop.changed() => break,
-        }
-        if *stop.borrow() {
-            break;
-        }
+    every_until_stopped(RETENTION_EVERY, stop, || async {
         match mawid_persistence::retention::purge(&pool, clock.now(), policy).await {
             Ok(Some(purged)) => tracing::info!(?purged, "retention purge"),
             Ok(None) => {}
@@ -318,7 +323,8 @@ async fn retention_job(
                 tracing::warn!(error = %e, "retention purge failed; retrying on the next tick")
             }
         }
-    }
+    })
+    .await
 }
 
 async fn bootstrap_admin(
