@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Conformance: Schemathesis fuzzes every operation of the served openapi.yaml against a live
-# `mawid serve`, once as an admin and once as a verified citizen, and fails on any 5xx and on any
-# status code, content type or body the contract does not document.
+# `mawid serve`, once as an admin and once as a verified citizen, and fails on any 5xx, on any
+# status code, content type or body the contract does not document, and on any Schemathesis
+# warning (scripts/schemathesis.toml: `[warnings] fail-on`).
 #
 # Needs DATABASE_URL to reach a PostgreSQL where it may create and drop a database (scripts/test.sh
 # passes its throwaway one). Schemathesis is installed from PyPI into .data/conformance-venv once.
@@ -108,18 +109,25 @@ citizen_token=$(post /api/v1/auth/login "{\"email\":\"$citizen_email\",\"passwor
 admin_token=$(post /api/v1/auth/login "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" | token_of)
 
 # What the schema cannot say, for scripts/schemathesis.toml: ids of the sample office and
-# services, a date range within their advance limit, a free slot of each booked service. The
-# citizen keeps a passport number on the profile, as a booking needs one.
+# services, a date range within their advance limit, a free slot of each booked service, and rows
+# for the id-taking operations to act on (an appointment in each staff step's starting status, a
+# webhook delivery, a notification). The citizen keeps a passport number on the profile, as a
+# booking needs one.
 curl -fsS -X PATCH -H 'content-type: application/json' -H "Authorization: Bearer $citizen_token" \
   -d '{"passport_number":"N1234567"}' "$url/api/v1/me" >/dev/null
-test_data=$("$py" - "$url" "$citizen_token" <<'PY'
-import datetime, json, sys, urllib.request
-url, citizen_token = sys.argv[1:]
-def get(path, token=None):
-    request = urllib.request.Request(url + path)
+test_data=$("$py" - "$url" "$citizen_token" "$admin_token" <<'PY'
+import base64, datetime, json, secrets, sys, time, urllib.request
+url, citizen_token, admin_token = sys.argv[1:]
+def call(method, path, token=None, body=None):
+    request = urllib.request.Request(url + path, method=method)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
     return json.load(urllib.request.urlopen(request))
+def get(path, token=None):
+    return call("GET", path, token)
 office = get("/api/v1/offices")["items"][0]["id"]
 services = {s["code"]: s["id"] for s in get("/api/v1/services")["items"]}
 today = datetime.date.today()
@@ -127,28 +135,69 @@ start, end = today + datetime.timedelta(days=3), today + datetime.timedelta(days
 def slot(service, n=0):
     q = f"?service_id={service}&from={start}&to={end}"
     return get(f"/api/v1/offices/{office}/availability{q}")["slots"][n]["start"]
+# The webhook first, so the bookings below give it deliveries to replay; nothing listens there.
+secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+webhook = call("POST", "/api/v1/admin/webhooks", admin_token,
+               {"url": "http://127.0.0.1:9/conformance", "secret": secret, "events": ["appointment.booked"]})["id"]
 # One document request, so tracking has a real number and date of birth to look up and staff a
 # request to move.
 born = "1990-05-01"
-opened = urllib.request.Request(
-    url + "/api/v1/document-requests",
-    data=json.dumps({"office_id": office, "service_id": services["civil-registry-birth"],
-                     "applicant": {"full_name": "Conformance Citizen", "date_of_birth": born}}).encode(),
-    headers={"Authorization": f"Bearer {citizen_token}", "Content-Type": "application/json"},
-)
-document_request = json.load(urllib.request.urlopen(opened))
+birth = services["civil-registry-birth"]
+document_request = call("POST", "/api/v1/document-requests", citizen_token,
+                        {"office_id": office, "service_id": birth,
+                         "applicant": {"full_name": "Conformance Citizen", "date_of_birth": born}})
+# The citizen's own booking of the birth registration, with the confirmation window open from 30
+# days before: the confirm operation confirms it, the reschedule moves it to the next free slot
+# and a new document request may name it.
+call("PATCH", f"/api/v1/admin/services/{birth}", admin_token,
+     {"confirmation_required": True, "confirm_from_hours": 720})
+own = call("POST", "/api/v1/appointments", citizen_token,
+           {"office_id": office, "service_id": birth, "start": slot(birth)})["id"]
+own_other_slot = slot(birth)
+# Walk-ins for the staff steps: one booked (check-in), one checked in (complete), one booked for
+# the staff cancel, the no-show (refused before the start) and the look-up. Slot 0 is left for
+# the staff run's own booking.
+legal = services["legalisation"]
+def walk_in(letter):
+    return call("POST", "/api/v1/admin/appointments", admin_token,
+                {"office_id": office, "service_id": legal, "start": slot(legal, 1), "reason": "conformance",
+                 "applicant": {"full_name": f"Conformance Walk-in {letter}", "passport_number": f"CNF0000{letter}"}})["id"]
+to_check_in, to_complete, booked = walk_in("A"), walk_in("B"), walk_in("C")
+call("POST", f"/api/v1/admin/appointments/{to_complete}/check-in", admin_token, {})
+# An office of its own for the operations that change one, so the sample office stays active and
+# its schedules as the bookings expect.
+scratch = call("POST", "/api/v1/admin/offices", admin_token,
+               {"code": "CNF", "name": {"ar": "مكتب المطابقة", "ru": "Офис проверки", "en": "Conformance office"},
+                "address": {"ar": "عنوان", "ru": "Адрес", "en": "Address"}})["id"]
+delivery = None
+for _ in range(60):
+    items = get(f"/api/v1/admin/webhooks/{webhook}/deliveries", admin_token)["items"]
+    if items:
+        delivery = items[0]["id"]
+        break
+    time.sleep(0.5)
+assert delivery, "no webhook delivery"
 values = {
     "OFFICE_ID": office,
+    "SCRATCH_OFFICE_ID": scratch,
     "SERVICE_ID": services["power-of-attorney"],
     "SLOT": slot(services["power-of-attorney"]),
-    "OTHER_SLOT": slot(services["power-of-attorney"], 1),
-    "STAFF_SERVICE_ID": services["legalisation"],
-    "STAFF_SLOT": slot(services["legalisation"]),
-    "DOCUMENT_SERVICE_ID": services["civil-registry-birth"],
+    "STAFF_SERVICE_ID": legal,
+    "STAFF_SLOT": slot(legal),
+    "DOCUMENT_SERVICE_ID": birth,
+    "OWN_APPOINTMENT_ID": own,
+    "OWN_OTHER_SLOT": own_other_slot,
     "WAITLIST_SERVICE_ID": services["civil-registry-marriage"],
+    "SCHEDULE_SERVICE_ID": services["travel-document"],
     "CITIZEN_ID": get("/api/v1/me", citizen_token)["id"],
     "DOCUMENT_REQUEST_ID": document_request["id"],
     "TRACKING_NUMBER": document_request["tracking_number"],
+    "CHECK_IN_ID": to_check_in,
+    "COMPLETE_ID": to_complete,
+    "BOOKED_ID": booked,
+    "WEBHOOK_ID": webhook,
+    "DELIVERY_ID": delivery,
+    "NOTIFICATION_ID": get("/api/v1/admin/notifications", admin_token)["items"][0]["id"],
     "BORN": born,
     "FROM": start.isoformat(),
     "TO": end.isoformat(),
