@@ -169,6 +169,11 @@ call("POST", f"/api/v1/admin/appointments/{to_complete}/check-in", admin_token, 
 scratch = call("POST", "/api/v1/admin/offices", admin_token,
                {"code": "CNF", "name": {"ar": "مكتب المطابقة", "ru": "Офис проверки", "en": "Conformance office"},
                 "address": {"ar": "عنوان", "ru": "Адрес", "en": "Address"}})["id"]
+# A staff account for the role and deactivation changes: once the run has made a second admin,
+# a change to the conformance admin itself would sign the rest of the run out.
+staff_member = call("POST", "/api/v1/admin/staff", admin_token,
+                    {"email": "officer@conformance.test", "password": "conformance-officer-pass",
+                     "full_name": "Conformance Officer", "role": "officer"})["id"]
 delivery = None
 for _ in range(60):
     items = get(f"/api/v1/admin/webhooks/{webhook}/deliveries", admin_token)["items"]
@@ -190,6 +195,7 @@ values = {
     "WAITLIST_SERVICE_ID": services["civil-registry-marriage"],
     "SCHEDULE_SERVICE_ID": services["travel-document"],
     "CITIZEN_ID": get("/api/v1/me", citizen_token)["id"],
+    "STAFF_MEMBER_ID": staff_member,
     "DOCUMENT_REQUEST_ID": document_request["id"],
     "TRACKING_NUMBER": document_request["tracking_number"],
     "CHECK_IN_ID": to_check_in,
