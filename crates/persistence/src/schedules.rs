@@ -43,8 +43,9 @@ impl ScheduleRow {
     }
 }
 
-/// A schedule's columns as stored.
-struct ScheduleRecord {
+/// A schedule's columns as stored (also read as JSON by [`crate::offer`]).
+#[derive(Deserialize)]
+pub(crate) struct ScheduleRecord {
     office_id: Uuid,
     service_id: Uuid,
     capacity: i32,
