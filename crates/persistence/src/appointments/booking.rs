@@ -59,7 +59,8 @@ pub(crate) async fn book_in(
 ) -> Result<Booked, BookingError> {
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
     // read and written by one request at a time.
-    let user = locked_citizen(&mut *tx, b.citizen_id).await?;
+    let citizen = locked_citizen(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    let user = &citizen.user;
     let own_identity = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
@@ -73,7 +74,7 @@ pub(crate) async fn book_in(
         }
     }
 
-    not_suspended(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    citizen.not_suspended(b.now)?;
     let ctx = context(&mut *tx, b.office_id, b.service_id, b.start).await?;
     let end = check_slot(&ctx, b.start, b.now, by)?;
     let applicant = b.applicant.applicant(&holder)?;
@@ -110,10 +111,10 @@ pub(crate) async fn book_in(
     let mut confirmation = mail.appointment(&appointment);
     confirmation.from_waitlist = by == Booker::Waitlist;
     let booked = Notification::AppointmentBooked(confirmation);
-    mail.send(&mut *tx, booked, b.now).await?;
+    mail.send_with_reminder(&mut *tx, booked, &appointment, b.now)
+        .await?;
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut *tx, Event::AppointmentBooked, data, b.now).await?;
-    mail.remind(&mut *tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id, b.now).await?;
     }
@@ -207,8 +208,8 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
             service: &ctx.service,
         };
         let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
-        mail.send(&mut tx, booked, b.now).await?;
-        mail.remind(&mut tx, &appointment, b.now).await?;
+        mail.send_with_reminder(&mut tx, booked, &appointment, b.now)
+            .await?;
     }
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
@@ -288,13 +289,9 @@ pub(crate) async fn reschedule_in(
         appointment: mail.summary(&appointment),
         previous_start: at_office(current.timezone, current.slot_start),
     };
-    mail.send(
-        &mut *tx,
-        Notification::AppointmentRescheduled(rescheduled),
-        now,
-    )
-    .await?;
-    mail.remind(&mut *tx, &appointment, now).await?;
+    let rescheduled = Notification::AppointmentRescheduled(rescheduled);
+    mail.send_with_reminder(&mut *tx, rescheduled, &appointment, now)
+        .await?;
     let data = webhooks::appointment_data(&appointment, Some(current.slot_start));
     webhooks::enqueue(&mut *tx, Event::AppointmentRescheduled, data, now).await?;
     Ok(appointment)
@@ -304,22 +301,42 @@ pub(crate) async fn reschedule_in(
 const LOCK_CITIZEN: i32 = 1;
 const LOCK_IDENTITY: i32 = 2;
 
-#[tracing::instrument(skip_all)]
+/// A citizen's account read under the citizen's lock, with the no-shows the suspension counts.
+pub(crate) struct LockedCitizen {
+    pub user: users::UserRow,
+    no_shows: Vec<DateTime<Utc>>,
+    policy: NoShowPolicy,
+}
+
+impl LockedCitizen {
+    /// Refuses a citizen under the no-show suspension.
+    pub(crate) fn not_suspended(&self, now: DateTime<Utc>) -> Result<(), BookingError> {
+        Ok(self.policy.check(&self.no_shows, now)?)
+    }
+}
+
 /// The citizen's account, read under the citizen's lock. The erasure of an account takes the
 /// same lock, so a booking or waitlist entry racing it either ends first (and the erasure
 /// withdraws it) or waits and finds the account closed: nothing new survives the erasure.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn locked_citizen(
     conn: &mut PgConnection,
     citizen_id: Uuid,
-) -> Result<users::UserRow, StoreError> {
+    policy: NoShowPolicy,
+    now: DateTime<Utc>,
+) -> Result<LockedCitizen, StoreError> {
     lock_citizen(&mut *conn, citizen_id).await?;
-    let user = users::by_id(&mut *conn, citizen_id)
+    let (user, no_shows) = users::with_no_shows(&mut *conn, citizen_id, policy.lookback(now))
         .await?
         .ok_or(StoreError::NotFound)?;
     if user.deactivated_at.is_some() {
         return Err(StoreError::Conflict(mawid_domain::Code::AccountDeactivated));
     }
-    Ok(user)
+    Ok(LockedCitizen {
+        user,
+        no_shows,
+        policy,
+    })
 }
 
 pub(crate) async fn lock_citizen(
@@ -384,25 +401,6 @@ async fn remember(
     .execute(ex)
     .await?;
     Ok(())
-}
-
-/// Refuses a citizen under the no-show suspension.
-#[tracing::instrument(skip_all)]
-pub(crate) async fn not_suspended(
-    conn: &mut PgConnection,
-    citizen_id: Uuid,
-    policy: NoShowPolicy,
-    now: DateTime<Utc>,
-) -> Result<(), BookingError> {
-    let no_shows = sqlx::query_scalar!(
-        "SELECT slot_start FROM appointments
-         WHERE citizen_id = $1 AND status = 'no_show' AND slot_start > $2",
-        citizen_id,
-        policy.lookback(now)
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(policy.check(&no_shows, now)?)
 }
 
 /// The future `booked` appointments the fair-use limits count. Without a citizen (a walk-in)
@@ -500,7 +498,8 @@ async fn context(
         scheduled: offer.schedule.is_some(),
     }
     .check()?;
-    let (Some(office), Some(service), Some(schedule)) = (offer.office, offer.service, offer.schedule)
+    let (Some(office), Some(service), Some(schedule)) =
+        (offer.office, offer.service, offer.schedule)
     else {
         // `check` refused every missing part already.
         return Err(Refusal::NotOffered.into());
