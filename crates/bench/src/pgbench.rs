@@ -1,6 +1,7 @@
 //! pgbench running the booking transaction's statements directly, as the server sends them:
-//! user, citizen lock, office, service, schedule, closures, fair-use counts, free desk (0 for a
-//! full slot), desk claim, read back, confirmation and reminder rows. Its throughput shows how
+//! citizen lock, user, no-shows, the offer (office, service, schedule, closures in one read),
+//! identity lock, fair-use counts, the desk claim (free desk and insert in one statement), read
+//! back, confirmation, webhook and reminder rows. Its throughput shows how
 //! much of the gap to the ceiling (`ceiling.rs`) lies in the transaction rather than in HTTP.
 
 use std::process::Command;
@@ -40,17 +41,16 @@ fn script() -> String {
 \set idx random(0, 19)
 \set r random(1, 9000000000000000)
 BEGIN;
-SELECT id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at, created_at FROM users WHERE id = {citizen};
 SELECT pg_advisory_xact_lock(1, hashtext({citizen}::text));
-SELECT * FROM offices WHERE id = {office};
-SELECT * FROM services WHERE id = {svc};
-SELECT * FROM schedules WHERE office_id = {office} AND service_id = {svc};
-SELECT day FROM closures WHERE office_id = {office} AND day BETWEEN current_date + :day::int AND current_date + :day::int;
-SELECT count(*) FILTER (WHERE citizen_id = {citizen}), count(*) FILTER (WHERE citizen_id = {citizen} AND service_id = {svc}), count(*) FILTER (WHERE service_id = {svc} AND passport_number = NULL) FROM appointments WHERE status = 'booked' AND slot_start > now() AND (citizen_id = {citizen} OR (service_id = {svc} AND passport_number = NULL));
-SELECT coalesce((SELECT d FROM generate_series(1, {CAPACITY}) d WHERE NOT EXISTS (SELECT 1 FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.desk_no = d AND x.status <> 'cancelled') AND (SELECT count(*) FROM appointments x WHERE x.office_id = {office} AND x.service_id = {svc} AND x.slot_start = {slot} AND x.status <> 'cancelled') < {CAPACITY} ORDER BY d LIMIT 1), 0) AS desk \gset
-INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at) SELECT {appt}, 'PGB-' || :r::bigint::text, {citizen}, {office}, {svc}, {slot}, {slot} + interval '15 minutes', :desk, 'Bench Citizen', 'self', NULL, 'booked', 0, now(), now() WHERE :desk > 0 ON CONFLICT DO NOTHING RETURNING id;
-SELECT a.*, o.code, o.timezone FROM appointments a JOIN offices o ON o.id = a.office_id WHERE a.id = {appt};
+SELECT id, email, password_hash, full_name, preferred_language, phone, role, email_verified_at, created_at, passport_number, national_number, deactivated_at FROM users WHERE id = {citizen};
+SELECT slot_start FROM appointments WHERE citizen_id = {citizen} AND status = 'no_show' AND slot_start > now() - interval '90 days';
+SELECT (SELECT to_jsonb(o) FROM (SELECT id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active FROM offices WHERE id = {office}) o) AS office, (SELECT to_jsonb(s) FROM (SELECT id, code, name_ar, name_ru, name_en, duration_minutes, required_documents, fee_amount::text AS fee_amount, fee_currency, min_notice_hours, max_advance_days, creates_document_request, active, release_cooldown_minutes, confirmation_required, confirm_from_hours, confirm_until_hours, max_reschedules FROM services WHERE id = {svc}) s) AS service, (SELECT to_jsonb(c) FROM (SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at FROM schedules WHERE office_id = {office} AND service_id = {svc}) c) AS schedule, ARRAY(SELECT day FROM closures WHERE office_id = {office} AND day BETWEEN current_date + :day::int - 1 AND current_date + :day::int + 1) AS closed;
+SELECT pg_advisory_xact_lock(2, hashtext({svc}::text || (:c)::text));
+SELECT count(*) FILTER (WHERE citizen_id = {citizen}), count(*) FILTER (WHERE citizen_id = {citizen} AND service_id = {svc}), count(*) FILTER (WHERE service_id = {svc} AND (passport_number = 'BN' || lpad((:c)::text, 8, '0') OR national_number = NULL)) FROM appointments WHERE status = 'booked' AND slot_start > now() AND (citizen_id = {citizen} OR (service_id = {svc} AND (passport_number = 'BN' || lpad((:c)::text, 8, '0') OR national_number = NULL)));
+WITH free AS (SELECT free_desk({office}, {svc}, {slot}, {CAPACITY}, now(), false, true) AS d), inserted AS (INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, national_number, status, sequence, created_at, updated_at) SELECT {appt}, 'PGB-' || :r::bigint::text, {citizen}, {office}, {svc}, {slot}, {slot} + interval '15 minutes', free.d, 'Bench Citizen', 'self', 'BN' || lpad((:c)::text, 8, '0'), NULL, 'booked', 0, now(), now() FROM free WHERE free.d IS NOT NULL ON CONFLICT DO NOTHING RETURNING id) SELECT EXISTS (SELECT 1 FROM free WHERE d IS NOT NULL) AS free, EXISTS (SELECT 1 FROM inserted) AS inserted;
+SELECT a.*, o.code, o.timezone, s.code, s.name_ar, s.name_ru, s.name_en, s.confirmation_required, s.confirm_from_hours, s.confirm_until_hours FROM appointments a JOIN offices o ON o.id = a.office_id JOIN services s ON s.id = a.service_id WHERE a.id = {appt};
 INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_booked', jsonb_build_object('full_name', 'Bench Citizen', 'appointment_id', {appt}, 'reference', 'PGB-' || :r::bigint::text, 'sequence', 0, 'start', now(), 'end', now(), 'timezone', 'Europe/Moscow', 'office', jsonb_build_object('code', 'MOW', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'address', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x')), 'service', jsonb_build_object('code', 'bench-visit', 'name', jsonb_build_object('ar', 'x', 'ru', 'x', 'en', 'x'), 'required_documents', '[]'::jsonb, 'fee_amount', '0.00', 'fee_currency', 'USD'), 'applicant_name', 'Bench Citizen'), now(), now() WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt});
+INSERT INTO webhook_deliveries (id, webhook_id, event, payload, next_attempt_at, created_at) SELECT gen_random_uuid(), w.id, 'appointment.booked', '{{}}'::jsonb, now(), now() FROM webhooks w WHERE 'appointment.booked' = ANY (w.events);
 INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_reminder', '{{}}'::jsonb, now() + interval '1 day', now(), 'reminder:' || {appt} WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt}) ON CONFLICT DO NOTHING;
 COMMIT;
 "#,

@@ -77,8 +77,9 @@ impl OfficeRow {
     }
 }
 
-/// An office's columns as stored.
-struct OfficeRecord {
+/// An office's columns as stored (also read as JSON by [`crate::offer`]).
+#[derive(Deserialize)]
+pub(crate) struct OfficeRecord {
     id: Uuid,
     code: String,
     name_ar: String,
@@ -261,8 +262,9 @@ impl ServiceRow {
     }
 }
 
-/// A service's columns as stored.
-struct ServiceRecord {
+/// A service's columns as stored (also read as JSON by [`crate::offer`]).
+#[derive(Deserialize)]
+pub(crate) struct ServiceRecord {
     id: Uuid,
     code: String,
     name_ar: String,

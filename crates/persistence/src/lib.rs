@@ -9,6 +9,7 @@ pub mod citizens;
 pub mod document_requests;
 pub mod limits;
 pub mod notices;
+mod offer;
 pub mod outbox;
 pub mod personal;
 pub mod retention;

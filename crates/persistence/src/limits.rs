@@ -93,9 +93,15 @@ pub async fn forget_expired(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     Ok(
-        sqlx::query!("DELETE FROM rate_limits WHERE expires_at < $1", now)
-            .execute(ex)
-            .await?
-            .rows_affected(),
+        // Rows another request is deleting are skipped, not waited for: in a burst of first
+        // hits every request would otherwise queue behind the others' deletes of the same rows.
+        sqlx::query!(
+            "DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
+                SELECT ctid FROM rate_limits WHERE expires_at < $1 FOR UPDATE SKIP LOCKED))",
+            now
+        )
+        .execute(ex)
+        .await?
+        .rows_affected(),
     )
 }

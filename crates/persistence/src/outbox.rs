@@ -7,7 +7,6 @@ use mawid_domain::mail::{Notification, TokenMail};
 use mawid_domain::notification::NotificationStatus;
 use mawid_domain::page::Page;
 use serde_json::json;
-use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -37,9 +36,32 @@ pub async fn enqueue(
     ex: impl PgExecutor<'_>,
     n: NewNotification<'_>,
 ) -> Result<Option<Uuid>, StoreError> {
+    Ok(enqueue_all(ex, vec![n]).await?.pop())
+}
+
+/// [`enqueue`] for several notifications in one statement (a booking's confirmation and its
+/// reminder); returns the ids of the rows added or revived.
+#[tracing::instrument(skip_all)]
+pub async fn enqueue_all(
+    ex: impl PgExecutor<'_>,
+    rows: Vec<NewNotification<'_>>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::new_v4()).collect();
+    let user_ids: Vec<Option<Uuid>> = rows.iter().map(|n| n.user_id).collect();
+    let recipients: Vec<&str> = rows.iter().map(|n| n.recipient).collect();
+    let languages: Vec<&str> = rows.iter().map(|n| n.language.code()).collect();
+    let kinds: Vec<&str> = rows.iter().map(|n| n.payload.kind().code()).collect();
+    let payloads = rows
+        .iter()
+        .map(|n| serde_json::to_value(&n.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Db(sqlx::Error::Encode(e.into())))?;
+    let due: Vec<DateTime<Utc>> = rows.iter().map(|n| n.due_at).collect();
+    let keys: Vec<Option<String>> = rows.into_iter().map(|n| n.dedupe_key).collect();
     Ok(sqlx::query_scalar!(
         "INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, dedupe_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                              $6::jsonb[], $7::timestamptz[], $8::text[])
          ON CONFLICT (dedupe_key) DO UPDATE SET
              status = 'pending', payload = EXCLUDED.payload, recipient = EXCLUDED.recipient,
              language = EXCLUDED.language, next_attempt_at = EXCLUDED.next_attempt_at,
@@ -47,16 +69,16 @@ pub async fn enqueue(
              first_failed_at = NULL
          WHERE notifications.status = 'cancelled'
          RETURNING id",
-        Uuid::new_v4(),
-        n.user_id,
-        n.recipient,
-        n.language.code(),
-        n.payload.kind().code(),
-        Json(&n.payload) as _,
-        n.due_at,
-        n.dedupe_key,
+        &ids,
+        &user_ids as &[Option<Uuid>],
+        &recipients as &[&str],
+        &languages as &[&str],
+        &kinds as &[&str],
+        &payloads,
+        &due,
+        &keys as &[Option<String>],
     )
-    .fetch_optional(ex)
+    .fetch_all(ex)
     .await?)
 }
 

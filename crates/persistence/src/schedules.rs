@@ -43,8 +43,9 @@ impl ScheduleRow {
     }
 }
 
-/// A schedule's columns as stored.
-struct ScheduleRecord {
+/// A schedule's columns as stored (also read as JSON by [`crate::offer`]).
+#[derive(Deserialize)]
+pub(crate) struct ScheduleRecord {
     office_id: Uuid,
     service_id: Uuid,
     capacity: i32,
@@ -405,14 +406,23 @@ pub(crate) async fn taken(
     withhold_unsettled: bool,
 ) -> Result<HashMap<DateTime<Utc>, i64>, StoreError> {
     Ok(sqlx::query!(
-        r#"SELECT slot_start AS "slot_start!", count(*) AS "taken!" FROM (
-             SELECT slot_start, desk_no FROM appointments
+        // Live appointments hold distinct desks (`appointments_desk_key`), so they are counted
+        // per slot straight off that index; only the few released desks are compared with them.
+        r#"SELECT slot_start AS "slot_start!", sum(n)::bigint AS "taken!" FROM (
+             SELECT slot_start, count(*) AS n FROM appointments
              WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
                AND status <> 'cancelled' AND ($6::int IS NULL OR desk_no <= $6)
-             UNION
-             SELECT slot_start, desk_no FROM desk_releases
-             WHERE office_id = $1 AND service_id = $2 AND slot_start >= $3 AND slot_start < $4
-               AND settled_at IS NULL AND (cooled_at > $5 OR $7) AND desk_no <= $6
+             GROUP BY slot_start
+             UNION ALL
+             SELECT r.slot_start, count(DISTINCT r.desk_no) FROM desk_releases r
+             WHERE r.office_id = $1 AND r.service_id = $2 AND r.slot_start >= $3
+               AND r.slot_start < $4 AND r.settled_at IS NULL AND (r.cooled_at > $5 OR $7)
+               AND r.desk_no <= $6
+               AND NOT EXISTS (SELECT 1 FROM appointments x
+                               WHERE x.office_id = $1 AND x.service_id = $2
+                                 AND x.slot_start = r.slot_start AND x.desk_no = r.desk_no
+                                 AND x.status <> 'cancelled')
+             GROUP BY r.slot_start
            ) held
          GROUP BY slot_start"#,
         office_id,

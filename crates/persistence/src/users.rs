@@ -179,6 +179,46 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
     )
 }
 
+/// The account `id` and the starts of its no-shows after `since` (what the suspension rule
+/// counts), in one read for the booking paths.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn with_no_shows(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<Option<(UserRow, Vec<DateTime<Utc>>)>, StoreError> {
+    let Some(r) = sqlx::query!(
+        r#"SELECT id, email, password_hash, full_name, preferred_language, phone, role,
+                  email_verified_at, created_at, passport_number, national_number, deactivated_at,
+                  ARRAY(SELECT a.slot_start FROM appointments a
+                        WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $2)
+                    AS "no_shows!"
+           FROM users u WHERE id = $1"#,
+        id,
+        since,
+    )
+    .fetch_optional(ex)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let user = UserRow::try_from(Record {
+        id: r.id,
+        email: r.email,
+        password_hash: r.password_hash,
+        full_name: r.full_name,
+        preferred_language: r.preferred_language,
+        phone: r.phone,
+        role: r.role,
+        email_verified_at: r.email_verified_at,
+        created_at: r.created_at,
+        passport_number: r.passport_number,
+        national_number: r.national_number,
+        deactivated_at: r.deactivated_at,
+    })?;
+    Ok(Some((user, r.no_shows)))
+}
+
 #[tracing::instrument(skip_all)]
 pub(crate) async fn update_profile(
     ex: impl PgExecutor<'_>,

@@ -145,7 +145,8 @@ pub struct NewEntry {
 #[tracing::instrument(skip_all)]
 pub async fn join(pool: &PgPool, e: NewEntry) -> Result<EntryRow, BookingError> {
     let mut tx = pool.begin().await?;
-    let user = booking::locked_citizen(&mut tx, e.citizen_id).await?;
+    let citizen = booking::locked_citizen(&mut tx, e.citizen_id, e.no_shows, e.now).await?;
+    let user = &citizen.user;
     let own = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
@@ -153,7 +154,7 @@ pub async fn join(pool: &PgPool, e: NewEntry) -> Result<EntryRow, BookingError> 
         identity: own.as_ref(),
     };
     holder.may_book()?;
-    booking::not_suspended(&mut tx, e.citizen_id, e.no_shows, e.now).await?;
+    citizen.not_suspended(e.now)?;
     let office = catalogue::office(&mut *tx, e.office_id)
         .await
         .map_err(|_| BookingError::Unknown("office_id"))?;

@@ -1,24 +1,10 @@
 //! On SIGTERM the real server finishes the request it is serving, then exits 0.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-fn admin_sql(base: &str, sql: String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-        sqlx::query(&sql).execute(&mut conn).await.unwrap();
-    });
-}
 
 /// Reads one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
 fn read_response(conn: &mut TcpStream) -> String {
@@ -44,48 +30,10 @@ fn read_response(conn: &mut TcpStream) -> String {
 
 #[test]
 fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
-    let Ok(base) = std::env::var("DATABASE_URL") else {
-        panic!("DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets it)");
-    };
-    let name = format!("mawid_shutdown_{}", std::process::id());
-    admin_sql(&base, format!("DROP DATABASE IF EXISTS {name}"));
-    admin_sql(&base, format!("CREATE DATABASE {name}"));
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-    let mail_dir = std::env::temp_dir().join(format!("mawid-shutdown-mail-{}", std::process::id()));
-
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mawid"))
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", &url)
-        .env("MAWID_JWT_SECRET", SECRET)
-        .env("MAWID_BIND", "127.0.0.1:0")
-        .env("MAWID_MAIL_DIR", &mail_dir)
-        .env("MAWID_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-
-    // The log tells where it listens (port 0 picks a free one) and, at the end, that it stopped.
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = server.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server starts and logs its address");
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["fields"]["message"] == "listening" {
-            break entry["fields"]["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let scratch = common::Scratch::new("shutdown");
+    let mut server = scratch.serve(&[]);
+    // The log tells where it listens and, at the end, that it stopped.
+    let addr = server.addresses(&["listening"]).remove(0);
 
     // A first request on the connection proves a worker has accepted it.
     let mut conn = TcpStream::connect(&addr).unwrap();
@@ -105,11 +53,7 @@ fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
     );
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(first).unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    server.sigterm();
     conn.write_all(rest).unwrap();
     let response = read_response(&mut conn);
     assert!(
@@ -120,7 +64,7 @@ fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
 
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -130,8 +74,7 @@ fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
-    // The reader thread ends at EOF, so this waits for the last line the server wrote.
-    let rest_of_log: Vec<String> = lines.iter().collect();
+    let rest_of_log: Vec<String> = server.lines.iter().collect();
     assert!(
         rest_of_log.iter().any(|l| l.contains("\"stopped\"")),
         "the mail worker was awaited and the server logged its stop: {rest_of_log:#?}"
@@ -144,7 +87,4 @@ fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
         failed.is_empty(),
         "the background workers stop before the runtime: {failed:#?}"
     );
-
-    admin_sql(&base, format!("DROP DATABASE {name} WITH (FORCE)"));
-    let _ = std::fs::remove_dir_all(mail_dir);
 }

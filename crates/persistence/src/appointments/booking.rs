@@ -1,7 +1,9 @@
 //! Booking and rescheduling: the rules of product.md checked under the booking locks, and the
 //! one desk claim both go through.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use mawid_domain::appointment::{
     citizen_may_change, confirmation_window, confirmed_on_entry, reschedule_to, BookedApplicant,
     BookingFor, Holder, Holdings, Idempotency, Identity, Move, NoShowPolicy, Offer, Reference,
@@ -16,9 +18,9 @@ use uuid::Uuid;
 
 use super::mail::{Mail, Recipient};
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
-use crate::catalogue::{self, OfficeRow, ServiceRow};
-use crate::schedules::{self, ScheduleRow};
-use crate::{audit, users, webhooks, StoreError};
+use crate::catalogue::{OfficeRow, ServiceRow};
+use crate::schedules::ScheduleRow;
+use crate::{audit, offer, users, webhooks, StoreError};
 use mawid_domain::webhook::Event;
 
 pub struct NewBooking {
@@ -57,7 +59,8 @@ pub(crate) async fn book_in(
 ) -> Result<Booked, BookingError> {
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
     // read and written by one request at a time.
-    let user = locked_citizen(&mut *tx, b.citizen_id).await?;
+    let citizen = locked_citizen(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    let user = &citizen.user;
     let own_identity = user.identity();
     let holder = Holder {
         full_name: &user.full_name,
@@ -71,9 +74,9 @@ pub(crate) async fn book_in(
         }
     }
 
-    not_suspended(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
-    let ctx = context(&mut *tx, b.office_id, b.service_id).await?;
-    let end = check_slot(&mut *tx, &ctx, b.start, b.now, by).await?;
+    citizen.not_suspended(b.now)?;
+    let ctx = context(&mut *tx, b.office_id, b.service_id, b.start).await?;
+    let end = check_slot(&ctx, b.start, b.now, by)?;
     let applicant = b.applicant.applicant(&holder)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
     lock(&mut *tx, LOCK_IDENTITY, &key).await?;
@@ -108,10 +111,10 @@ pub(crate) async fn book_in(
     let mut confirmation = mail.appointment(&appointment);
     confirmation.from_waitlist = by == Booker::Waitlist;
     let booked = Notification::AppointmentBooked(confirmation);
-    mail.send(&mut *tx, booked, b.now).await?;
+    mail.send_with_reminder(&mut *tx, booked, &appointment, b.now)
+        .await?;
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut *tx, Event::AppointmentBooked, data, b.now).await?;
-    mail.remind(&mut *tx, &appointment, b.now).await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id, b.now).await?;
     }
@@ -173,8 +176,8 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
             ),
         ),
     };
-    let ctx = context(&mut tx, b.office_id, b.service_id).await?;
-    let end = check_slot(&mut tx, &ctx, b.start, b.now, Booker::Staff).await?;
+    let ctx = context(&mut tx, b.office_id, b.service_id, b.start).await?;
+    let end = check_slot(&ctx, b.start, b.now, Booker::Staff)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
     lock(&mut tx, LOCK_IDENTITY, &key).await?;
     holdings(
@@ -205,8 +208,8 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
             service: &ctx.service,
         };
         let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
-        mail.send(&mut tx, booked, b.now).await?;
-        mail.remind(&mut tx, &appointment, b.now).await?;
+        mail.send_with_reminder(&mut tx, booked, &appointment, b.now)
+            .await?;
     }
     let data = webhooks::appointment_data(&appointment, None);
     webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
@@ -259,7 +262,7 @@ pub(crate) async fn reschedule_in(
     lock(&mut *tx, LOCK_CITIZEN, &citizen_id.to_string()).await?;
     let current = locked(&mut *tx, id, Some(citizen_id)).await?;
     citizen_may_change(current.status, Status::Booked, current.slot_start, now)?;
-    let ctx = context(&mut *tx, current.office_id, current.service_id).await?;
+    let ctx = context(&mut *tx, current.office_id, current.service_id, start).await?;
     reschedule_to(Move {
         status: current.status,
         current_start: current.slot_start,
@@ -267,7 +270,7 @@ pub(crate) async fn reschedule_in(
         reschedules: current.reschedules,
         max_reschedules: ctx.service.fair.max_reschedules,
     })?;
-    let end = check_slot(&mut *tx, &ctx, start, now, by).await?;
+    let end = check_slot(&ctx, start, now, by)?;
     let target = ctx.target(start, end, now, by);
     claim_desk(&mut *tx, &target, Claim::Move { id, now }).await?;
     let appointment = by_id(&mut *tx, id).await?;
@@ -286,13 +289,9 @@ pub(crate) async fn reschedule_in(
         appointment: mail.summary(&appointment),
         previous_start: at_office(current.timezone, current.slot_start),
     };
-    mail.send(
-        &mut *tx,
-        Notification::AppointmentRescheduled(rescheduled),
-        now,
-    )
-    .await?;
-    mail.remind(&mut *tx, &appointment, now).await?;
+    let rescheduled = Notification::AppointmentRescheduled(rescheduled);
+    mail.send_with_reminder(&mut *tx, rescheduled, &appointment, now)
+        .await?;
     let data = webhooks::appointment_data(&appointment, Some(current.slot_start));
     webhooks::enqueue(&mut *tx, Event::AppointmentRescheduled, data, now).await?;
     Ok(appointment)
@@ -302,22 +301,42 @@ pub(crate) async fn reschedule_in(
 const LOCK_CITIZEN: i32 = 1;
 const LOCK_IDENTITY: i32 = 2;
 
-#[tracing::instrument(skip_all)]
+/// A citizen's account read under the citizen's lock, with the no-shows the suspension counts.
+pub(crate) struct LockedCitizen {
+    pub user: users::UserRow,
+    no_shows: Vec<DateTime<Utc>>,
+    policy: NoShowPolicy,
+}
+
+impl LockedCitizen {
+    /// Refuses a citizen under the no-show suspension.
+    pub(crate) fn not_suspended(&self, now: DateTime<Utc>) -> Result<(), BookingError> {
+        Ok(self.policy.check(&self.no_shows, now)?)
+    }
+}
+
 /// The citizen's account, read under the citizen's lock. The erasure of an account takes the
 /// same lock, so a booking or waitlist entry racing it either ends first (and the erasure
 /// withdraws it) or waits and finds the account closed: nothing new survives the erasure.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn locked_citizen(
     conn: &mut PgConnection,
     citizen_id: Uuid,
-) -> Result<users::UserRow, StoreError> {
+    policy: NoShowPolicy,
+    now: DateTime<Utc>,
+) -> Result<LockedCitizen, StoreError> {
     lock_citizen(&mut *conn, citizen_id).await?;
-    let user = users::by_id(&mut *conn, citizen_id)
+    let (user, no_shows) = users::with_no_shows(&mut *conn, citizen_id, policy.lookback(now))
         .await?
         .ok_or(StoreError::NotFound)?;
     if user.deactivated_at.is_some() {
         return Err(StoreError::Conflict(mawid_domain::Code::AccountDeactivated));
     }
-    Ok(user)
+    Ok(LockedCitizen {
+        user,
+        no_shows,
+        policy,
+    })
 }
 
 pub(crate) async fn lock_citizen(
@@ -384,25 +403,6 @@ async fn remember(
     Ok(())
 }
 
-/// Refuses a citizen under the no-show suspension.
-#[tracing::instrument(skip_all)]
-pub(crate) async fn not_suspended(
-    conn: &mut PgConnection,
-    citizen_id: Uuid,
-    policy: NoShowPolicy,
-    now: DateTime<Utc>,
-) -> Result<(), BookingError> {
-    let no_shows = sqlx::query_scalar!(
-        "SELECT slot_start FROM appointments
-         WHERE citizen_id = $1 AND status = 'no_show' AND slot_start > $2",
-        citizen_id,
-        policy.lookback(now)
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(policy.check(&no_shows, now)?)
-}
-
 /// The future `booked` appointments the fair-use limits count. Without a citizen (a walk-in)
 /// only the per-identity counts are non-zero.
 #[tracing::instrument(skip_all)]
@@ -443,6 +443,8 @@ struct Context {
     office: OfficeRow,
     service: ServiceRow,
     schedule: ScheduleRow,
+    /// The office's closed days around the slot.
+    closed: BTreeSet<NaiveDate>,
 }
 
 impl Context {
@@ -481,22 +483,24 @@ impl Context {
     }
 }
 
-/// The office, service and schedule a booking names, if the catalogue offers it.
+/// The office, service and schedule a booking names, if the catalogue offers it, and the
+/// office's closures around `start`: one read.
 async fn context(
     conn: &mut PgConnection,
     office_id: Uuid,
     service_id: Uuid,
+    start: DateTime<Utc>,
 ) -> Result<Context, BookingError> {
-    let office = found(catalogue::office(&mut *conn, office_id).await)?;
-    let service = found(catalogue::service(&mut *conn, service_id).await)?;
-    let schedule = schedules::get(&mut *conn, office_id, service_id).await?;
+    let offer = offer::for_slot(&mut *conn, office_id, service_id, start).await?;
     Offer {
-        office_active: office.as_ref().map(|o| o.active),
-        service_active: service.as_ref().map(|s| s.active),
-        scheduled: schedule.is_some(),
+        office_active: offer.office.as_ref().map(|o| o.active),
+        service_active: offer.service.as_ref().map(|s| s.active),
+        scheduled: offer.schedule.is_some(),
     }
     .check()?;
-    let (Some(office), Some(service), Some(schedule)) = (office, service, schedule) else {
+    let (Some(office), Some(service), Some(schedule)) =
+        (offer.office, offer.service, offer.schedule)
+    else {
         // `check` refused every missing part already.
         return Err(Refusal::NotOffered.into());
     };
@@ -504,15 +508,8 @@ async fn context(
         office,
         service,
         schedule,
+        closed: offer.closed,
     })
-}
-
-fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(StoreError::NotFound) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Who claims a desk: a citizen (public desks, notice, a released desk only once the waitlist
@@ -527,22 +524,17 @@ pub(crate) enum Booker {
 
 /// Checks `start` against the grid, closures, notice (not for staff) and advance of `ctx`;
 /// returns the end.
-async fn check_slot(
-    conn: &mut PgConnection,
+fn check_slot(
     ctx: &Context,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
     by: Booker,
 ) -> Result<DateTime<Utc>, BookingError> {
-    let tz = ctx.office.tz();
-    let day = mawid_domain::schedule::local_date(tz, start);
-    let closed = schedules::closed_days(&mut *conn, ctx.office.id, day, day).await?;
-    let template = ctx.schedule.template();
     let cal = Calendar {
-        tz,
-        template: &template,
+        tz: ctx.office.tz(),
+        template: &ctx.schedule.weekly,
         capacity: ctx.schedule.capacity,
-        closures: &closed,
+        closures: &ctx.closed,
         policy: match by {
             Booker::Citizen | Booker::Waitlist => ctx.service.policy(),
             Booker::Staff => Policy {
@@ -621,38 +613,37 @@ async fn claim_desk(
     claim: Claim<'_>,
 ) -> Result<(), BookingError> {
     for _ in 0..slot.capacity {
-        let Some(desk) = free_desk(&mut *conn, slot).await? else {
-            break;
+        let attempt = match &claim {
+            Claim::Book(row) => insert_at_free_desk(&mut *conn, slot, row).await?,
+            Claim::Move { id, now } => match free_desk(&mut *conn, slot).await? {
+                None => Attempt::Full,
+                Some(desk) if move_to(&mut *conn, slot, desk, *id, *now).await? => Attempt::Held,
+                Some(_) => Attempt::Taken,
+            },
         };
-        let held = match &claim {
-            Claim::Book(row) => insert_at(&mut *conn, slot, desk, row).await?,
-            Claim::Move { id, now } => move_to(&mut *conn, slot, desk, *id, *now).await?,
-        };
-        if held {
-            return Ok(());
+        match attempt {
+            Attempt::Held => return Ok(()),
+            Attempt::Full => break,
+            Attempt::Taken => {}
         }
     }
     Err(Refusal::SlotFull.into())
 }
 
-/// The lowest desk of the slot no live appointment holds (nor, for a citizen, a cool-down),
-/// while the slot has room. The count guard keeps a slot whose capacity was lowered from
-/// filling up again through desks that are now beyond it.
+/// One try at a desk.
+enum Attempt {
+    Held,
+    /// No desk was free.
+    Full,
+    /// The free desk read was taken by a concurrent claim before the write.
+    Taken,
+}
+
+/// The lowest desk of the slot the claim may take (the `free_desk` function of the database).
 #[tracing::instrument(skip_all)]
 async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"SELECT d AS "desk!" FROM generate_series(1, $4::int) d
-           WHERE NOT EXISTS (SELECT 1 FROM appointments x
-                             WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
-                               AND x.desk_no = d AND x.status <> 'cancelled')
-             AND NOT EXISTS (SELECT 1 FROM desk_releases r
-                             WHERE r.office_id = $1 AND r.service_id = $2 AND r.slot_start = $3
-                               AND r.desk_no = d AND r.settled_at IS NULL
-                               AND (r.cooled_at > $5::timestamptz OR $7))
-             AND (SELECT count(*) FROM appointments x
-                  WHERE x.office_id = $1 AND x.service_id = $2 AND x.slot_start = $3
-                    AND x.status <> 'cancelled' AND (x.desk_no <= $4 OR $6)) < $4
-           ORDER BY CASE WHEN $6 THEN -d ELSE d END LIMIT 1"#,
+        "SELECT free_desk($1, $2, $3, $4, $5, $6, $7)",
         slot.office_id,
         slot.service_id,
         slot.start,
@@ -661,7 +652,7 @@ async fn free_desk(conn: &mut PgConnection, slot: &Target) -> Result<Option<i32>
         slot.staff,
         slot.unsettled
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await
 }
 
@@ -691,40 +682,49 @@ pub(crate) async fn release_desk(
     .map(|_| ())
 }
 
-/// Inserts the booking at `desk`; `false` when the desk (or, rarely, the random reference) was
-/// taken meanwhile.
+/// Inserts the booking at the lowest free desk, read in the same statement (a round trip less
+/// per booking); `Taken` when that desk (or, rarely, the random reference) was taken meanwhile.
 #[tracing::instrument(skip_all)]
-async fn insert_at(
+async fn insert_at_free_desk(
     conn: &mut PgConnection,
     slot: &Target,
-    desk: i32,
     row: &NewRow<'_>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Attempt, sqlx::Error> {
     let reference = new_reference(row.office_code);
     let walk_in = row.holder.walk_in();
-    let inserted = sqlx::query_scalar!(
-        "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
-            slot_end, desk_no, applicant_name, applicant_relation, passport_number,
-            national_number, status, sequence, created_at, updated_at, booked_by, booking_reason,
-            confirmed_at, walk_in_phone, walk_in_email, walk_in_language)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, 0, $13, $13, $15, $16,
-            $17, $18, $19, $20)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-        row.id,
-        reference.as_str(),
-        row.holder.citizen_id(),
+    let r = sqlx::query!(
+        r#"WITH free AS (
+             SELECT free_desk($1, $2, $3, $4, $5, $6, $7) AS d
+           ), inserted AS (
+             INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start,
+                slot_end, desk_no, applicant_name, applicant_relation, passport_number,
+                national_number, status, sequence, created_at, updated_at, booked_by,
+                booking_reason, confirmed_at, walk_in_phone, walk_in_email, walk_in_language)
+             SELECT $8, $9, $10, $1, $2, $3, $11, free.d, $12, $13, $14, $15, $16, 0, $17, $17,
+                $18, $19, $20, $21, $22, $23
+             FROM free WHERE free.d IS NOT NULL
+             ON CONFLICT DO NOTHING
+             RETURNING id
+           )
+           SELECT EXISTS (SELECT 1 FROM free WHERE d IS NOT NULL) AS "free!",
+                  EXISTS (SELECT 1 FROM inserted) AS "inserted!""#,
         slot.office_id,
         slot.service_id,
         slot.start,
+        slot.capacity,
+        slot.cooling_at,
+        slot.staff,
+        slot.unsettled,
+        row.id,
+        reference.as_str(),
+        row.holder.citizen_id(),
         slot.end,
-        desk,
         row.applicant.full_name,
         row.applicant.relation.code(),
         row.applicant.identity.passport(),
+        row.applicant.identity.national(),
         Status::Booked.code(),
         row.now,
-        row.applicant.identity.national(),
         row.by_staff.map(|(actor, _)| actor),
         row.by_staff.map(|(_, reason)| reason),
         slot.confirmed_at,
@@ -732,9 +732,13 @@ async fn insert_at(
         walk_in.and_then(|w| w.email.as_ref()).map(|e| e.as_str()),
         walk_in.map(|w| w.language.code())
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(inserted.is_some())
+    Ok(match (r.free, r.inserted) {
+        (_, true) => Attempt::Held,
+        (false, false) => Attempt::Full,
+        (true, false) => Attempt::Taken,
+    })
 }
 
 /// Moves the appointment to `desk` of the slot; `false` when the desk was taken meanwhile.

@@ -150,38 +150,47 @@ impl Mail<'_> {
         due_at: DateTime<Utc>,
         dedupe_key: Option<String>,
     ) -> Result<(), StoreError> {
-        outbox::enqueue(
-            &mut *conn,
-            NewNotification {
-                user_id: self.to.user_id,
-                recipient: &self.to.email,
-                language: self.to.language,
-                payload,
-                due_at,
-                dedupe_key,
-            },
-        )
-        .await
-        .map(|_| ())
+        outbox::enqueue(&mut *conn, self.row(payload, due_at, dedupe_key))
+            .await
+            .map(|_| ())
     }
 
-    /// The reminder a day before, unless that moment has passed. The dedupe key makes it one
-    /// row per appointment and slot; moving back to a slot revives its withdrawn reminder.
-    pub(super) async fn remind(
+    fn row(
+        &self,
+        payload: Notification,
+        due_at: DateTime<Utc>,
+        dedupe_key: Option<String>,
+    ) -> NewNotification<'_> {
+        NewNotification {
+            user_id: self.to.user_id,
+            recipient: &self.to.email,
+            language: self.to.language,
+            payload,
+            due_at,
+            dedupe_key,
+        }
+    }
+
+    /// Queues `payload` now and the appointment's reminder a day before its start (unless that
+    /// moment has passed), in one statement. The dedupe key makes the reminder one row per
+    /// appointment and slot; moving back to a slot revives its withdrawn reminder.
+    pub(super) async fn send_with_reminder(
         &self,
         conn: &mut PgConnection,
+        payload: Notification,
         a: &AppointmentRow,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let Some(due) = reminder_due(a.slot_start, now) else {
-            return Ok(());
-        };
-        let key = format!(
-            "reminder:{}:{}",
-            a.id,
-            a.slot_start.to_rfc3339_opts(SecondsFormat::Secs, true)
-        );
-        let reminder = Notification::AppointmentReminder(self.appointment(a));
-        self.enqueue(conn, reminder, due, Some(key)).await
+        let mut rows = vec![self.row(payload, now, None)];
+        if let Some(due) = reminder_due(a.slot_start, now) {
+            let key = format!(
+                "reminder:{}:{}",
+                a.id,
+                a.slot_start.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+            let reminder = Notification::AppointmentReminder(self.appointment(a));
+            rows.push(self.row(reminder, due, Some(key)));
+        }
+        outbox::enqueue_all(&mut *conn, rows).await.map(|_| ())
     }
 }
