@@ -329,7 +329,7 @@ fn main() -> anyhow::Result<()> {
 fn print_growth(figures: &[(String, Figures)]) {
     type Row = (&'static str, fn(&Figures) -> f64, &'static str);
     let rows: [Row; 13] = [
-        ("seed or growth (s)", |f| f.seed, "{:.1}"),
+        ("seed, then growth by COPY (s)", |f| f.seed, "{:.1}"),
         (
             "availability sequential p50 (ms)",
             |f| f.availability.0,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use mawid_domain::{Clock, SystemClock};
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
@@ -146,7 +147,7 @@ pub async fn fresh_database(
     // Every on-grid place of the next eight weeks, shuffled, and the first 100,000 taken; one per
     // seeded citizen, so each of them holds exactly one booking.
     let seeded_citizen = sql_id("8000", "p.rn");
-    sqlx::query(&format!(
+    let booked = sqlx::query(&format!(
         "INSERT INTO appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no,
                                    applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at)
          SELECT gen_random_uuid(), 'SEED-' || p.rn, {seeded_citizen}, p.office_id, $1, p.st, p.st + interval '15 minutes',
@@ -169,6 +170,12 @@ pub async fn fresh_database(
     .bind(CAPACITY)
     .execute(&mut db)
     .await?;
+    anyhow::ensure!(
+        booked.rows_affected() == round.appointments as u64,
+        "the first size ({}) must fit the next eight weeks' {} places; grow to larger sizes",
+        round.appointments,
+        booked.rows_affected()
+    );
     db.execute("VACUUM ANALYZE").await?;
     round.seed = started.elapsed();
     Ok((url, offices))
@@ -209,10 +216,14 @@ pub async fn grow(
             .collect()
     };
 
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemClock.now();
+    let verified_at = now.to_rfc3339();
     let users =
         futures_util::future::try_join_all(split(new_citizens).into_iter().map(|(lo, hi)| {
+            let verified_at = &verified_at;
             copy_rows(db_url, USERS_COPY, lo, hi, move |k, out| {
-                user_row(base + k, out)
+                user_row(base + k, verified_at, out)
             })
         }));
     users.await.context("COPY users")?;
@@ -221,7 +232,7 @@ pub async fn grow(
     // The newest past weekday first; `today - 2` in UTC is in the past in every office's zone.
     let per_day = OFFICES as i64 * SLOTS_PER_DAY * i64::from(CAPACITY);
     let days = past_weekdays(
-        Utc::now().date_naive() - ChronoDuration::days(2),
+        now.date_naive() - ChronoDuration::days(2),
         (added + per_day - 1) / per_day,
     );
     let places: Vec<(Uuid, chrono_tz::Tz)> = offices.iter().map(|o| (o.id, o.tz)).collect();
@@ -260,12 +271,11 @@ const USERS_COPY: &str = "COPY users (id, email, password_hash, full_name, prefe
 const APPOINTMENTS_COPY: &str = "COPY appointments (id, reference, citizen_id, office_id, service_id, slot_start, slot_end, desk_no, applicant_name, applicant_relation, passport_number, status, sequence, created_at, updated_at) FROM STDIN";
 
 /// Citizen `n` as the first seed writes it (text COPY format: tab-separated, one per line).
-fn user_row(n: i64, out: &mut String) {
+fn user_row(n: i64, verified_at: &str, out: &mut String) {
     let _ = writeln!(
         out,
-        "{}\tcitizen{n}@bench.test\tnot-a-hash\tBench Citizen {n}\ten\tcitizen\t{}\tBN{n:08}",
+        "{}\tcitizen{n}@bench.test\tnot-a-hash\tBench Citizen {n}\ten\tcitizen\t{verified_at}\tBN{n:08}",
         citizen_id(n),
-        Utc::now().to_rfc3339()
     );
 }
 
