@@ -259,7 +259,7 @@ fn main() -> anyhow::Result<()> {
         let pg_tps = pgbench::run(&db_url, CLIENTS, s.seconds, round.fresh)?;
         f.pgbench = pg_tps;
         if round.index == 0 {
-            // The ceiling has its own schema, and hashing no table: the same at every size.
+            // The ceiling runs on its own schema, not on our tables: the same at every size.
             let ceiling_tps = rt.block_on(ceiling::run(&admin_url, CLIENTS, s.seconds))?;
             println!(
                 "ceiling (pgbench, the minimal booking transaction, own schema, {CLIENTS} clients, {}s): {ceiling_tps:.0} transactions/s",
@@ -455,7 +455,13 @@ async fn release_storm(
         ready.as_secs_f64() * 1000.0
     );
 
-    let r = storm::run(&format!("http://127.0.0.1:{port}/api/v1"), &state, &setup).await?;
+    let r = storm::run(
+        &format!("http://127.0.0.1:{port}/api/v1"),
+        &state,
+        &setup,
+        &main.pool,
+    )
+    .await?;
     let storm_secs = r.after_release.as_secs_f64();
     println!(
         "release storm ({} citizens, {} connections, {} places on {} at one office, the server's rate limits):",

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, Weekday};
 use mawid_domain::account::Role;
 use mawid_domain::{Clock, SystemClock};
@@ -30,6 +31,9 @@ const STORM_CITIZENS: i64 = 9_000_000;
 const SLOTS_PER_DAY: i64 = 20;
 /// Clients start polling this long before the release, as bots do.
 const LEAD: Duration = Duration::from_secs(1);
+/// A storm that has not sold out this long after the release stops and says so, rather than
+/// polling a server that stopped answering for ever.
+const GIVE_UP: Duration = Duration::from_secs(120);
 
 pub struct Setup {
     pub office: Uuid,
@@ -161,7 +165,14 @@ fn note_unexpected(t: &mut Tally, what: &str) {
 }
 
 /// Runs the storm against `base` (the storm server) and checks the outcome in SQL on `pool`.
-pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<Report> {
+/// The release is made on `release_pool`, apart from the storm server's pool, as staff (or
+/// another process) would make it: a storm that saturates the server's pool cannot hold it up.
+pub async fn run(
+    base: &str,
+    state: &AppState,
+    setup: &Setup,
+    release_pool: &sqlx::PgPool,
+) -> anyhow::Result<Report> {
     let s = scale();
     #[allow(clippy::disallowed_methods)]
     let now = SystemClock.now();
@@ -186,7 +197,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     // The release: the day's closure is lifted at the announced instant.
     let opener = {
         let (pool, released, office, day) = (
-            state.pool.clone(),
+            release_pool.clone(),
             released.clone(),
             setup.office,
             setup.day,
@@ -215,7 +226,8 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
             let mut rng = rand::thread_rng();
             let mut mine: Vec<usize> = (conn..tokens.len()).step_by(s.storm_connections).collect();
             let mut t = Tally::default();
-            while !mine.is_empty() {
+            let give_up = started + LEAD + GIVE_UP;
+            while !mine.is_empty() && Instant::now() < give_up {
                 let opened = *released.borrow();
                 let t0 = Instant::now();
                 let res = match client.get(&url).send().await {
@@ -340,7 +352,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     });
     let (opened, tallies) =
         futures_util::future::join(opener, futures_util::future::join_all(clients)).await;
-    opened?;
+    opened.context("lifting the storm day's closure")?;
     let wall = started.elapsed();
     let release = released.borrow().expect("the opener ran");
 
