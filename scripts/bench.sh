@@ -4,10 +4,14 @@
 # a year of one office's statistics, HTTP booking throughput/latency with 32 clients, pgbench's
 # throughput for the same transaction and for the database's ceiling (crates/bench/ceiling/, the
 # minimal booking transaction in its own scratch database on the same server) with HTTP booking
-# as a share of each, a release storm, and memory and start-up. Fails when the storm breaks a
-# rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark creates and drops
-# its own `mawid_bench` and `mawid_ceiling` databases there). MAWID_BENCH_SMOKE=1: a small seed
-# and a few seconds per figure, to show the benchmark still runs; its figures mean nothing.
+# as a share of each, argon2 logins against the machine's hashing limit and availability during
+# a login storm, a release storm, and memory and start-up; then grows the same database to
+# 1,000,000 appointments with COPY, runs the size-dependent figures again and prints both sizes
+# side by side (MAWID_BENCH_SCALES=100k: the first size only). Fails when the storm, a login or a
+# booking breaks a rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark
+# creates and drops its own `mawid_bench` and `mawid_ceiling` databases there).
+# MAWID_BENCH_SMOKE=1: a small seed grown to 10,000 and a few seconds per figure, to show the
+# benchmark still runs (CI runs it); its figures mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh

@@ -22,13 +22,15 @@ pub async fn run(
     base: &str,
     state: &AppState,
     offices: &[seed::Office],
+    round: &crate::Round,
 ) -> anyhow::Result<Timings> {
     let admin = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at)
-         VALUES ($1, 'bench-admin@bench.test', 'not-a-hash', 'Bench Admin', 'en', 'admin', now())",
+         VALUES ($1, 'bench-admin' || $2 || '@bench.test', 'not-a-hash', 'Bench Admin', 'en', 'admin', now())",
     )
     .bind(admin)
+    .bind(round.index as i32)
     .execute(&state.pool)
     .await?;
     #[allow(clippy::disallowed_methods)]
@@ -68,7 +70,9 @@ pub async fn run(
     let searches = crate::scale().requests;
     let mut search = Vec::with_capacity(searches);
     for i in 0..searches + 10 {
-        let n = 1 + (i * 7919) % seed::seeded_citizens() as usize;
+        // Through each seeded range in turn: at a grown size, half the lookups find history.
+        let (lo, hi) = round.holders[(i / 3) % round.holders.len()];
+        let n = lo as usize + (i * 7919) % (hi - lo + 1) as usize;
         let q = match i % 3 {
             0 => format!("SEED-{n}"),
             1 => format!("citizen{n}%40bench.test"),

@@ -2,13 +2,18 @@
 //! in one run: availability latency for a 60-day window, staff search and statistics, HTTP
 //! booking throughput and latency with 32 concurrent clients, pgbench's throughput for the same
 //! booking transaction and for the database's ceiling (the smallest transaction that does what a
-//! booking must) with HTTP booking as a share of each, a release storm, and the memory and
-//! start-up of the server. The server runs in this process, so memory is this process's.
-//! `MAWID_BENCH_SMOKE=1` runs all of it small and short, to show it still works.
-//! Run it through `scripts/bench.sh`.
+//! booking must) with HTTP booking as a share of each, argon2 logins against the machine's
+//! hashing limit and availability during a login storm, a release storm, and the memory and
+//! start-up of the server. Then it grows the same database to 1,000,000 appointments with COPY,
+//! runs the figures that depend on its size again and prints both sizes side by side.
+//! The server runs in this process, so memory is this process's.
+//! `MAWID_BENCH_SCALES` picks the sizes (default `100k,1m`; `100k` for a quick run).
+//! `MAWID_BENCH_SMOKE=1` runs all of it small and short (sizes 2k and 10k), to show it still
+//! works. Run it through `scripts/bench.sh`.
 
 mod ceiling;
 mod counter;
+mod logins;
 mod pgbench;
 mod seed;
 mod storm;
@@ -31,8 +36,9 @@ const CLIENTS: usize = 32;
 /// How big and how long: the full run, or the smoke run of `MAWID_BENCH_SMOKE=1`.
 pub struct Scale {
     pub smoke: bool,
-    pub appointments: i64,
-    pub citizens: i64,
+    /// The sizes of the database (appointments), smallest first; the first is seeded, the
+    /// others grown into.
+    pub sizes: Vec<(String, i64)>,
     /// Sequential requests per latency figure.
     pub requests: usize,
     /// Length of each throughput run.
@@ -50,8 +56,7 @@ pub fn scale() -> &'static Scale {
         if smoke {
             Scale {
                 smoke,
-                appointments: 2_000,
-                citizens: 2_800,
+                sizes: sizes("2k,10k"),
                 requests: 30,
                 seconds: 2,
                 storm_citizens: 200,
@@ -61,8 +66,7 @@ pub fn scale() -> &'static Scale {
         } else {
             Scale {
                 smoke,
-                appointments: 100_000,
-                citizens: 140_000,
+                sizes: sizes("100k,1m"),
                 requests: 300,
                 seconds: 15,
                 storm_citizens: 2_000,
@@ -72,6 +76,59 @@ pub fn scale() -> &'static Scale {
             }
         }
     })
+}
+
+/// `MAWID_BENCH_SCALES` (comma-separated sizes such as `100k,1m` or `250000`), else `default`.
+fn sizes(default: &str) -> Vec<(String, i64)> {
+    let raw = std::env::var("MAWID_BENCH_SCALES")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    let mut sizes: Vec<(String, i64)> = raw
+        .split(',')
+        .map(|v| {
+            let v = v.trim().to_lowercase();
+            let (digits, unit) = match v.strip_suffix('m') {
+                Some(d) => (d, 1_000_000),
+                None => v.strip_suffix('k').map_or((v.as_str(), 1), |d| (d, 1_000)),
+            };
+            let n: i64 = digits
+                .parse()
+                .unwrap_or_else(|_| panic!("MAWID_BENCH_SCALES: {v:?} is not a size like 100k"));
+            (v.clone(), n * unit)
+        })
+        .collect();
+    sizes.sort_by_key(|(_, n)| *n);
+    sizes.dedup_by_key(|(_, n)| *n);
+    sizes
+}
+
+/// One size of the database, and which citizens each part of the run may use at it.
+pub struct Round {
+    pub index: usize,
+    pub label: String,
+    pub appointments: i64,
+    /// Inclusive ranges of citizen numbers each holding one seeded appointment `SEED-<n>`.
+    pub holders: Vec<(i64, i64)>,
+    /// Citizens with no future booking: HTTP booking and pgbench take theirs from here.
+    pub fresh: (i64, i64),
+    /// Seeded citizens in the database at this size.
+    pub citizens: i64,
+    /// Time to seed (or grow into) this size.
+    pub seed: Duration,
+}
+
+/// The figures printed side by side for every size.
+#[derive(Default)]
+struct Figures {
+    availability: (f64, f64),
+    search: (f64, f64),
+    stats: f64,
+    http: (f64, f64),
+    pgbench: f64,
+    storm_availability: (f64, f64, f64),
+    storm_booking: f64,
+    seed: f64,
 }
 
 /// A line of this process's `/proc/self/status` (`VmRSS`, `VmHWM`) in MiB; Linux only.
@@ -95,16 +152,19 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let s = scale();
-    let (db_url, offices) = rt.block_on(seed::fresh_database(&admin_url))?;
+    let (first_label, first_size) = s.sizes.first().cloned().context("no size to run")?;
+    let mut round = seed::first_round(first_size, first_label);
+    let (db_url, offices) = rt.block_on(seed::fresh_database(&admin_url, &mut round))?;
     println!(
-        "{}seeded {} appointments across {OFFICES} offices ({} citizens, capacity {CAPACITY})",
+        "{}seeded {} appointments across {OFFICES} offices ({} citizens, capacity {CAPACITY}) in {:.1} s",
         if s.smoke {
             "SMOKE RUN (figures mean nothing): "
         } else {
             ""
         },
-        s.appointments,
-        s.citizens
+        round.appointments,
+        round.citizens,
+        round.seed.as_secs_f64()
     );
 
     let secret: [u8; 32] = rand::random();
@@ -131,77 +191,196 @@ fn main() -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}/api/v1");
     let idle_rss = memory_mib("VmRSS");
 
-    let avail = actix_web::rt::System::new().block_on(availability(&base, &offices))?;
-    println!(
-        "availability (60-day window, {} sequential requests): p50 {:.2} ms, p99 {:.2} ms  [target p99 <= 3 ms]",
-        avail.len(),
-        percentile(&avail, 50.0),
-        percentile(&avail, 99.0)
-    );
+    let mut broken: Vec<String> = Vec::new();
+    let mut figures: Vec<(String, Figures)> = Vec::new();
+    loop {
+        let mut f = Figures {
+            seed: round.seed.as_secs_f64(),
+            ..Default::default()
+        };
+        if round.index > 0 {
+            println!(
+                "--- at {} appointments ({} citizens) ---",
+                round.appointments, round.citizens
+            );
+        }
+        let avail = actix_web::rt::System::new().block_on(availability(&base, &offices))?;
+        f.availability = (percentile(&avail, 50.0), percentile(&avail, 99.0));
+        println!(
+            "availability (60-day window, {} sequential requests): p50 {:.2} ms, p99 {:.2} ms  [target p99 <= 3 ms]",
+            avail.len(),
+            f.availability.0,
+            f.availability.1
+        );
 
-    let counter = actix_web::rt::System::new().block_on(counter::run(&base, &state, &offices))?;
-    println!(
-        "staff search ({} citizens, {} sequential requests by reference, email, name): p50 {:.2} ms, p99 {:.2} ms",
-        s.citizens,
-        counter.search.len(),
-        percentile(&counter.search, 50.0),
-        percentile(&counter.search, 99.0)
-    );
-    println!(
-        "stats (one office, 366 days, {} requests): p50 {:.2} ms, max {:.2} ms",
-        counter.stats.len(),
-        percentile(&counter.stats, 50.0),
-        percentile(&counter.stats, 100.0)
-    );
+        let counter =
+            actix_web::rt::System::new().block_on(counter::run(&base, &state, &offices, &round))?;
+        f.search = (
+            percentile(&counter.search, 50.0),
+            percentile(&counter.search, 99.0),
+        );
+        f.stats = percentile(&counter.stats, 50.0);
+        println!(
+            "staff search ({} citizens, {} sequential requests by reference, email, name): p50 {:.2} ms, p99 {:.2} ms",
+            round.citizens,
+            counter.search.len(),
+            f.search.0,
+            f.search.1
+        );
+        println!(
+            "stats (one office, 366 days, {} requests): p50 {:.2} ms, max {:.2} ms",
+            counter.stats.len(),
+            f.stats,
+            percentile(&counter.stats, 100.0)
+        );
 
-    let booking = actix_web::rt::System::new().block_on(bookings(&base, &offices, &state))?;
-    let http_tps = booking.created as f64 / booking.elapsed.as_secs_f64();
-    println!(
-        "HTTP booking ({CLIENTS} clients, {}s): {} created, {} slot_full, {} other; {:.0} bookings/s; p50 {:.2} ms, p99 {:.2} ms",
-        s.seconds,
-        booking.created,
-        booking.full,
-        booking.other,
-        http_tps,
-        percentile(&booking.latencies, 50.0),
-        percentile(&booking.latencies, 99.0)
-    );
-    // A run that booked nothing measured only refusals: say so rather than print a throughput.
-    anyhow::ensure!(
-        booking.created > 0 && booking.other == 0,
-        "the booking run created {} and had {} unexpected answers",
-        booking.created,
-        booking.other
-    );
+        let booking =
+            actix_web::rt::System::new().block_on(bookings(&base, &offices, &state, &round))?;
+        let http_tps = booking.created as f64 / booking.elapsed.as_secs_f64();
+        f.http = (http_tps, percentile(&booking.latencies, 99.0));
+        println!(
+            "HTTP booking ({CLIENTS} clients, {}s): {} created, {} slot_full, {} other; {:.0} bookings/s; p50 {:.2} ms, p99 {:.2} ms",
+            s.seconds,
+            booking.created,
+            booking.full,
+            booking.other,
+            http_tps,
+            percentile(&booking.latencies, 50.0),
+            f.http.1
+        );
+        // A run that booked nothing measured only refusals: say so rather than print a throughput.
+        anyhow::ensure!(
+            booking.created > 0 && booking.other == 0,
+            "the booking run created {} and had {} unexpected answers",
+            booking.created,
+            booking.other
+        );
 
-    let pg_tps = pgbench::run(&db_url, CLIENTS, s.seconds)?;
-    let ceiling_tps = rt.block_on(ceiling::run(&admin_url, CLIENTS, s.seconds))?;
-    println!(
-        "ceiling (pgbench, the minimal booking transaction, own schema, {CLIENTS} clients, {}s): {ceiling_tps:.0} transactions/s",
-        s.seconds
-    );
-    println!(
-        "HTTP booking / ceiling: {:.2}  [target >= 0.50 at {CLIENTS} clients]",
-        http_tps / ceiling_tps
-    );
-    println!(
-        "pgbench (our booking transaction as the server sends it, {CLIENTS} clients, {}s): {pg_tps:.0} transactions/s; HTTP booking / it: {:.2}",
-        s.seconds,
-        http_tps / pg_tps
-    );
+        let pg_tps = pgbench::run(&db_url, CLIENTS, s.seconds, round.fresh)?;
+        f.pgbench = pg_tps;
+        if round.index == 0 {
+            // The ceiling runs on its own schema, not on our tables: the same at every size.
+            let ceiling_tps = rt.block_on(ceiling::run(&admin_url, CLIENTS, s.seconds))?;
+            println!(
+                "ceiling (pgbench, the minimal booking transaction, own schema, {CLIENTS} clients, {}s): {ceiling_tps:.0} transactions/s",
+                s.seconds
+            );
+            println!(
+                "HTTP booking / ceiling: {:.2}  [target >= 0.50 at {CLIENTS} clients]",
+                http_tps / ceiling_tps
+            );
+        }
+        println!(
+            "pgbench (our booking transaction as the server sends it, {CLIENTS} clients, {}s): {pg_tps:.0} transactions/s; HTTP booking / it: {:.2}",
+            s.seconds,
+            http_tps / pg_tps
+        );
 
-    let storm_ok = actix_web::rt::System::new().block_on(release_storm(&state, &db_url))?;
-    let end_rss = memory_mib("VmRSS");
-    let peak_rss = memory_mib("VmHWM");
-    let mib = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0} MiB"));
-    println!(
-        "memory (this process: the servers run in it, with the load clients): RSS idle {}, after the storm {}, peak {}  [target <= 100 MiB]",
-        mib(idle_rss),
-        mib(end_rss),
-        mib(peak_rss)
-    );
-    anyhow::ensure!(storm_ok, "the release storm broke a rule (see above)");
+        let storm =
+            actix_web::rt::System::new().block_on(release_storm(&state, &db_url, &round))?;
+        f.storm_availability = storm.availability;
+        f.storm_booking = storm.booking_p99;
+        if !storm.ok {
+            broken.push(format!(
+                "the release storm at {} broke a rule (see above)",
+                round.label
+            ));
+        }
+        let mib = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0} MiB"));
+        if round.index == 0 {
+            println!(
+                "memory (this process: the servers run in it, with the load clients): RSS idle {}, after the storm {}, peak {}  [target <= 100 MiB]",
+                mib(idle_rss),
+                mib(memory_mib("VmRSS")),
+                mib(memory_mib("VmHWM"))
+            );
+            // After the memory figures: argon2's 19 MiB per hash is kept by the allocator.
+            let hashing = logins::hashing_limit(&rt, &state)?;
+            let after_hashing = memory_mib("VmRSS");
+            let l = actix_web::rt::System::new()
+                .block_on(logins::run(&state, &db_url, &offices, &round, &hashing))?;
+            if !l.ok() {
+                broken.push("the login storm had unexpected answers (see above)".into());
+            }
+            println!(
+                "memory after the hashing limit (in process) {}, after the login storm {}, peak {}",
+                mib(after_hashing),
+                mib(memory_mib("VmRSS")),
+                mib(memory_mib("VmHWM"))
+            );
+        }
+        figures.push((round.label.clone(), f));
+
+        let Some((label, size)) = s.sizes.get(round.index + 1).cloned() else {
+            break;
+        };
+        rt.block_on(seed::reset_future(&pool))?;
+        round = rt.block_on(seed::grow(&db_url, &offices, &round, size, label))?;
+    }
+    if figures.len() > 1 {
+        print_growth(&figures);
+    }
+    anyhow::ensure!(broken.is_empty(), "{}", broken.join("; "));
     Ok(())
+}
+
+/// One table of the size-dependent figures, a column per size and the last size's ratio to
+/// the first, so the cost curve shows.
+fn print_growth(figures: &[(String, Figures)]) {
+    type Row = (&'static str, fn(&Figures) -> f64, &'static str);
+    let rows: [Row; 13] = [
+        ("seed, then growth by COPY (s)", |f| f.seed, "{:.1}"),
+        (
+            "availability sequential p50 (ms)",
+            |f| f.availability.0,
+            "{:.2}",
+        ),
+        (
+            "availability sequential p99 (ms)",
+            |f| f.availability.1,
+            "{:.2}",
+        ),
+        ("staff search p50 (ms)", |f| f.search.0, "{:.2}"),
+        ("staff search p99 (ms)", |f| f.search.1, "{:.2}"),
+        ("stats, 366 days, p50 (ms)", |f| f.stats, "{:.2}"),
+        ("HTTP booking (/s)", |f| f.http.0, "{:.0}"),
+        ("HTTP booking p99 (ms)", |f| f.http.1, "{:.2}"),
+        ("pgbench, our transaction (/s)", |f| f.pgbench, "{:.0}"),
+        (
+            "storm availability (/s)",
+            |f| f.storm_availability.0,
+            "{:.0}",
+        ),
+        (
+            "storm availability p50 (ms)",
+            |f| f.storm_availability.1,
+            "{:.2}",
+        ),
+        (
+            "storm availability p99 (ms)",
+            |f| f.storm_availability.2,
+            "{:.2}",
+        ),
+        ("storm booking p99 (ms)", |f| f.storm_booking, "{:.2}"),
+    ];
+    let fmt = |v: f64, how: &str| match how {
+        "{:.0}" => format!("{v:.0}"),
+        "{:.1}" => format!("{v:.1}"),
+        _ => format!("{v:.2}"),
+    };
+    let (first, last) = (&figures[0], &figures[figures.len() - 1]);
+    print!("growth (appointments): {:<34}", "");
+    for (label, _) in figures {
+        print!("{label:>10}");
+    }
+    println!("{:>10}", format!("{}/{}", last.0, first.0));
+    for (name, get, how) in rows {
+        print!("  {name:<54}");
+        for (_, f) in figures {
+            print!("{:>10}", fmt(get(f), how));
+        }
+        println!("{:>10}", format!("{:.2}", get(&last.1) / get(&first.1)));
+    }
 }
 
 /// The contract's default rate limits with any `MAWID_LIMIT_<NAME>=COUNT/SECONDS` set here, as
@@ -221,12 +400,25 @@ fn limits_from_env() -> anyhow::Result<mawid_domain::limit::Limits> {
     Ok(limits)
 }
 
+/// What the release storm of one size leaves for the growth table and the exit status.
+struct StormOutcome {
+    /// Whether every figure that must be zero was, and every place was sold.
+    ok: bool,
+    /// Availability answers/s after the release, p50, p99.
+    availability: (f64, f64, f64),
+    booking_p99: f64,
+}
+
 /// A second app on its own pool with the server's rate limits (defaults and `MAWID_LIMIT_*`), timed from its pool's
-/// first connection to a `200` on `/readyz`, then the storm against it. Returns whether every
-/// figure that must be zero was.
-async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
+/// first connection to a `200` on `/readyz`, then the storm against it (its own office, service
+/// and citizens at each size).
+async fn release_storm(
+    main: &AppState,
+    db_url: &str,
+    round: &Round,
+) -> anyhow::Result<StormOutcome> {
     let s = scale();
-    let setup = storm::setup(&main.pool).await?;
+    let setup = storm::setup(&main.pool, round.index).await?;
     let started = Instant::now();
     let pool =
         mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
@@ -263,7 +455,13 @@ async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
         ready.as_secs_f64() * 1000.0
     );
 
-    let r = storm::run(&format!("http://127.0.0.1:{port}/api/v1"), &state, &setup).await?;
+    let r = storm::run(
+        &format!("http://127.0.0.1:{port}/api/v1"),
+        &state,
+        &setup,
+        &main.pool,
+    )
+    .await?;
     let storm_secs = r.after_release.as_secs_f64();
     println!(
         "release storm ({} citizens, {} connections, {} places on {} at one office, the server's rate limits):",
@@ -307,13 +505,21 @@ async fn release_storm(main: &AppState, db_url: &str) -> anyhow::Result<bool> {
         "  5xx: {}; failed or unexpected: {}; overbooked slots (SQL, whole database): {}; most future bookings of one storm citizen: {} in all, {} for the service  [must be 0, 0, 0, <= 2, <= 1]",
         r.server_errors, r.other, r.overbooked_slots, r.most_per_citizen, r.most_per_citizen_service
     );
-    Ok(r.sold_out_after.is_some()
-        && r.created as i64 == setup.places
-        && r.server_errors == 0
-        && r.other == 0
-        && r.overbooked_slots == 0
-        && r.most_per_citizen <= 2
-        && r.most_per_citizen_service <= 1)
+    Ok(StormOutcome {
+        ok: r.sold_out_after.is_some()
+            && r.created as i64 == setup.places
+            && r.server_errors == 0
+            && r.other == 0
+            && r.overbooked_slots == 0
+            && r.most_per_citizen <= 2
+            && r.most_per_citizen_service <= 1,
+        availability: (
+            r.availability.len() as f64 / storm_secs,
+            percentile(&r.availability, 50.0),
+            percentile(&r.availability, 99.0),
+        ),
+        booking_p99: percentile(&r.booking, 99.0),
+    })
 }
 
 /// Starts the real app on an ephemeral port in its own thread and returns the port.
@@ -355,36 +561,47 @@ async fn availability(base: &str, offices: &[seed::Office]) -> anyhow::Result<Ve
     let requests = scale().requests;
     let mut lat = Vec::with_capacity(requests);
     for i in 0..requests + 10 {
-        let o = &offices[i % offices.len()];
-        let from = first_bookable_day(o.tz) - ChronoDuration::days(1);
-        let to = from + ChronoDuration::days(59);
-        let url = format!(
-            "{base}/offices/{}/availability?service_id={}&from={from}&to={to}",
-            o.id, o.service_id
-        );
-        let t0 = Instant::now();
-        let mut res = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let body = res
-            .body()
-            .limit(16 * 1024 * 1024)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        anyhow::ensure!(
-            res.status().is_success(),
-            "availability {}: {}",
-            res.status(),
-            String::from_utf8_lossy(&body)
-        );
+        let ms = availability_request(&client, base, offices, i).await?;
         if i >= 10 {
             lat.push(ms); // the first ten warm the caches
         }
     }
     Ok(lat)
+}
+
+/// The `i`-th availability request of a sequential run (60 days at office `i` mod 10), in ms.
+async fn availability_request(
+    client: &awc::Client,
+    base: &str,
+    offices: &[seed::Office],
+    i: usize,
+) -> anyhow::Result<f64> {
+    let o = &offices[i % offices.len()];
+    let from = first_bookable_day(o.tz) - ChronoDuration::days(1);
+    let to = from + ChronoDuration::days(59);
+    let url = format!(
+        "{base}/offices/{}/availability?service_id={}&from={from}&to={to}",
+        o.id, o.service_id
+    );
+    let t0 = Instant::now();
+    let mut res = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let body = res
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "availability {}: {}",
+        res.status(),
+        String::from_utf8_lossy(&body)
+    );
+    Ok(ms)
 }
 
 struct BookingRun {
@@ -420,11 +637,12 @@ async fn bookings(
     base: &str,
     offices: &[seed::Office],
     state: &AppState,
+    round: &Round,
 ) -> anyhow::Result<BookingRun> {
-    // Citizens past the seeded ones hold no booking yet; each books once, so the fair-use limits
+    // The fresh citizens hold no future booking; each books once, so the fair-use limits
     // never interfere with the measurement.
-    let next_citizen = Arc::new(AtomicUsize::new(seed::seeded_citizens() as usize + 1));
-    let citizens = scale().citizens;
+    let next_citizen = Arc::new(AtomicUsize::new(round.fresh.0 as usize));
+    let citizens = round.fresh.1;
     let deadline = Instant::now() + Duration::from_secs(scale().seconds);
     let started = Instant::now();
     let tasks = (0..CLIENTS).map(|_| {

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::seed::{seeded_citizens, sql_id, SERVICE_ID};
-use crate::{scale, CAPACITY, OFFICES};
+use crate::seed::{sql_id, SERVICE_ID};
+use crate::{CAPACITY, OFFICES};
 
 fn pgbench_binary() -> String {
     let from_config = Command::new("pg_config")
@@ -24,7 +24,8 @@ fn pgbench_binary() -> String {
     }
 }
 
-fn script() -> String {
+/// The transaction for citizens `fresh.0..=fresh.1` (those holding no future booking).
+fn script(fresh: (i64, i64)) -> String {
     let citizen = sql_id("8000", ":c");
     let office = sql_id("9000", ":o");
     let svc = format!("'{SERVICE_ID}'::uuid");
@@ -54,14 +55,15 @@ INSERT INTO webhook_deliveries (id, webhook_id, event, payload, next_attempt_at,
 INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, created_at, dedupe_key) SELECT gen_random_uuid(), {citizen}, 'bench@bench.test', 'en', 'appointment_reminder', '{{}}'::jsonb, now() + interval '1 day', now(), 'reminder:' || {appt} WHERE EXISTS (SELECT 1 FROM appointments WHERE id = {appt}) ON CONFLICT DO NOTHING;
 COMMIT;
 "#,
-        first = seeded_citizens() + 1,
-        citizens = scale().citizens,
+        first = fresh.0,
+        citizens = fresh.1,
     )
 }
 
-/// Runs the script for `seconds` with `clients` connections; returns transactions per second.
-pub fn run(db_url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
-    run_script(db_url, &script(), clients, seconds)
+/// Runs the script for `seconds` with `clients` connections, booking as the `fresh` citizens;
+/// returns transactions per second.
+pub fn run(db_url: &str, clients: usize, seconds: u64, fresh: (i64, i64)) -> anyhow::Result<f64> {
+    run_script(db_url, &script(fresh), clients, seconds)
 }
 
 /// pgbench in prepared mode with `script` for `seconds` with `clients` connections; returns its tps.

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, Weekday};
 use mawid_domain::account::Role;
 use mawid_domain::{Clock, SystemClock};
@@ -20,24 +21,36 @@ use uuid::Uuid;
 use crate::scale;
 use crate::seed::{citizen_id, office_id};
 
+/// Each size's storm has its own office, service and citizens: office `100 + size index`.
 pub const STORM_OFFICE: usize = 100;
-const STORM_SERVICE: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_a000_0000_0000_0002);
+const STORM_SERVICE: u128 = 0x0000_0000_0000_4000_a000_0000_0000_0002;
+const STORM_CODES: [&str; 6] = ["STM", "STN", "STO", "STP", "STQ", "STR"];
+/// Storm citizens are numbered from here, a block per size, clear of the seeded ones.
+const STORM_CITIZENS: i64 = 9_000_000;
 /// 09:00–13:00 and 14:00–15:00 in 15-minute slots.
 const SLOTS_PER_DAY: i64 = 20;
 /// Clients start polling this long before the release, as bots do.
 const LEAD: Duration = Duration::from_secs(1);
+/// A storm that has not sold out this long after the release stops and says so, rather than
+/// polling a server that stopped answering for ever.
+const GIVE_UP: Duration = Duration::from_secs(120);
 
 pub struct Setup {
     pub office: Uuid,
+    service: Uuid,
     pub day: NaiveDate,
     pub places: i64,
     first_citizen: i64,
 }
 
-/// The storm's office, service and closed day, and its citizens (after every other one).
-pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
+/// The storm's office, service and closed day, and its citizens, for the size numbered `index`.
+pub async fn setup(pool: &sqlx::PgPool, index: usize) -> anyhow::Result<Setup> {
     let s = scale();
-    let office = office_id(STORM_OFFICE);
+    let office = office_id(STORM_OFFICE + index);
+    let service = Uuid::from_u128(STORM_SERVICE + index as u128);
+    let code = *STORM_CODES
+        .get(index)
+        .ok_or_else(|| anyhow::anyhow!("at most {} sizes", STORM_CODES.len()))?;
     let tz: chrono_tz::Tz = chrono_tz::Europe::Moscow;
     #[allow(clippy::disallowed_methods)]
     let today = SystemClock.now().with_timezone(&tz).date_naive();
@@ -48,16 +61,18 @@ pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
     }
     sqlx::query(
         "INSERT INTO offices (id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone)
-         VALUES ($1, 'STM', 'STM', 'STM', 'STM', 'عنوان', 'Адрес', 'Address', 'Europe/Moscow')",
+         VALUES ($1, $2, $2, $2, $2, 'عنوان', 'Адрес', 'Address', 'Europe/Moscow')",
     )
     .bind(office)
+    .bind(code)
     .execute(pool)
     .await?;
     sqlx::query(
         "INSERT INTO services (id, code, name_ar, name_ru, name_en, duration_minutes, min_notice_hours, max_advance_days)
-         VALUES ($1, 'storm-visit', 'زيارة', 'Визит', 'Visit', 15, 24, 60)",
+         VALUES ($1, 'storm-visit-' || $2, 'زيارة', 'Визит', 'Visit', 15, 24, 60)",
     )
-    .bind(STORM_SERVICE)
+    .bind(service)
+    .bind(index as i32)
     .execute(pool)
     .await?;
     let weekly = serde_json::json!({
@@ -71,7 +86,7 @@ pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
         "INSERT INTO schedules (office_id, service_id, capacity, weekly) VALUES ($1, $2, $3, $4)",
     )
     .bind(office)
-    .bind(STORM_SERVICE)
+    .bind(service)
     .bind(s.storm_capacity)
     .bind(&weekly)
     .execute(pool)
@@ -83,7 +98,7 @@ pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
     .bind(day)
     .execute(pool)
     .await?;
-    let first_citizen = s.citizens + 1;
+    let first_citizen = STORM_CITIZENS + index as i64 * 100_000 + 1;
     let citizen = crate::seed::sql_id("8000", "n");
     sqlx::query(&format!(
         "INSERT INTO users (id, email, password_hash, full_name, preferred_language, role, email_verified_at, passport_number)
@@ -97,6 +112,7 @@ pub async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<Setup> {
     .await?;
     Ok(Setup {
         office,
+        service,
         day,
         places: SLOTS_PER_DAY * i64::from(s.storm_capacity),
         first_citizen,
@@ -149,7 +165,14 @@ fn note_unexpected(t: &mut Tally, what: &str) {
 }
 
 /// Runs the storm against `base` (the storm server) and checks the outcome in SQL on `pool`.
-pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<Report> {
+/// The release is made on `release_pool`, apart from the storm server's pool, as staff (or
+/// another process) would make it: a storm that saturates the server's pool cannot hold it up.
+pub async fn run(
+    base: &str,
+    state: &AppState,
+    setup: &Setup,
+    release_pool: &sqlx::PgPool,
+) -> anyhow::Result<Report> {
     let s = scale();
     #[allow(clippy::disallowed_methods)]
     let now = SystemClock.now();
@@ -163,8 +186,9 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
         .collect::<anyhow::Result<_>>()?;
     let tokens = Arc::new(tokens);
     let url = format!(
-        "{base}/offices/{}/availability?service_id={STORM_SERVICE}&from={day}&to={day}",
+        "{base}/offices/{}/availability?service_id={}&from={day}&to={day}",
         setup.office,
+        setup.service,
         day = setup.day
     );
     let released: Rc<RefCell<Option<Instant>>> = Rc::new(RefCell::new(None));
@@ -173,7 +197,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     // The release: the day's closure is lifted at the announced instant.
     let opener = {
         let (pool, released, office, day) = (
-            state.pool.clone(),
+            release_pool.clone(),
             released.clone(),
             setup.office,
             setup.day,
@@ -194,7 +218,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     let clients = (0..s.storm_connections).map(|conn| {
         let (tokens, url, released) = (tokens.clone(), url.clone(), released.clone());
         let post = format!("{base}/appointments");
-        let office = setup.office;
+        let (office, service) = (setup.office, setup.service);
         async move {
             let client = awc::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -202,7 +226,8 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
             let mut rng = rand::thread_rng();
             let mut mine: Vec<usize> = (conn..tokens.len()).step_by(s.storm_connections).collect();
             let mut t = Tally::default();
-            while !mine.is_empty() {
+            let give_up = started + LEAD + GIVE_UP;
+            while !mine.is_empty() && Instant::now() < give_up {
                 let opened = *released.borrow();
                 let t0 = Instant::now();
                 let res = match client.get(&url).send().await {
@@ -264,7 +289,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
                 let k = rng.gen_range(0..mine.len());
                 let body = serde_json::json!({
                     "office_id": office,
-                    "service_id": STORM_SERVICE,
+                    "service_id": service,
                     "start": free[rng.gen_range(0..free.len())],
                 });
                 let t0 = Instant::now();
@@ -327,7 +352,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
     });
     let (opened, tallies) =
         futures_util::future::join(opener, futures_util::future::join_all(clients)).await;
-    opened?;
+    opened.context("lifting the storm day's closure")?;
     let wall = started.elapsed();
     let release = released.borrow().expect("the opener ran");
 
@@ -355,7 +380,7 @@ pub async fn run(base: &str, state: &AppState, setup: &Setup) -> anyhow::Result<
         "SELECT count(*) FROM appointments WHERE office_id = $1 AND service_id = $2 AND status <> 'cancelled'",
     )
     .bind(setup.office)
-    .bind(STORM_SERVICE)
+    .bind(setup.service)
     .fetch_one(pool)
     .await?;
     if r.places_taken == setup.places {

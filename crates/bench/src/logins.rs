@@ -1,0 +1,216 @@
+//! Sign-ins: the machine's argon2 limit (the server's own hash verified in process on every
+//! core), then `POST /auth/login` by many verified citizens at once against a server set up as
+//! production runs (one hashing permit per core, the contract's rate limits, each citizen from
+//! its own address behind a trusted proxy), with availability asked one request at a time
+//! beside it, and idle just before, so the cost of a login storm to everyone else shows.
+
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::Argon2;
+use mawid_domain::account::Password;
+use mawid_http::{AppState, Passwords};
+use uuid::Uuid;
+
+use crate::{percentile, scale, seed, serve, Round, CLIENTS};
+
+const PASSWORD: &str = "bench-login-password";
+
+/// The server's hash of [`PASSWORD`] and how fast this machine verifies it.
+pub struct Hashing {
+    hash: String,
+    threads: usize,
+    per_sec: f64,
+}
+
+/// Hashes the password as the server does, then verifies that hash on every core at once for a
+/// few seconds. Verifying takes the parameters from the hash, so they are the server's.
+pub fn hashing_limit(rt: &tokio::runtime::Runtime, state: &AppState) -> anyhow::Result<Hashing> {
+    let password = Password::parse(PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let hash = rt
+        .block_on(state.passwords.hash(&password))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let params = format!("{} {}", parsed.algorithm, parsed.params);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let seconds = if scale().smoke { 1 } else { 5 };
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let verified: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let parsed = PasswordHash::new(&hash).expect("parsed above");
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        assert!(Argon2::default()
+                            .verify_password(PASSWORD.as_bytes(), &parsed)
+                            .is_ok());
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hashing thread"))
+            .sum()
+    });
+    let per_sec = verified as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "hashing limit ({params}, the server's hash, verified in process on {threads} threads, {seconds}s): {per_sec:.0} hashes/s"
+    );
+    Ok(Hashing {
+        hash,
+        threads,
+        per_sec,
+    })
+}
+
+pub struct Outcome {
+    /// Answers other than `200` and the hashing queue's designed `503 server_busy`.
+    other: usize,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.other == 0
+    }
+}
+
+/// The login storm against its own server; prints its figures.
+pub async fn run(
+    main: &AppState,
+    db_url: &str,
+    offices: &[seed::Office],
+    round: &Round,
+    hashing: &Hashing,
+) -> anyhow::Result<Outcome> {
+    let s = scale();
+    // Seeded citizens, given the server's hash of one password.
+    let (lo, hi) = round.holders[0];
+    let accounts: Vec<i64> = (lo..=hi.min(lo + if s.smoke { 199 } else { 1_999 })).collect();
+    let ids: Vec<Uuid> = accounts.iter().map(|&n| seed::citizen_id(n)).collect();
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = ANY($2)")
+        .bind(&hashing.hash)
+        .bind(&ids)
+        .execute(&main.pool)
+        .await?;
+
+    let pool =
+        mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
+    let state = AppState {
+        pool,
+        passwords: std::sync::Arc::new(Passwords::new(hashing.threads)),
+        abuse: mawid_http::AbuseSettings {
+            limits: crate::limits_from_env()?,
+            trust_forwarded_for: true,
+        },
+        ..main.clone()
+    };
+    let port = serve(state)?;
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+
+    let idle = crate::availability(&base, offices).await?;
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(s.seconds);
+    let accounts = &accounts;
+    let clients = (0..CLIENTS).map(|c| {
+        let url = format!("{base}/auth/login");
+        async move {
+            let client = awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish();
+            let (mut ok, mut busy, mut other, mut lat) = (0usize, 0usize, 0usize, Vec::new());
+            let mut i = c;
+            while Instant::now() < deadline {
+                let n = accounts[i % accounts.len()];
+                i += CLIENTS;
+                // Each citizen signs in from its own address, so the per-address limit counts
+                // a citizen's own sign-ins, as it would in production.
+                let a = n as u32;
+                let addr = format!("10.{}.{}.{}", (a >> 16) & 255, (a >> 8) & 255, a & 255);
+                let body = serde_json::json!({ "email": format!("citizen{n}@bench.test"), "password": PASSWORD });
+                let t0 = Instant::now();
+                let res = client
+                    .post(&url)
+                    .insert_header(("X-Forwarded-For", addr))
+                    .send_json(&body)
+                    .await;
+                let res = match res {
+                    Ok(mut r) => {
+                        let status = r.status().as_u16();
+                        r.body().await.map(|b| (status, b)).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                match res {
+                    Ok((200, _)) => ok += 1,
+                    Ok((503, b)) if String::from_utf8_lossy(&b).contains("server_busy") => busy += 1,
+                    Ok((status, b)) => {
+                        if other < 3 {
+                            eprintln!("login {status}: {}", String::from_utf8_lossy(&b));
+                        }
+                        other += 1;
+                    }
+                    Err(e) => {
+                        if other < 3 {
+                            eprintln!("login failed: {e}");
+                        }
+                        other += 1;
+                    }
+                }
+            }
+            (ok, busy, other, lat)
+        }
+    });
+    let logins = async {
+        let results = futures_util::future::join_all(clients).await;
+        (results, started.elapsed().as_secs_f64())
+    };
+    // Availability one request at a time while the logins run (at least as many as idle).
+    let beside = async {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let mut lat = Vec::new();
+        while Instant::now() < deadline || lat.len() < idle.len() {
+            lat.push(crate::availability_request(&client, &base, offices, lat.len()).await?);
+        }
+        Ok::<_, anyhow::Error>(lat)
+    };
+    let ((results, elapsed), during) = futures_util::future::join(logins, beside).await;
+    let during = during?;
+    let (mut ok, mut busy, mut other, mut lat) = (0, 0, 0, Vec::new());
+    for (o, b, x, l) in results {
+        ok += o;
+        busy += b;
+        other += x;
+        lat.extend(l);
+    }
+    let per_sec = ok as f64 / elapsed;
+    println!(
+        "logins (POST /auth/login, {CLIENTS} clients, {} citizens, {}s, {} hashing permits): {ok} signed in, {busy} busy (503), {other} other; {per_sec:.0} logins/s = {:.2} of the hashing limit; p50 {:.1} ms, p99 {:.1} ms",
+        accounts.len(),
+        s.seconds,
+        hashing.threads,
+        per_sec / hashing.per_sec,
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0)
+    );
+    let (idle_p99, during_p99) = (percentile(&idle, 99.0), percentile(&during, 99.0));
+    println!(
+        "availability beside the logins (sequential, same server): idle p50 {:.2} ms, p99 {idle_p99:.2} ms; during the login storm ({} requests) p50 {:.2} ms, p99 {during_p99:.2} ms",
+        percentile(&idle, 50.0),
+        during.len(),
+        percentile(&during, 50.0)
+    );
+    println!(
+        "availability p99 during login storm / idle: {:.2} [target <= 2]",
+        during_p99 / idle_p99
+    );
+    Ok(Outcome { other })
+}
