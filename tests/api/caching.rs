@@ -189,24 +189,35 @@ async fn a_closure_and_a_schedule_change_through_one_instance_reach_another_by_n
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
-async fn the_instance_that_books_or_cancels_answers_with_it_at_once(pool: PgPool) {
+async fn the_instance_that_books_reschedules_or_closes_answers_with_it_at_once(pool: PgPool) {
     let mut w = World::new(pool).await;
     w.app.cache_availability(kept_an_hour());
     w.app.until_listening().await;
-    let (path, nine) = (availability_of(&w, 2), w.at(2, "09:00"));
-    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(2));
+    let path = availability_of(&w, 2);
+    let (nine, half_past) = (w.at(2, "09:00"), w.at(2, "09:30"));
+    let r = w.app.get(&path, None).await;
+    assert_eq!((remaining(&r, &nine), remaining(&r, &half_past)), (Some(2), Some(2)));
     let booked = w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
     assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(1));
     let id = booked["id"].as_str().unwrap();
     w.app
         .post(
-            &format!("/api/v1/appointments/{id}/cancel"),
+            &format!("/api/v1/appointments/{id}/reschedule"),
             Some(&w.citizen),
-            json!({}),
+            json!({ "start": half_past }),
         )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(2));
+    assert_eq!(remaining(&w.app.get(&path, None).await, &half_past), Some(1));
+    w.app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({"date": w.day(2), "reason": "National day", "bookings": "keep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), None);
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
