@@ -196,7 +196,10 @@ async fn the_instance_that_books_reschedules_or_closes_answers_with_it_at_once(p
     let path = availability_of(&w, 2);
     let (nine, half_past) = (w.at(2, "09:00"), w.at(2, "09:30"));
     let r = w.app.get(&path, None).await;
-    assert_eq!((remaining(&r, &nine), remaining(&r, &half_past)), (Some(2), Some(2)));
+    assert_eq!(
+        (remaining(&r, &nine), remaining(&r, &half_past)),
+        (Some(2), Some(2))
+    );
     let booked = w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
     assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(1));
     let id = booked["id"].as_str().unwrap();
@@ -208,7 +211,10 @@ async fn the_instance_that_books_reschedules_or_closes_answers_with_it_at_once(p
         )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(remaining(&w.app.get(&path, None).await, &half_past), Some(1));
+    assert_eq!(
+        remaining(&w.app.get(&path, None).await, &half_past),
+        Some(1)
+    );
     w.app
         .post(
             &format!("/api/v1/admin/offices/{}/closures", w.office),

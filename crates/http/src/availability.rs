@@ -175,7 +175,8 @@ impl AvailabilityCache {
             .is_some_and(|i| i.listening.load(Ordering::SeqCst))
     }
 
-    /// Drops every answer and context (this process wrote something that may change them).
+    /// Drops every answer and context (this process changed an office, a service, a schedule
+    /// or a closure, or may have).
     pub fn forget_all(&self) {
         let Some(inner) = &self.inner else { return };
         let mut st = inner.lock();
@@ -183,6 +184,16 @@ impl AvailabilityCache {
         st.answers.clear();
         st.bytes = 0;
         st.contexts.clear();
+    }
+
+    /// Drops every answer, keeping the contexts (this process booked, cancelled or released:
+    /// the places changed, not what they are cut from).
+    pub fn forget_answers(&self) {
+        let Some(inner) = &self.inner else { return };
+        let mut st = inner.lock();
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        st.answers.clear();
+        st.bytes = 0;
     }
 
     /// Drops what a notification names (another process, or this one, changed it).
@@ -281,12 +292,7 @@ impl AvailabilityCache {
             }));
         };
         let max_age = inner.settings.max_age;
-        let near = |then: DateTime<Utc>| {
-            (now - then)
-                .abs()
-                .to_std()
-                .is_ok_and(|d| d <= max_age)
-        };
+        let near = |then: DateTime<Utc>| (now - then).abs().to_std().is_ok_and(|d| d <= max_age);
         // A waiter whose leader went away (its request was dropped) tries again.
         let (id, generation, sender) = loop {
             let waiting = {
@@ -466,7 +472,11 @@ impl Inner {
             st.bytes -= freed;
         }
         while st.bytes + size > self.settings.max_bytes {
-            let Some(oldest) = st.answers.iter().min_by_key(|(_, a)| a.read_at).map(|(k, _)| *k)
+            let Some(oldest) = st
+                .answers
+                .iter()
+                .min_by_key(|(_, a)| a.read_at)
+                .map(|(k, _)| *k)
             else {
                 break;
             };
@@ -507,7 +517,10 @@ mod tests {
     }
 
     fn body(text: &'static str) -> Result<(Bytes, EntityTag), ApiError> {
-        Ok((Bytes::from_static(text.as_bytes()), EntityTag::new_strong(text.into())))
+        Ok((
+            Bytes::from_static(text.as_bytes()),
+            EntityTag::new_strong(text.into()),
+        ))
     }
 
     #[tokio::test]

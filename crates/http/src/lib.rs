@@ -92,17 +92,25 @@ fn beside_availability(path: &str) -> bool {
         || (path.starts_with("/api/v1/admin/offices/") && path.contains("/notices"))
 }
 
-/// After a write this process answered without an error, its availability cache forgets
-/// everything before the client hears back, so the client's next read sees the write.
+/// After a write this process answered without an error, its availability cache forgets what
+/// the write may have changed before the client hears back, so the client's next read sees it.
 async fn forget_after_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let writes = !req.method().is_safe();
     let res = next.call(req).await?;
-    if writes && !res.status().is_client_error() && !beside_availability(res.request().path()) {
+    let path = res.request().path();
+    if writes && !res.status().is_client_error() && !beside_availability(path) {
         if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-            state.availability.forget_all();
+            // Only the catalogue's admin routes write what availability is cut from.
+            if path.starts_with("/api/v1/admin/offices")
+                || path.starts_with("/api/v1/admin/services")
+            {
+                state.availability.forget_all();
+            } else {
+                state.availability.forget_answers();
+            }
         }
     }
     Ok(res)

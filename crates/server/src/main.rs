@@ -311,7 +311,7 @@ async fn fair_access_jobs(
 ) {
     every_until_stopped(FAIR_ACCESS_EVERY, stop, || async {
         match mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
-            Ok(pass) if pass.moved_desks() => availability.forget_all(),
+            Ok(pass) if pass.moved_desks() => availability.forget_answers(),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick"),
         }

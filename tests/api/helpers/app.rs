@@ -155,7 +155,11 @@ impl TestApp {
 
     /// The same, its listener connecting through `listener_pool` (one that cannot reach the
     /// database leaves it deaf).
-    pub fn cache_availability_listening_on(&mut self, settings: CacheSettings, listener_pool: PgPool) {
+    pub fn cache_availability_listening_on(
+        &mut self,
+        settings: CacheSettings,
+        listener_pool: PgPool,
+    ) {
         let cache = AvailabilityCache::new(settings);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(cache.clone().listen(listener_pool, stopped));
@@ -292,13 +296,16 @@ impl TestApp {
     /// One pass of the fair-access background job (waitlist assignment, expiry, hand-over of
     /// cooled desks) at this instance's clock, as every server process runs it.
     pub async fn run_waitlist(&self) -> mawid_persistence::waitlist::Pass {
-        let pass =
-            mawid_persistence::waitlist::run_pass(&self.pool, self.clock.now(), self.state.no_shows)
-                .await
-                .unwrap();
+        let pass = mawid_persistence::waitlist::run_pass(
+            &self.pool,
+            self.clock.now(),
+            self.state.no_shows,
+        )
+        .await
+        .unwrap();
         // As the server's job does: this process moved desks, so its cache forgets at once.
         if pass.moved_desks() {
-            self.state.availability.forget_all();
+            self.state.availability.forget_answers();
         }
         pass
     }
