@@ -6,6 +6,8 @@ use actix_web::test::TestRequest;
 use serde_json::json;
 use sqlx::PgPool;
 
+use mawid_http::CacheSettings;
+
 use crate::helpers::{Resp, TestApp, World};
 
 async fn get_if_none_match(app: &TestApp, path: &str, tag: &str) -> Resp {
@@ -104,4 +106,149 @@ async fn availability_changes_its_tag_when_a_booking_takes_a_desk(pool: PgPool) 
         .expect(StatusCode::CREATED);
     let r = get_if_none_match(&w.app, &path, &tag).await;
     assert_ne!(tag_of(&r), tag);
+}
+
+/// Availability of the world's service on `day` days after its Monday, as a path.
+fn availability_of(w: &World, day: i64) -> String {
+    let day = w.day(day);
+    format!(
+        "/api/v1/offices/{}/availability?service_id={}&from={day}&to={day}",
+        w.office, w.service
+    )
+}
+
+/// The places left at `start` (`None`: no such slot offered).
+fn remaining(app_answer: &Resp, start: &str) -> Option<i64> {
+    app_answer.expect(StatusCode::OK)["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["start"] == start)
+        .map(|s| s["remaining"].as_i64().unwrap())
+}
+
+/// Reads `path` on `app` until `done` holds of the answer; the notification or the bound that
+/// makes it hold arrives in the background, so this waits for it (10 s at most), it does not time it.
+async fn eventually(app: &TestApp, path: &str, done: impl Fn(&Resp) -> bool) -> Resp {
+    for _ in 0..500 {
+        let r = app.get(path, None).await;
+        if done(&r) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{path} never changed on this instance");
+}
+
+/// Answers kept an hour, contexts too: only a notification can make such an instance see a
+/// change made elsewhere.
+fn kept_an_hour() -> CacheSettings {
+    CacheSettings {
+        max_age: std::time::Duration::from_secs(3600),
+        context_max_age: std::time::Duration::from_secs(3600),
+        ..CacheSettings::default()
+    }
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_booking_through_one_instance_shows_on_another_within_its_bound(pool: PgPool) {
+    let w = World::new(pool).await;
+    let b = w.app.another_instance().await;
+    b.until_listening().await;
+    let (path, nine) = (availability_of(&w, 2), w.at(2, "09:00"));
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
+    w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
+    eventually(&b, &path, |r| remaining(r, &nine) == Some(1)).await;
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_closure_and_a_schedule_change_through_one_instance_reach_another_by_notification(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let mut b = w.app.another_instance().await;
+    b.cache_availability(kept_an_hour());
+    b.until_listening().await;
+    let (path, nine) = (availability_of(&w, 2), w.at(2, "09:00"));
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
+    w.app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({"date": w.day(2), "reason": "National day"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    eventually(&b, &path, |r| remaining(r, &nine).is_none()).await;
+
+    let (path, nine) = (availability_of(&w, 3), w.at(3, "09:00"));
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
+    w.schedule(&w.service, 5, World::hours()).await;
+    eventually(&b, &path, |r| remaining(r, &nine) == Some(5)).await;
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_instance_that_books_reschedules_or_closes_answers_with_it_at_once(pool: PgPool) {
+    let mut w = World::new(pool).await;
+    w.app.cache_availability(kept_an_hour());
+    w.app.until_listening().await;
+    let path = availability_of(&w, 2);
+    let (nine, half_past) = (w.at(2, "09:00"), w.at(2, "09:30"));
+    let r = w.app.get(&path, None).await;
+    assert_eq!(
+        (remaining(&r, &nine), remaining(&r, &half_past)),
+        (Some(2), Some(2))
+    );
+    let booked = w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
+    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(1));
+    let id = booked["id"].as_str().unwrap();
+    w.app
+        .post(
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            Some(&w.citizen),
+            json!({ "start": half_past }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        remaining(&w.app.get(&path, None).await, &half_past),
+        Some(1)
+    );
+    w.app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({"date": w.day(2), "reason": "National day", "bookings": "keep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), None);
+}
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn an_instance_whose_listener_cannot_listen_reads_every_answer_from_the_database(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let mut b = w.app.another_instance().await;
+    // Nothing listens on port 1: the listener keeps trying, and never hears a change.
+    let deaf = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_millis(200))
+        .connect_lazy_with(w.app.pool.connect_options().as_ref().clone().port(1));
+    b.cache_availability_listening_on(kept_an_hour(), deaf);
+    let (path, nine) = (availability_of(&w, 2), w.at(2, "09:00"));
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
+    w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(1));
+    w.app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({"date": w.day(2), "reason": "National day", "bookings": "keep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(remaining(&b.get(&path, None).await, &nine), None);
 }

@@ -26,7 +26,7 @@ use anyhow::Context;
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use mawid_domain::account::Role;
 use mawid_domain::{Clock, SystemClock};
-use mawid_http::{AppState, JwtKeys, Passwords};
+use mawid_http::{AppState, AvailabilityCache, CacheSettings, JwtKeys, Passwords};
 use rand::Rng;
 
 pub const OFFICES: usize = 10;
@@ -186,6 +186,7 @@ fn main() -> anyhow::Result<()> {
             trust_forwarded_for: false,
         },
         no_shows: Default::default(),
+        availability: availability_cache()?,
     };
     let port = serve(state.clone())?;
     let base = format!("http://127.0.0.1:{port}/api/v1");
@@ -428,6 +429,8 @@ async fn release_storm(
             limits: limits_from_env()?,
             trust_forwarded_for: false,
         },
+        // A process of its own: its own cache.
+        availability: availability_cache()?,
         ..main.clone()
     };
     let port = serve(state.clone())?;
@@ -522,11 +525,27 @@ async fn release_storm(
     })
 }
 
-/// Starts the real app on an ephemeral port in its own thread and returns the port.
+/// The availability cache as the server sets it: `MAWID_AVAILABILITY_CACHE_MS` (0: off, to
+/// compare) or the default.
+fn availability_cache() -> anyhow::Result<AvailabilityCache> {
+    let mut settings = CacheSettings::default();
+    if let Ok(ms) = std::env::var("MAWID_AVAILABILITY_CACHE_MS") {
+        settings.max_age = Duration::from_millis(ms.parse()?);
+    }
+    Ok(AvailabilityCache::new(settings))
+}
+
+/// Starts the real app on an ephemeral port in its own thread and returns the port; its
+/// availability listener runs beside it on a connection of its own, as in the server.
 fn serve(state: AppState) -> anyhow::Result<u16> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
+            let listener_pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(state.pool.connect_options().as_ref().clone());
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            actix_web::rt::spawn(state.availability.clone().listen(listener_pool, stop));
             let server = actix_web::HttpServer::new(move || mawid_http::app(state.clone()))
                 .workers(2)
                 .bind("127.0.0.1:0")

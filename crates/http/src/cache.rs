@@ -3,6 +3,7 @@
 //! current tag, so a release storm is absorbed before it reaches the database twice.
 
 use actix_web::http::header::{self, EntityTag, Header, IfNoneMatch};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -54,21 +55,37 @@ pub fn json<T: Serialize>(
     value: &T,
     freshness: Freshness,
 ) -> Result<HttpResponse, ApiError> {
-    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    let (body, tag) = encode(value)?;
+    Ok(respond(req, body, &tag, freshness))
+}
+
+/// The JSON body of `value` and its tag, to answer now or to keep.
+pub fn encode<T: Serialize>(value: &T) -> Result<(Bytes, EntityTag), ApiError> {
+    let body = Bytes::from(serde_json::to_vec(value).map_err(ApiError::internal)?);
     let tag = tag_of(&body);
-    let fresh = not_modified(req, &tag);
+    Ok((body, tag))
+}
+
+/// The answer for a body already encoded (its bytes are shared, not copied).
+pub fn respond(
+    req: &HttpRequest,
+    body: Bytes,
+    tag: &EntityTag,
+    freshness: Freshness,
+) -> HttpResponse {
+    let fresh = not_modified(req, tag);
     let mut res = if fresh {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
-    res.insert_header(header::ETag(tag))
+    res.insert_header(header::ETag(tag.clone()))
         .insert_header((header::CACHE_CONTROL, freshness.cache_control()));
-    Ok(if fresh {
+    if fresh {
         res.finish()
     } else {
         res.content_type("application/json").body(body)
-    })
+    }
 }
 
 #[cfg(test)]

@@ -27,14 +27,14 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Every failure a handler or extractor answers with: a [`Code`], a human detail and the members
 /// that code carries. Each code has one body shape: the constructors below are the only way in.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     code: Code,
     detail: Cow<'static, str>,
     extension: Extension,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Extension {
     None,
     /// `validation_failed`: one entry per invalid field.

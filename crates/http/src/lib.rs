@@ -1,6 +1,7 @@
 //! The HTTP face of Mawid: app factory, routes per resource, DTOs, extractors and problem+json.
 
 pub mod auth;
+pub mod availability;
 pub mod cache;
 pub mod crypto;
 pub mod error;
@@ -20,6 +21,7 @@ use mawid_domain::Clock;
 use mawid_persistence::PgPool;
 
 pub use auth::JwtKeys;
+pub use availability::{AvailabilityCache, CacheSettings};
 pub use crypto::Passwords;
 pub use error::ApiError;
 pub use limit::AbuseSettings;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub abuse: AbuseSettings,
     /// The no-show suspension rule (`MAWID_NO_SHOW_*`).
     pub no_shows: mawid_domain::appointment::NoShowPolicy,
+    /// Availability answers kept in memory (`MAWID_AVAILABILITY_CACHE_*`).
+    pub availability: AvailabilityCache,
 }
 
 impl AppState {
@@ -70,6 +74,44 @@ async fn safe_headers(
     );
     if authenticated {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// Whether a write to `path` cannot change any office's availability: a sign-in storm does not
+/// empty the availability cache. Anything else written drops it.
+fn beside_availability(path: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "/api/v1/auth/",
+        "/api/v1/document-requests",
+        "/api/v1/admin/document-requests",
+        "/api/v1/admin/notifications",
+        "/api/v1/admin/webhooks",
+    ];
+    PREFIXES.iter().any(|p| path.starts_with(p))
+        || (path.starts_with("/api/v1/admin/offices/") && path.contains("/notices"))
+}
+
+/// After a write this process answered without an error, its availability cache forgets what
+/// the write may have changed before the client hears back, so the client's next read sees it.
+async fn forget_after_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let writes = !req.method().is_safe();
+    let res = next.call(req).await?;
+    let path = res.request().path();
+    if writes && !res.status().is_client_error() && !beside_availability(path) {
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            // Only the catalogue's admin routes write what availability is cut from.
+            if path.starts_with("/api/v1/admin/offices")
+                || path.starts_with("/api/v1/admin/services")
+            {
+                state.availability.forget_all();
+            } else {
+                state.availability.forget_answers();
+            }
+        }
     }
     Ok(res)
 }
@@ -117,6 +159,7 @@ pub fn app_serving(
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         // Innermost: the account is resolved after the NUL refusal and before any extractor.
         .wrap(from_fn(auth::resolve_account))
+        .wrap(from_fn(forget_after_writes))
         .wrap(ErrorHandlers::new().default_handler(error::problem_fallback))
         .wrap(from_fn(safe_headers))
         // Wrapped last, so outermost: it sees the final answer, problem+json rewrites included.

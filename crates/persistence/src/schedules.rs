@@ -474,6 +474,45 @@ pub struct Availability {
     pub slots: Vec<Slot>,
 }
 
+/// What the public availability of one office and service is cut from besides its bookings:
+/// admin data that changes rarely, so a process may keep it for as long as it hears of every
+/// change (the triggers of `availability_changes` notify [`CHANNEL`]).
+#[derive(Debug, Clone)]
+pub struct AvailabilityContext {
+    pub office: catalogue::OfficeRow,
+    pub service: catalogue::ServiceRow,
+    pub schedule: ScheduleRow,
+    /// Every closure of the office, whatever the range asked.
+    pub closed: BTreeSet<NaiveDate>,
+}
+
+/// The channel the migration's triggers notify when an office, a service, a schedule or a
+/// closure changes; the payload is `office_id:service_id`, with `*` for "every".
+pub const CHANNEL: &str = "mawid_availability";
+
+/// The office, service, schedule and closures availability needs, read together.
+#[tracing::instrument(skip_all)]
+pub async fn availability_context(
+    pool: &PgPool,
+    office_id: Uuid,
+    service_id: Uuid,
+) -> Result<AvailabilityContext, CatalogueError> {
+    let mut conn = pool.acquire().await?;
+    let office = catalogue::office(&mut *conn, office_id).await?;
+    let service = catalogue::service(&mut *conn, service_id).await?;
+    let schedule = get(&mut *conn, office.id, service.id)
+        .await?
+        .ok_or(Refusal::NotOffered)?;
+    let (from, to) = closure::listing(None, None);
+    let closed = closed_days(&mut *conn, office.id, from, to).await?;
+    Ok(AvailabilityContext {
+        office,
+        service,
+        schedule,
+        closed,
+    })
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn availability(
     pool: &PgPool,
@@ -482,17 +521,28 @@ pub async fn availability(
     range: DateRange,
     now: DateTime<Utc>,
 ) -> Result<Availability, CatalogueError> {
-    let mut conn = pool.acquire().await?;
-    let office = catalogue::office(&mut *conn, office_id).await?;
-    let service = catalogue::service(&mut *conn, service_id).await?;
-    let schedule = get(&mut *conn, office.id, service.id)
-        .await?
-        .ok_or(Refusal::NotOffered)?;
-    let closed = closed_days(&mut *conn, office.id, range.from, range.to).await?;
+    let context = availability_context(pool, office_id, service_id).await?;
+    availability_in(pool, &context, range, now).await
+}
+
+/// The free slots of `context` in `range`: one query, for the places taken.
+#[tracing::instrument(skip_all)]
+pub async fn availability_in(
+    pool: &PgPool,
+    context: &AvailabilityContext,
+    range: DateRange,
+    now: DateTime<Utc>,
+) -> Result<Availability, CatalogueError> {
+    let AvailabilityContext {
+        office,
+        service,
+        schedule,
+        closed,
+    } = context;
     let (lo, hi) = range.utc_window();
     let public = schedule.public_capacity();
     let taken = taken(
-        &mut *conn,
+        pool,
         office.id,
         service.id,
         (lo, hi),
@@ -505,7 +555,7 @@ pub async fn availability(
         tz: office.tz(),
         template: &schedule.weekly,
         capacity: public,
-        closures: &closed,
+        closures: closed,
         policy: service.policy(),
     };
     let open = Open {

@@ -278,6 +278,13 @@ pub struct Pass {
     pub settled: u64,
 }
 
+impl Pass {
+    /// Whether the pass booked, released or handed over a desk: availability changed.
+    pub fn moved_desks(&self) -> bool {
+        self.released > 0 || self.fulfilled > 0 || self.settled > 0
+    }
+}
+
 /// One assignment pass at `now`: asks for the confirmations whose window opened, releases the
 /// bookings left unconfirmed at their window's end
 /// (their desks start cooling like any other), expires entries whose range has passed, serves

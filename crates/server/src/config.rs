@@ -12,6 +12,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mawid_domain::limit::{LimitName, Limits, Rate};
 use mawid_http::auth::MIN_SECRET_BYTES;
+use mawid_http::CacheSettings;
 use mawid_notify::{Mailer, WorkerSettings};
 use mawid_persistence::PoolSettings;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -101,6 +102,14 @@ pub struct Settings {
     /// Milliseconds one SQL statement may wait for a lock (0: the server's setting).
     #[arg(long, env = "MAWID_DB_LOCK_TIMEOUT_MS", default_value = "5000", value_parser = whole_number(0..=3_600_000u64))]
     db_lock_timeout_ms: u64,
+    /// Milliseconds an availability answer is served from memory after its read began (at
+    /// most 1000: an answer reflects a booking on any process within a second); 0 turns the
+    /// in-process availability cache off.
+    #[arg(long, env = "MAWID_AVAILABILITY_CACHE_MS", default_value = "500", value_parser = whole_number(0..=1000u64))]
+    availability_cache_ms: u64,
+    /// MiB of availability answers kept in memory at most.
+    #[arg(long, env = "MAWID_AVAILABILITY_CACHE_MIB", default_value = "16", value_parser = whole_number(1..=1024usize))]
+    availability_cache_mib: usize,
     /// `1`, `true` or `yes`: the rate limits count the right-most X-Forwarded-For
     /// address (only behind a trusted proxy); anything else is off.
     #[arg(long, env = "MAWID_TRUST_FORWARDED_FOR", default_value = "off")]
@@ -158,6 +167,8 @@ pub struct Config {
     pub retention: mawid_domain::retention::RetentionPolicy,
     /// Every rate limit: the defaults, each overridden by `MAWID_LIMIT_<NAME>=COUNT/SECONDS`.
     pub limits: Limits,
+    /// The in-process availability cache (`MAWID_AVAILABILITY_CACHE_*`).
+    pub availability: CacheSettings,
 }
 
 /// The rate limits with those set in the environment. They are not flags: thirteen of them
@@ -296,6 +307,11 @@ impl TryFrom<Settings> for Config {
                 identity_years: s.retention_identity_years,
             },
             limits: limits_from_env()?,
+            availability: CacheSettings {
+                max_age: Duration::from_millis(s.availability_cache_ms),
+                max_bytes: s.availability_cache_mib * 1024 * 1024,
+                ..CacheSettings::default()
+            },
         })
     }
 }

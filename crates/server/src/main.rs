@@ -10,7 +10,7 @@ use actix_web::HttpServer;
 use anyhow::Context;
 use mawid_domain::account::{Email, FullName, Language, NewAccount, Password, Role};
 use mawid_domain::{Clock, SystemClock};
-use mawid_http::{AppState, JwtKeys, Passwords};
+use mawid_http::{AppState, AvailabilityCache, JwtKeys, Passwords};
 use mawid_notify::Worker;
 use mawid_persistence::accounts;
 use mawid_persistence::users;
@@ -130,6 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     bootstrap_admin(&config, &pool, &passwords).await?;
+    let availability = AvailabilityCache::new(config.availability);
 
     let state = AppState {
         pool: pool.clone(),
@@ -141,6 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             trust_forwarded_for: config.trust_forwarded_for,
         },
         no_shows: config.no_shows,
+        availability: availability.clone(),
     };
 
     let mailer = config.mailer()?;
@@ -149,8 +151,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pool.clone(),
         clock.clone(),
         config.no_shows,
+        availability.clone(),
         stop_rx.clone(),
     ));
+    // Its own connection, so the listener never takes one the requests need.
+    let listener_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(pool.connect_options().as_ref().clone());
+    let listener = actix_web::rt::spawn(availability.listen(listener_pool, stop_rx.clone()));
     let retention = actix_web::rt::spawn(retention_job(
         pool.clone(),
         clock.clone(),
@@ -226,6 +236,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = jobs.await;
             let _ = retention.await;
             let _ = hooks.await;
+            let _ = listener.await;
             handle.stop(true).await;
             stop_metrics().await;
             server.await??;
@@ -236,6 +247,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = jobs.await;
             let _ = retention.await;
             let _ = hooks.await;
+            let _ = listener.await;
             stop_metrics().await;
             ended??;
         }
@@ -294,11 +306,14 @@ async fn fair_access_jobs(
     pool: PgPool,
     clock: Arc<dyn Clock>,
     no_shows: mawid_domain::appointment::NoShowPolicy,
+    availability: AvailabilityCache,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     every_until_stopped(FAIR_ACCESS_EVERY, stop, || async {
-        if let Err(e) = mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
-            tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick");
+        match mawid_persistence::waitlist::run_pass(&pool, clock.now(), no_shows).await {
+            Ok(pass) if pass.moved_desks() => availability.forget_answers(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "waitlist pass failed; retrying on the next tick"),
         }
     })
     .await

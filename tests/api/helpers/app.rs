@@ -11,7 +11,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use mawid_domain::limit::{LimitName, Limits, Rate};
-use mawid_http::{AbuseSettings, AppState, JwtKeys, Passwords};
+use mawid_http::{AbuseSettings, AppState, AvailabilityCache, CacheSettings, JwtKeys, Passwords};
 use mawid_notify::Mailer;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -106,6 +106,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub clock: TestClock,
     state: AppState,
+    /// Stops this instance's availability listener when it goes.
+    _listening: tokio::sync::watch::Sender<bool>,
     pub(super) mail_dir: PathBuf,
     pub(super) mailer: Mailer,
 }
@@ -125,18 +127,57 @@ impl TestApp {
                 trust_forwarded_for: false,
             },
             no_shows: Default::default(),
+            availability: AvailabilityCache::off(),
         };
         let mail_dir =
             std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
         let mailer =
             Mailer::files(&mail_dir, "Mawid <no-reply@mawid.test>".parse().unwrap()).unwrap();
-        Self {
+        let (listening, _) = tokio::sync::watch::channel(false);
+        let mut app = Self {
             pool,
             clock,
             state,
+            _listening: listening,
             mail_dir,
             mailer,
+        };
+        // On, as in a server process, so every test reads availability through it.
+        app.cache_availability(CacheSettings::default());
+        app
+    }
+
+    /// Replaces this instance's availability cache with one set so, listening as a server
+    /// process's does (on this instance's pool).
+    pub fn cache_availability(&mut self, settings: CacheSettings) {
+        self.cache_availability_listening_on(settings, self.pool.clone());
+    }
+
+    /// The same, its listener connecting through `listener_pool` (one that cannot reach the
+    /// database leaves it deaf).
+    pub fn cache_availability_listening_on(
+        &mut self,
+        settings: CacheSettings,
+        listener_pool: PgPool,
+    ) {
+        let cache = AvailabilityCache::new(settings);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(cache.clone().listen(listener_pool, stopped));
+        // The old listener stops as its sender goes.
+        self._listening = stop;
+        self.state.availability = cache;
+    }
+
+    /// Waits until this instance's availability listener listens (it connects in the
+    /// background), so a test about notifications does not race its start.
+    pub async fn until_listening(&self) {
+        for _ in 0..1000 {
+            if self.state.availability.is_listening() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        panic!("the availability listener never connected");
     }
 
     /// A second server process on the same database: its own state and connection pool, its
@@ -255,9 +296,18 @@ impl TestApp {
     /// One pass of the fair-access background job (waitlist assignment, expiry, hand-over of
     /// cooled desks) at this instance's clock, as every server process runs it.
     pub async fn run_waitlist(&self) -> mawid_persistence::waitlist::Pass {
-        mawid_persistence::waitlist::run_pass(&self.pool, self.clock.now(), self.state.no_shows)
-            .await
-            .unwrap()
+        let pass = mawid_persistence::waitlist::run_pass(
+            &self.pool,
+            self.clock.now(),
+            self.state.no_shows,
+        )
+        .await
+        .unwrap();
+        // As the server's job does: this process moved desks, so its cache forgets at once.
+        if pass.moved_desks() {
+            self.state.availability.forget_answers();
+        }
+        pass
     }
 
     /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot

@@ -15,6 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Staff};
+use crate::availability::Key;
 use crate::cache::{self, Freshness};
 use crate::error::ApiError;
 use crate::json::Json;
@@ -103,18 +104,39 @@ async fn availability(
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let range = DateRange::parse(q.from.date(), q.to.date())?;
-    let found = store::availability(&state.pool, *id, q.service_id, range, state.now()).await?;
-    let tz = found.timezone;
-    let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
-    let view = json!({
-        "office_id": *id,
-        "service_id": q.service_id,
-        "timezone": tz,
-        "from": q.from,
-        "to": q.to,
-        "slots": slots,
-    });
-    cache::json(&req, &view, Freshness::Availability)
+    let key = Key {
+        office: *id,
+        service: q.service_id,
+        from: q.from.date(),
+        to: q.to.date(),
+    };
+    let (cache, pool, now) = (&state.availability, &state.pool, state.now());
+    let answer = cache
+        .answer(key, now, || async {
+            let context = cache
+                .context(key.office, key.service, || async {
+                    Ok(store::availability_context(pool, key.office, key.service).await?)
+                })
+                .await?;
+            let found = store::availability_in(pool, &context, range, now).await?;
+            let tz = found.timezone;
+            let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
+            cache::encode(&json!({
+                "office_id": key.office,
+                "service_id": key.service,
+                "timezone": tz,
+                "from": q.from,
+                "to": q.to,
+                "slots": slots,
+            }))
+        })
+        .await?;
+    Ok(cache::respond(
+        &req,
+        answer.body.clone(),
+        &answer.tag,
+        Freshness::Availability,
+    ))
 }
 
 #[derive(Deserialize)]
