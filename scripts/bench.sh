@@ -21,5 +21,13 @@ if [ -z "${DATABASE_URL:-}" ]; then
   pg_throwaway "-c max_connections=100 -c shared_buffers=256MB"
 fi
 
-cargo build --release -p mawid-bench
-RUST_LOG=${RUST_LOG:-error} "${CARGO_TARGET_DIR:-target}/release/mawid-bench"
+# The smoke run only shows that the benchmark still runs, so it takes the debug build the test
+# suite has mostly built already instead of a release build of its own.
+if [ "${MAWID_BENCH_SMOKE:-}" = 1 ]; then
+  cargo build -p mawid-bench
+  profile=debug
+else
+  cargo build --release -p mawid-bench
+  profile=release
+fi
+RUST_LOG=${RUST_LOG:-error} "${CARGO_TARGET_DIR:-target}/$profile/mawid-bench"

@@ -145,6 +145,8 @@ fn memory_mib(field: &str) -> Option<f64> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the server binary does, so the memory figures are the server's.
+    mawid_http::crypto::return_hash_memory_to_the_system();
     let admin_url =
         std::env::var("DATABASE_URL").context("DATABASE_URL must point at a PostgreSQL server")?;
     let rt = tokio::runtime::Builder::new_multi_thread()

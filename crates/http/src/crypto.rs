@@ -16,6 +16,19 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 use mawid_domain::Code;
 
+/// Makes the allocator give each argon2 block (19 MiB) back to the system once its hash is done.
+/// glibc raises its mmap threshold to the size of the first large block freed; after that such
+/// blocks come from the hashing thread's arena and stay there, one per arena: after a sign-in
+/// storm over the blocking threads the process kept about 1 GiB. A fixed threshold keeps every
+/// such block mmapped, so it is unmapped when freed. Call it first in `main`, before any thread.
+pub fn return_hash_memory_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter, and no other thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// OWASP's argon2id profile: 19 MiB, two passes, one lane.
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid");

@@ -107,12 +107,6 @@ impl AppState {
     pub async fn count(&self, name: LimitName, key: &str) -> Result<Hit, ApiError> {
         let now = self.now();
         let rate = self.abuse.limits.rate(name);
-        let hit = limits::hit(&self.pool, name, key, rate, now).await?;
-        if hit.first {
-            // The first hit of a window clears windows that can no longer refuse anyone,
-            // keeping the table as small as the number of recent clients.
-            limits::forget_expired(&self.pool, now).await?;
-        }
-        Ok(hit)
+        Ok(limits::hit(&self.pool, name, key, rate, now).await?)
     }
 }

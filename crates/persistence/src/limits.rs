@@ -15,8 +15,6 @@ pub struct Hit {
     key: String,
     window_start: DateTime<Utc>,
     pub decision: Decision,
-    /// The first hit of its window: a good moment to forget ended windows.
-    pub first: bool,
 }
 
 impl Hit {
@@ -25,7 +23,9 @@ impl Hit {
     }
 }
 
-/// Counts one hit of `name` for `key` at `now`, and decides it.
+/// Counts one hit of `name` for `key` at `now`, and decides it. The first hit of a window also
+/// forgets the counters whose window has ended (they can refuse nobody), in the same statement,
+/// which keeps the table as small as the number of recent clients at no extra round trip.
 #[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn hit(
     ex: impl PgExecutor<'_>,
@@ -35,15 +35,26 @@ pub async fn hit(
     now: DateTime<Utc>,
 ) -> Result<Hit, StoreError> {
     let window_start = rate.window_start(now);
+    // Rows another request is deleting are skipped, not waited for: in a burst of first hits
+    // every request would otherwise queue behind the others' deletes of the same rows.
     let hits = sqlx::query_scalar!(
-        "INSERT INTO rate_limits AS r (name, key_hash, window_start, expires_at, hits)
-         VALUES ($1, sha256(convert_to($2, 'UTF8')), $3, $4, 1)
-         ON CONFLICT (name, key_hash, window_start) DO UPDATE SET hits = r.hits + 1
-         RETURNING hits",
+        r#"WITH counted AS (
+             INSERT INTO rate_limits AS r (name, key_hash, window_start, expires_at, hits)
+             VALUES ($1, sha256(convert_to($2, 'UTF8')), $3, $4, 1)
+             ON CONFLICT (name, key_hash, window_start) DO UPDATE SET hits = r.hits + 1
+             RETURNING hits
+           ), forgotten AS (
+             DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
+               SELECT ctid FROM rate_limits
+               WHERE expires_at < $5 AND (SELECT hits FROM counted) = 1
+               FOR UPDATE SKIP LOCKED))
+           )
+           SELECT hits AS "hits!" FROM counted"#,
         name.as_str(),
         key,
         window_start,
         rate.window_end(now),
+        now,
     )
     .fetch_one(ex)
     .await?;
@@ -52,7 +63,6 @@ pub async fn hit(
         key: key.to_owned(),
         window_start,
         decision: rate.decide(i64::from(hits), now),
-        first: hits == 1,
     })
 }
 
@@ -84,24 +94,4 @@ pub async fn clear(ex: impl PgExecutor<'_>, name: LimitName, key: &str) -> Resul
     .execute(ex)
     .await?;
     Ok(())
-}
-
-/// Deletes counters whose window has ended: they can refuse nobody. Returns how many went.
-#[tracing::instrument(skip_all)]
-pub async fn forget_expired(
-    ex: impl PgExecutor<'_>,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Ok(
-        // Rows another request is deleting are skipped, not waited for: in a burst of first
-        // hits every request would otherwise queue behind the others' deletes of the same rows.
-        sqlx::query!(
-            "DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
-                SELECT ctid FROM rate_limits WHERE expires_at < $1 FOR UPDATE SKIP LOCKED))",
-            now
-        )
-        .execute(ex)
-        .await?
-        .rows_affected(),
-    )
 }

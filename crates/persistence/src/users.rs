@@ -179,6 +179,9 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
     )
 }
 
+/// An account and the starts of its recent no-shows.
+pub(crate) type WithNoShows = (UserRow, Vec<DateTime<Utc>>);
+
 /// The account `id` and the starts of its no-shows after `since` (what the suspension rule
 /// counts), in one read for the booking paths.
 #[tracing::instrument(skip_all)]
@@ -186,7 +189,7 @@ pub(crate) async fn with_no_shows(
     ex: impl PgExecutor<'_>,
     id: Uuid,
     since: DateTime<Utc>,
-) -> Result<Option<(UserRow, Vec<DateTime<Utc>>)>, StoreError> {
+) -> Result<Option<WithNoShows>, StoreError> {
     let Some(r) = sqlx::query!(
         r#"SELECT id, email, password_hash, full_name, preferred_language, phone, role,
                   email_verified_at, created_at, passport_number, national_number, deactivated_at,

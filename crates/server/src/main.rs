@@ -25,6 +25,7 @@ use crate::config::{Cli, Command, Config};
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 fn main() -> ExitCode {
+    mawid_http::crypto::return_hash_memory_to_the_system();
     let command = match Cli::command_from_args() {
         Ok(c) => c,
         Err(e) => match config::invalid_setting(&e) {

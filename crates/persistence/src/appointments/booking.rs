@@ -102,7 +102,7 @@ pub(crate) async fn book_in(
     let target = ctx.target(b.start, end, b.now, by);
     claim_desk(&mut *tx, &target, Claim::Book(&row)).await?;
     let appointment = by_id(&mut *tx, id).await?;
-    let to = Recipient::of_user(&user);
+    let to = Recipient::of_user(user);
     let mail = Mail {
         to: &to,
         office: &ctx.office,
