@@ -33,6 +33,18 @@ fn tag_of(r: &Resp) -> String {
     tag
 }
 
+/// Closes the office on the test week's day `n`, its bookings kept, through the first instance.
+async fn close_day_keeping_its_bookings(w: &World, n: i64) {
+    w.app
+        .post(
+            &format!("/api/v1/admin/offices/{}/closures", w.office),
+            Some(&w.admin),
+            json!({"date": w.day(n), "reason": "National day", "bookings": "keep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+}
+
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn catalogue_reads_answer_304_for_the_current_tag_and_200_once_an_admin_edits(pool: PgPool) {
     let w = World::new(pool).await;
@@ -215,14 +227,7 @@ async fn the_instance_that_books_reschedules_or_closes_answers_with_it_at_once(p
         remaining(&w.app.get(&path, None).await, &half_past),
         Some(1)
     );
-    w.app
-        .post(
-            &format!("/api/v1/admin/offices/{}/closures", w.office),
-            Some(&w.admin),
-            json!({"date": w.day(2), "reason": "National day", "bookings": "keep"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    close_day_keeping_its_bookings(&w, 2).await;
     assert_eq!(remaining(&w.app.get(&path, None).await, &nine), None);
 }
 
@@ -242,13 +247,6 @@ async fn an_instance_whose_listener_cannot_listen_reads_every_answer_from_the_da
     assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(2));
     w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
     assert_eq!(remaining(&b.get(&path, None).await, &nine), Some(1));
-    w.app
-        .post(
-            &format!("/api/v1/admin/offices/{}/closures", w.office),
-            Some(&w.admin),
-            json!({"date": w.day(2), "reason": "National day", "bookings": "keep"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    close_day_keeping_its_bookings(&w, 2).await;
     assert_eq!(remaining(&b.get(&path, None).await, &nine), None);
 }

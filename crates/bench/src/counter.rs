@@ -1,7 +1,7 @@
 //! Staff counter lookups on the seeded data: search latency over references, emails and name
 //! fragments among the seeded citizens, and the time of a year of one office's statistics.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 use mawid_domain::account::Role;
@@ -43,29 +43,11 @@ pub async fn run(
         .timeout(Duration::from_secs(30))
         .finish();
     let get = |url: String| {
-        let (client, token) = (&client, &token);
-        async move {
-            let t0 = Instant::now();
-            let mut res = client
+        crate::timed_get(
+            client
                 .get(url)
-                .insert_header(("authorization", format!("Bearer {token}")))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let body = res
-                .body()
-                .limit(16 * 1024 * 1024)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let ms = t0.elapsed().as_secs_f64() * 1000.0;
-            anyhow::ensure!(
-                res.status().is_success(),
-                "{}: {}",
-                res.status(),
-                String::from_utf8_lossy(&body)
-            );
-            Ok::<f64, anyhow::Error>(ms)
-        }
+                .insert_header(("authorization", format!("Bearer {token}"))),
+        )
     };
     let searches = crate::scale().requests;
     let mut search = Vec::with_capacity(searches);

@@ -139,13 +139,7 @@ pub async fn run(
                     .insert_header(("X-Forwarded-For", addr))
                     .send_json(&body)
                     .await;
-                let res = match res {
-                    Ok(mut r) => {
-                        let status = r.status().as_u16();
-                        r.body().await.map(|b| (status, b)).map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
+                let res = crate::whole_answer(res).await;
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 match res {
                     Ok((200, _)) => ok += 1,

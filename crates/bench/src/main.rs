@@ -604,12 +604,15 @@ async fn availability_request(
         "{base}/offices/{}/availability?service_id={}&from={from}&to={to}",
         o.id, o.service_id
     );
+    timed_get(client.get(url)).await
+}
+
+/// Sends `request` and reads its whole answer (up to 16 MiB); the milliseconds it took, or an
+/// error for anything but a success.
+pub(crate) async fn timed_get(request: awc::ClientRequest) -> anyhow::Result<f64> {
+    let uri = request.get_uri().clone();
     let t0 = Instant::now();
-    let mut res = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut res = request.send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let body = res
         .body()
         .limit(16 * 1024 * 1024)
@@ -618,11 +621,27 @@ async fn availability_request(
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
     anyhow::ensure!(
         res.status().is_success(),
-        "availability {}: {}",
+        "{} {}: {}",
+        uri,
         res.status(),
         String::from_utf8_lossy(&body)
     );
     Ok(ms)
+}
+
+/// The status and the whole body of a sent request's answer, or why there is none.
+pub(crate) async fn whole_answer<S>(
+    sent: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+) -> Result<(u16, actix_web::web::Bytes), String>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let mut r = sent.map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    r.body()
+        .await
+        .map(|b| (status, b))
+        .map_err(|e| e.to_string())
 }
 
 struct BookingRun {
@@ -689,13 +708,7 @@ async fn bookings(
                     .send_json(&body)
                     .await;
                 // The whole answer, as a client reads it, inside the measured time.
-                let res = match res {
-                    Ok(mut r) => {
-                        let status = r.status().as_u16();
-                        r.body().await.map(|b| (status, b)).map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
+                let res = whole_answer(res).await;
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 match res {
                     Ok((201, _)) => created += 1,
