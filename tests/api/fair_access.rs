@@ -1427,3 +1427,45 @@ async fn a_walk_in_has_no_account_to_confirm_with_and_is_neither_asked_nor_relea
         1
     );
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_new_bookings_answer_is_the_appointment_as_read_back(pool: PgPool) {
+    let w = World::new(pool).await;
+    w.patch_service(json!({ "confirmation_required": true }))
+        .await;
+    // The answer is built from what the insert wrote, off a whole second here, and must be what
+    // reading the appointment returns.
+    w.app
+        .clock
+        .advance(chrono::Duration::nanoseconds(123_456_789));
+    let parent = w.app.quick_citizen("parent@example.org").await;
+    let child =
+        json!({ "full_name": "Omar Haddad", "relation": "child", "passport_number": "N1234567" });
+    // Day 2 lies inside its confirmation window (confirmed on entry), day 4 before it.
+    let answers = [
+        (
+            &w.citizen,
+            w.book(&w.citizen, &w.at(2, "09:00"))
+                .await
+                .expect(StatusCode::CREATED),
+        ),
+        (
+            &parent,
+            w.book_for(&parent, &w.service, &w.at(4, "09:30"), Some(child))
+                .await
+                .expect(StatusCode::CREATED),
+        ),
+    ];
+    assert_ne!(answers[0].1["confirmed_at"], Value::Null);
+    assert_eq!(answers[1].1["confirmed_at"], Value::Null);
+    assert_eq!(answers[1].1["applicant"]["relation"], "child");
+    for (token, answer) in answers {
+        let id = answer["id"].as_str().unwrap();
+        let read = w
+            .app
+            .get(&format!("/api/v1/appointments/{id}"), Some(token))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(answer, read);
+    }
+}

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, Entry};
+use crate::webhooks::Announcement;
 use crate::{corrupt, StoreError};
 
 pub struct NewNotification<'a> {
@@ -36,15 +37,17 @@ pub async fn enqueue(
     ex: impl PgExecutor<'_>,
     n: NewNotification<'_>,
 ) -> Result<Option<Uuid>, StoreError> {
-    Ok(enqueue_all(ex, vec![n]).await?.pop())
+    Ok(enqueue_all(ex, vec![n], None).await?.pop())
 }
 
 /// [`enqueue`] for several notifications in one statement (a booking's confirmation and its
-/// reminder); returns the ids of the rows added or revived.
+/// reminder), with the webhook deliveries of the event they tell of, if any: what a booking
+/// announces costs one round trip. Returns the ids of the notification rows added or revived.
 #[tracing::instrument(skip_all)]
 pub async fn enqueue_all(
     ex: impl PgExecutor<'_>,
     rows: Vec<NewNotification<'_>>,
+    announcement: Option<&Announcement>,
 ) -> Result<Vec<Uuid>, StoreError> {
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::new_v4()).collect();
     let user_ids: Vec<Option<Uuid>> = rows.iter().map(|n| n.user_id).collect();
@@ -58,17 +61,27 @@ pub async fn enqueue_all(
         .map_err(|e| StoreError::Db(sqlx::Error::Encode(e.into())))?;
     let due: Vec<DateTime<Utc>> = rows.iter().map(|n| n.due_at).collect();
     let keys: Vec<Option<String>> = rows.into_iter().map(|n| n.dedupe_key).collect();
+    // A data-modifying WITH runs whether or not the query reads it.
     Ok(sqlx::query_scalar!(
-        "INSERT INTO notifications (id, user_id, recipient, language, kind, payload, next_attempt_at, dedupe_key)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                              $6::jsonb[], $7::timestamptz[], $8::text[])
-         ON CONFLICT (dedupe_key) DO UPDATE SET
-             status = 'pending', payload = EXCLUDED.payload, recipient = EXCLUDED.recipient,
-             language = EXCLUDED.language, next_attempt_at = EXCLUDED.next_attempt_at,
-             attempts = 0, locked_until = NULL, last_error = NULL, lease_owner = NULL,
-             first_failed_at = NULL
-         WHERE notifications.status = 'cancelled'
-         RETURNING id",
+        r#"WITH mail AS (
+             INSERT INTO notifications (id, user_id, recipient, language, kind, payload,
+                next_attempt_at, dedupe_key)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                                  $6::jsonb[], $7::timestamptz[], $8::text[])
+             ON CONFLICT (dedupe_key) DO UPDATE SET
+                 status = 'pending', payload = EXCLUDED.payload, recipient = EXCLUDED.recipient,
+                 language = EXCLUDED.language, next_attempt_at = EXCLUDED.next_attempt_at,
+                 attempts = 0, locked_until = NULL, last_error = NULL, lease_owner = NULL,
+                 first_failed_at = NULL
+             WHERE notifications.status = 'cancelled'
+             RETURNING id
+           ), hooks AS (
+             INSERT INTO webhook_deliveries (id, webhook_id, event, payload, next_attempt_at,
+                created_at)
+             SELECT gen_random_uuid(), w.id, $9, $10, $11, $11 FROM webhooks w
+             WHERE $9::text = ANY (w.events)
+           )
+           SELECT id AS "id!" FROM mail"#,
         &ids,
         &user_ids as &[Option<Uuid>],
         &recipients as &[&str],
@@ -77,6 +90,9 @@ pub async fn enqueue_all(
         &payloads,
         &due,
         &keys as &[Option<String>],
+        announcement.map(|a| a.event.code()),
+        announcement.map(|a| &a.payload),
+        announcement.map(|a| a.at),
     )
     .fetch_all(ex)
     .await?)

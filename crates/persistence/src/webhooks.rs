@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::appointments::AppointmentRow;
 use crate::audit::{self, Entry};
 use crate::document_requests::DocumentRequestRow;
-use crate::StoreError;
+use crate::{outbox, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct WebhookRow {
@@ -126,8 +126,23 @@ pub fn document_data(r: &DocumentRequestRow, from: DocumentStatus) -> Value {
     })
 }
 
+/// An event for every endpoint subscribed to it, with the payload they all get.
+pub struct Announcement {
+    pub(crate) event: Event,
+    pub(crate) payload: Value,
+    pub(crate) at: DateTime<Utc>,
+}
+
+impl Announcement {
+    pub fn new(event: Event, data: Value, at: DateTime<Utc>) -> Self {
+        let payload = json!({ "type": event.code(), "timestamp": instant(at), "data": data });
+        Self { event, payload, at }
+    }
+}
+
 /// Queues `event` for every endpoint subscribed to it, inside the caller's transaction: the
-/// delivery exists exactly when the change does.
+/// delivery exists exactly when the change does. An event that also mails someone is queued
+/// with its mail in one statement instead (`outbox::enqueue_all`).
 #[tracing::instrument(skip_all)]
 pub async fn enqueue(
     conn: &mut PgConnection,
@@ -135,17 +150,10 @@ pub async fn enqueue(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let payload = json!({ "type": event.code(), "timestamp": instant(now), "data": data });
-    sqlx::query!(
-        "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, next_attempt_at, created_at)
-         SELECT gen_random_uuid(), w.id, $1, $2, $3, $3 FROM webhooks w WHERE $1 = ANY (w.events)",
-        event.code(),
-        payload,
-        now,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    let announcement = Announcement::new(event, data, now);
+    outbox::enqueue_all(conn, Vec::new(), Some(&announcement))
+        .await
+        .map(|_| ())
 }
 
 /// A delivery a worker holds the lease of.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use mawid_domain::appointment::{
     citizen_may_change, confirmation_window, confirmed_on_entry, reschedule_to, BookedApplicant,
     BookingFor, Holder, Holdings, Idempotency, Identity, Move, NoShowPolicy, Offer, Reference,
@@ -17,10 +17,11 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::mail::{Mail, Recipient};
-use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError};
+use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError, WalkInContact};
 use crate::catalogue::{OfficeRow, ServiceRow};
 use crate::schedules::ScheduleRow;
-use crate::{audit, offer, users, webhooks, StoreError};
+use crate::webhooks::Announcement;
+use crate::{audit, offer, outbox, users, webhooks, StoreError};
 use mawid_domain::webhook::Event;
 
 pub struct NewBooking {
@@ -100,8 +101,7 @@ pub(crate) async fn book_in(
         now: b.now,
     };
     let target = ctx.target(b.start, end, b.now, by);
-    claim_desk(&mut *tx, &target, Claim::Book(&row)).await?;
-    let appointment = by_id(&mut *tx, id).await?;
+    let appointment = book_desk(&mut *tx, &target, &row, &ctx).await?;
     let to = Recipient::of_user(user);
     let mail = Mail {
         to: &to,
@@ -111,10 +111,10 @@ pub(crate) async fn book_in(
     let mut confirmation = mail.appointment(&appointment);
     confirmation.from_waitlist = by == Booker::Waitlist;
     let booked = Notification::AppointmentBooked(confirmation);
-    mail.send_with_reminder(&mut *tx, booked, &appointment, b.now)
-        .await?;
     let data = webhooks::appointment_data(&appointment, None);
-    webhooks::enqueue(&mut *tx, Event::AppointmentBooked, data, b.now).await?;
+    let announcement = Announcement::new(Event::AppointmentBooked, data, b.now);
+    mail.send_with_reminder(&mut *tx, booked, &appointment, b.now, &announcement)
+        .await?;
     if let Some(key) = &b.idempotency {
         remember(&mut *tx, b.citizen_id, key, id, b.now).await?;
     }
@@ -199,20 +199,24 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
         now: b.now,
     };
     let target = ctx.target(b.start, end, b.now, Booker::Staff);
-    claim_desk(&mut tx, &target, Claim::Book(&row)).await?;
-    let appointment = by_id(&mut *tx, id).await?;
-    if let Some(to) = &to {
-        let mail = Mail {
-            to,
-            office: &ctx.office,
-            service: &ctx.service,
-        };
-        let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
-        mail.send_with_reminder(&mut tx, booked, &appointment, b.now)
-            .await?;
-    }
+    let appointment = book_desk(&mut tx, &target, &row, &ctx).await?;
     let data = webhooks::appointment_data(&appointment, None);
-    webhooks::enqueue(&mut tx, Event::AppointmentBooked, data, b.now).await?;
+    let announcement = Announcement::new(Event::AppointmentBooked, data, b.now);
+    match &to {
+        Some(to) => {
+            let mail = Mail {
+                to,
+                office: &ctx.office,
+                service: &ctx.service,
+            };
+            let booked = Notification::AppointmentBooked(mail.appointment(&appointment));
+            mail.send_with_reminder(&mut tx, booked, &appointment, b.now, &announcement)
+                .await?;
+        }
+        None => outbox::enqueue_all(&mut *tx, Vec::new(), Some(&announcement))
+            .await
+            .map(|_| ())?,
+    }
     audit::record(
         &mut *tx,
         audit::Entry {
@@ -272,7 +276,7 @@ pub(crate) async fn reschedule_in(
     })?;
     let end = check_slot(&ctx, start, now, by)?;
     let target = ctx.target(start, end, now, by);
-    claim_desk(&mut *tx, &target, Claim::Move { id, now }).await?;
+    move_desk(&mut *tx, &target, id, now).await?;
     let appointment = by_id(&mut *tx, id).await?;
     withdraw_reminders(&mut *tx, id).await?;
     let user = users::by_id(&mut *tx, citizen_id)
@@ -290,10 +294,10 @@ pub(crate) async fn reschedule_in(
         previous_start: at_office(current.timezone, current.slot_start),
     };
     let rescheduled = Notification::AppointmentRescheduled(rescheduled);
-    mail.send_with_reminder(&mut *tx, rescheduled, &appointment, now)
-        .await?;
     let data = webhooks::appointment_data(&appointment, Some(current.slot_start));
-    webhooks::enqueue(&mut *tx, Event::AppointmentRescheduled, data, now).await?;
+    let announcement = Announcement::new(Event::AppointmentRescheduled, data, now);
+    mail.send_with_reminder(&mut *tx, rescheduled, &appointment, now, &announcement)
+        .await?;
     Ok(appointment)
 }
 
@@ -564,12 +568,6 @@ struct Target {
     confirmed_at: Option<DateTime<Utc>>,
 }
 
-/// The appointment a claimed desk goes to: a new booking, or a booked one moving to the slot.
-enum Claim<'a> {
-    Book(&'a NewRow<'a>),
-    Move { id: Uuid, now: DateTime<Utc> },
-}
-
 /// Whom a new row is for: an account, or a walk-in and their contact.
 enum RowHolder<'a> {
     Citizen(Uuid),
@@ -602,27 +600,64 @@ struct NewRow<'a> {
     now: DateTime<Utc>,
 }
 
+impl NewRow<'_> {
+    /// The appointment as the booking's insert wrote it at `slot`. Instants are cut to the
+    /// microsecond, as PostgreSQL stores them, so the answer is what a later read returns.
+    fn inserted(&self, reference: Reference, slot: &Target, ctx: &Context) -> AppointmentRow {
+        let stored = |t: DateTime<Utc>| t.trunc_subsecs(6);
+        let fair = &ctx.service.fair;
+        AppointmentRow {
+            id: self.id,
+            reference: reference.as_str().to_owned(),
+            citizen_id: self.holder.citizen_id(),
+            walk_in: self.holder.walk_in().map(|w| WalkInContact {
+                phone: w.phone.as_ref().map(|p| p.as_str().to_owned()),
+                email: w.email.as_ref().map(|e| e.as_str().to_owned()),
+                language: w.language,
+            }),
+            office_id: slot.office_id,
+            service_id: slot.service_id,
+            slot_start: stored(slot.start),
+            slot_end: stored(slot.end),
+            applicant_name: self.applicant.full_name.clone(),
+            applicant_relation: self.applicant.relation,
+            passport_number: self.applicant.identity.passport().map(str::to_owned),
+            national_number: self.applicant.identity.national().map(str::to_owned),
+            status: Status::Booked,
+            sequence: 0,
+            reschedules: 0,
+            cancelled_by: None,
+            cancel_reason: None,
+            created_at: stored(self.now),
+            confirmed_at: slot.confirmed_at.map(stored),
+            confirmation: confirmation_window(
+                slot.start,
+                fair.confirmation_required,
+                fair.confirm_from_hours,
+                fair.confirm_until_hours,
+            ),
+            office_code: self.office_code.to_owned(),
+            timezone: ctx.office.timezone,
+            service_code: ctx.service.code.as_str().to_owned(),
+            service_name_ar: ctx.service.name.ar.clone(),
+            service_name_ru: ctx.service.name.ru.clone(),
+            service_name_en: ctx.service.name.en.clone(),
+        }
+    }
+}
+
 /// Claims the lowest free desk of the slot, for booking and rescheduling alike. The free desk is
 /// read, then written; a concurrent claim of the same desk makes the write wait for the other
 /// transaction and then find the desk taken (`appointments_desk_key`), and the next attempt
 /// reads again. Each failed attempt means one more desk held by a committed booking, so
 /// `capacity` attempts suffice.
-async fn claim_desk(
-    conn: &mut PgConnection,
+async fn claim_desk<T>(
     slot: &Target,
-    claim: Claim<'_>,
-) -> Result<(), BookingError> {
+    mut attempt: impl AsyncFnMut() -> Result<Attempt<T>, sqlx::Error>,
+) -> Result<T, BookingError> {
     for _ in 0..slot.capacity {
-        let attempt = match &claim {
-            Claim::Book(row) => insert_at_free_desk(&mut *conn, slot, row).await?,
-            Claim::Move { id, now } => match free_desk(&mut *conn, slot).await? {
-                None => Attempt::Full,
-                Some(desk) if move_to(&mut *conn, slot, desk, *id, *now).await? => Attempt::Held,
-                Some(_) => Attempt::Taken,
-            },
-        };
-        match attempt {
-            Attempt::Held => return Ok(()),
+        match attempt().await? {
+            Attempt::Held(held) => return Ok(held),
             Attempt::Full => break,
             Attempt::Taken => {}
         }
@@ -630,9 +665,42 @@ async fn claim_desk(
     Err(Refusal::SlotFull.into())
 }
 
+/// Books `row` at a free desk of the slot. The answer is the row as inserted, built from what
+/// the statement wrote rather than read back: a round trip less per booking.
+async fn book_desk(
+    conn: &mut PgConnection,
+    slot: &Target,
+    row: &NewRow<'_>,
+    ctx: &Context,
+) -> Result<AppointmentRow, BookingError> {
+    let reference = claim_desk(slot, async || {
+        insert_at_free_desk(&mut *conn, slot, row, new_reference(row.office_code)).await
+    })
+    .await?;
+    Ok(row.inserted(reference, slot, ctx))
+}
+
+/// Moves the booked appointment `id` to a free desk of the slot.
+async fn move_desk(
+    conn: &mut PgConnection,
+    slot: &Target,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    claim_desk(slot, async || {
+        Ok(match free_desk(&mut *conn, slot).await? {
+            None => Attempt::Full,
+            Some(desk) if move_to(&mut *conn, slot, desk, id, now).await? => Attempt::Held(()),
+            Some(_) => Attempt::Taken,
+        })
+    })
+    .await
+}
+
 /// One try at a desk.
-enum Attempt {
-    Held,
+enum Attempt<T> {
+    /// The desk is ours, with what the claim wrote.
+    Held(T),
     /// No desk was free.
     Full,
     /// The free desk read was taken by a concurrent claim before the write.
@@ -689,8 +757,8 @@ async fn insert_at_free_desk(
     conn: &mut PgConnection,
     slot: &Target,
     row: &NewRow<'_>,
-) -> Result<Attempt, sqlx::Error> {
-    let reference = new_reference(row.office_code);
+    reference: Reference,
+) -> Result<Attempt<Reference>, sqlx::Error> {
     let walk_in = row.holder.walk_in();
     let r = sqlx::query!(
         r#"WITH free AS (
@@ -735,7 +803,7 @@ async fn insert_at_free_desk(
     .fetch_one(conn)
     .await?;
     Ok(match (r.free, r.inserted) {
-        (_, true) => Attempt::Held,
+        (_, true) => Attempt::Held(reference),
         (false, false) => Attempt::Full,
         (true, false) => Attempt::Taken,
     })

@@ -12,6 +12,7 @@ use super::AppointmentRow;
 use crate::catalogue::{self, OfficeRow, ServiceRow};
 use crate::outbox::{self, NewNotification};
 use crate::users::{self, UserRow};
+use crate::webhooks::Announcement;
 use crate::StoreError;
 
 /// Whom an appointment's mail goes to: the citizen's account, or a walk-in's own address.
@@ -172,14 +173,16 @@ impl Mail<'_> {
     }
 
     /// Queues `payload` now and the appointment's reminder a day before its start (unless that
-    /// moment has passed), in one statement. The dedupe key makes the reminder one row per
-    /// appointment and slot; moving back to a slot revives its withdrawn reminder.
+    /// moment has passed), and the webhook deliveries of `announcement`, in one statement. The
+    /// dedupe key makes the reminder one row per appointment and slot; moving back to a slot
+    /// revives its withdrawn reminder.
     pub(super) async fn send_with_reminder(
         &self,
         conn: &mut PgConnection,
         payload: Notification,
         a: &AppointmentRow,
         now: DateTime<Utc>,
+        announcement: &Announcement,
     ) -> Result<(), StoreError> {
         let mut rows = vec![self.row(payload, now, None)];
         if let Some(due) = reminder_due(a.slot_start, now) {
@@ -191,6 +194,8 @@ impl Mail<'_> {
             let reminder = Notification::AppointmentReminder(self.appointment(a));
             rows.push(self.row(reminder, due, Some(key)));
         }
-        outbox::enqueue_all(&mut *conn, rows).await.map(|_| ())
+        outbox::enqueue_all(&mut *conn, rows, Some(announcement))
+            .await
+            .map(|_| ())
     }
 }
