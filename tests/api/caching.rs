@@ -250,3 +250,21 @@ async fn an_instance_whose_listener_cannot_listen_reads_every_answer_from_the_da
     close_day_keeping_its_bookings(&w, 2).await;
     assert_eq!(remaining(&b.get(&path, None).await, &nine), None);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn the_calendar_is_read_while_bookings_hold_every_connection_of_the_main_pool(pool: PgPool) {
+    let main = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let mut w = World::new(main.clone()).await;
+    // The listener's connection comes from elsewhere, so both of the main pool's can be held.
+    w.app
+        .cache_availability_listening_on(CacheSettings::default(), pool);
+    let held = [main.acquire().await.unwrap(), main.acquire().await.unwrap()];
+    let r = w.app.get(&availability_of(&w, 2), None).await;
+    assert_eq!(remaining(&r, &w.at(2, "09:00")), Some(2));
+    drop(held);
+}

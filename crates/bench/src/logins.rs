@@ -101,6 +101,7 @@ pub async fn run(
     let pool =
         mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
     let state = AppState {
+        calendar_pool: crate::calendar_pool(&pool),
         pool,
         passwords: std::sync::Arc::new(Passwords::new(hashing.threads)),
         abuse: mawid_http::AbuseSettings {

@@ -176,6 +176,7 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let state = AppState {
         pool: pool.clone(),
+        calendar_pool: calendar_pool(&pool),
         jwt: Arc::new(JwtKeys::new(&secret)?),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
@@ -412,6 +413,12 @@ struct StormOutcome {
     booking_p99: f64,
 }
 
+/// The calendar's own connections, as the server has them (`MAWID_DB_CALENDAR_CONNECTIONS`'
+/// default).
+fn calendar_pool(pool: &sqlx::PgPool) -> sqlx::PgPool {
+    mawid_persistence::side_pool(pool, &mawid_persistence::PoolSettings::default(), 2)
+}
+
 /// A second app on its own pool with the server's rate limits (defaults and `MAWID_LIMIT_*`), timed from its pool's
 /// first connection to a `200` on `/readyz`, then the storm against it (its own office, service
 /// and citizens at each size).
@@ -426,6 +433,7 @@ async fn release_storm(
     let pool =
         mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
     let state = AppState {
+        calendar_pool: calendar_pool(&pool),
         pool,
         abuse: mawid_http::AbuseSettings {
             limits: limits_from_env()?,

@@ -35,6 +35,11 @@ pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Connections of their own for the public calendar's database reads (an availability
+    /// answer not in memory): in a release storm the bookings hold every connection of `pool`
+    /// for their transactions, and a calendar read queued behind them waited as long as a
+    /// booking. Any pool may serve; production gives it a few connections of its own.
+    pub calendar_pool: PgPool,
     pub jwt: Arc<JwtKeys>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<Passwords>,

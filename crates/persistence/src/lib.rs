@@ -85,6 +85,7 @@ pub(crate) fn corrupt_because(
     ))
 }
 
+#[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a request waits for a free connection (or a new one) before it is refused.
@@ -146,6 +147,16 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<PgPool, sqlx:
     pool_options(settings)
         .connect_with(connect_options(url, settings)?)
         .await
+}
+
+/// A second pool of `connections` to `pool`'s database, with its settings, connecting when first
+/// used: for reads that must not queue behind the main pool's transactions.
+pub fn side_pool(pool: &PgPool, settings: &PoolSettings, connections: u32) -> PgPool {
+    let settings = PoolSettings {
+        max_connections: connections,
+        ..settings.clone()
+    };
+    pool_options(&settings).connect_lazy_with(pool.connect_options().as_ref().clone())
 }
 
 /// Whether `e` says the database cannot serve now, though it may in a moment: no connection to

@@ -93,6 +93,9 @@ pub struct Settings {
     /// Connections in this process's database pool.
     #[arg(long, env = "MAWID_DB_MAX_CONNECTIONS", default_value = "10", value_parser = whole_number(1..=1000u32))]
     db_max_connections: u32,
+    /// Connections of this process for the public calendar's reads, beside the main pool.
+    #[arg(long, env = "MAWID_DB_CALENDAR_CONNECTIONS", default_value = "2", value_parser = whole_number(1..=100u32))]
+    db_calendar_connections: u32,
     /// Milliseconds a request waits for a database connection before it gets a 503.
     #[arg(long, env = "MAWID_DB_ACQUIRE_TIMEOUT_MS", default_value = "3000", value_parser = whole_number(1..=600_000u64))]
     db_acquire_timeout_ms: u64,
@@ -158,6 +161,8 @@ pub struct Config {
     pub mail_give_up: Duration,
     pub mail_lease: Duration,
     pub pool: PoolSettings,
+    /// Connections of the calendar's own pool (`MAWID_DB_CALENDAR_CONNECTIONS`).
+    pub calendar_connections: u32,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub log_json: bool,
     /// Behind a reverse proxy only: count rate limits by `X-Forwarded-For`.
@@ -286,6 +291,7 @@ impl TryFrom<Settings> for Config {
             mail_workers: s.mail_workers,
             mail_give_up: Duration::from_secs(u64::from(s.mail_give_up_hours) * 3600),
             mail_lease: Duration::from_secs(s.mail_lease_secs),
+            calendar_connections: s.db_calendar_connections,
             pool: PoolSettings {
                 max_connections: s.db_max_connections,
                 acquire_timeout: Duration::from_millis(s.db_acquire_timeout_ms),

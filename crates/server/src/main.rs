@@ -135,6 +135,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let state = AppState {
         pool: pool.clone(),
+        calendar_pool: mawid_persistence::side_pool(
+            &pool,
+            &config.pool,
+            config.calendar_connections,
+        ),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.expose_secret())?),
         clock: clock.clone(),
         passwords,

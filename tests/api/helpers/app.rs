@@ -119,6 +119,8 @@ impl TestApp {
         let clock = TestClock::at(Utc::now());
         let state = AppState {
             pool: pool.clone(),
+            // Of its own, as in a server process.
+            calendar_pool: mawid_persistence::side_pool(&pool, &Default::default(), 2),
             jwt: Arc::new(JwtKeys::new(JWT_SECRET).unwrap()),
             clock: Arc::new(clock.clone()),
             passwords: Arc::new(Passwords::new(2)),

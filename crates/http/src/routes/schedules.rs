@@ -110,7 +110,7 @@ async fn availability(
         from: q.from.date(),
         to: q.to.date(),
     };
-    let (cache, pool, now) = (&state.availability, &state.pool, state.now());
+    let (cache, pool, now) = (&state.availability, &state.calendar_pool, state.now());
     let answer = cache
         .answer(key, now, || async {
             let context = cache
