@@ -10,7 +10,7 @@
 # and from npm into .data/clients-npm; what they generate goes to a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/pg.sh
+source scripts/sample-server.sh
 
 : "${DATABASE_URL:?DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets it)}"
 PYTHON_CLIENT_VERSION=0.29.1
@@ -36,43 +36,7 @@ if [ "$(cat "$npm_dir/stamp" 2>/dev/null)" != "$npm_stamp" ]; then
   echo "$npm_stamp" >"$npm_dir/stamp"
 fi
 
-cargo build --quiet -p mawid-server --bin mawid
-
-tmp=$(mktemp -d /tmp/mawid-clients.XXXXXX)
-db="mawid_clients_$$"
-admin_url=$DATABASE_URL
-base_url=${DATABASE_URL%%\?*}
-db_url="${base_url%/*}/$db"
-psql="$(pg_bindir)/psql"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  "$psql" -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$psql" -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
-
-port=$(free_port)
-url="http://127.0.0.1:$port"
-export DATABASE_URL="$db_url" \
-  MAWID_BIND="127.0.0.1:$port" \
-  MAWID_JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-  MAWID_MAIL_DIR="$tmp/mail" \
-  MAWID_SMTP_URL="" \
-  RUST_LOG=warn
-"${CARGO_TARGET_DIR:-target}/debug/mawid" seed >"$tmp/seed.log" 2>&1 || { cat "$tmp/seed.log" >&2; exit 1; }
-"${CARGO_TARGET_DIR:-target}/debug/mawid" serve >"$tmp/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 120); do
-  curl -fsS "$url/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-  sleep 0.5
-done
-curl -fsS "$url/readyz" >/dev/null || { echo "clients: server not ready" >&2; cat "$tmp/server.log" >&2; exit 1; }
+sample_server clients
 curl -fsS "$url/openapi.yaml" -o "$tmp/openapi.yaml"
 
 status=0

@@ -9,7 +9,7 @@
 # Tunables: CONFORMANCE_MAX_EXAMPLES (default 20 per operation), CONFORMANCE_SEED, CONFORMANCE_CHECKS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/pg.sh
+source scripts/sample-server.sh
 
 : "${DATABASE_URL:?DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets it)}"
 SCHEMATHESIS_VERSION=4.32.5
@@ -26,41 +26,11 @@ fi
 py="$venv/bin/python"
 st_config=$PWD/scripts/schemathesis.toml
 
-cargo build --quiet -p mawid-server --bin mawid
-
-tmp=$(mktemp -d /tmp/mawid-conformance.XXXXXX)
-db="mawid_conformance_$$"
-admin_url=$DATABASE_URL
-base_url=${DATABASE_URL%%\?*}
-db_url="${base_url%/*}/$db"
-psql="$(pg_bindir)/psql"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  "$psql" -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$psql" -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
-
-port=$(free_port)
-url="http://127.0.0.1:$port"
 admin_email=admin@conformance.test
 admin_password=conformance-admin-pass
 citizen_email=citizen@conformance.test
 citizen_password=conformance-citizen-pass
-
-export DATABASE_URL="$db_url" \
-  MAWID_BIND="127.0.0.1:$port" \
-  MAWID_JWT_SECRET="$("$py" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-  MAWID_MAIL_DIR="$tmp/mail" \
-  MAWID_BOOTSTRAP_ADMIN_EMAIL=$admin_email \
-  MAWID_BOOTSTRAP_ADMIN_PASSWORD=$admin_password \
-  MAWID_SMTP_URL="" \
-  RUST_LOG=warn
+export MAWID_BOOTSTRAP_ADMIN_EMAIL=$admin_email MAWID_BOOTSTRAP_ADMIN_PASSWORD=$admin_password
 # Thousands of requests from one address and two accounts: every rate limit far above what the
 # run sends, so the fuzzer reaches the logic behind them (their tests are in tests/api).
 for name in REGISTER LOGIN LOGIN_FAILURES LOGIN_ACCOUNT PASSWORD_RESET RESET_MAIL VERIFY VERIFY_MAIL \
@@ -69,17 +39,7 @@ for name in REGISTER LOGIN LOGIN_FAILURES LOGIN_ACCOUNT PASSWORD_RESET RESET_MAI
 done
 # The sample data (offices, services, schedules) gives list and catalogue answers real content
 # for the schema checks to read.
-"${CARGO_TARGET_DIR:-target}/debug/mawid" seed >"$tmp/seed.log" 2>&1 || { cat "$tmp/seed.log" >&2; exit 1; }
-"${CARGO_TARGET_DIR:-target}/debug/mawid" serve >"$tmp/server.log" 2>&1 &
-server_pid=$!
-
-# Start-up applies migrations and hashes the bootstrap password: give it up to a minute.
-for _ in $(seq 1 120); do
-  curl -fsS "$url/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-  sleep 0.5
-done
-curl -fsS "$url/readyz" >/dev/null || { echo "conformance: server not ready" >&2; cat "$tmp/server.log" >&2; exit 1; }
+sample_server conformance
 
 post() { curl -fsS -H 'content-type: application/json' -d "$2" "$url$1"; }
 token_of() { "$py" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }

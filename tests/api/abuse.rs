@@ -2,6 +2,8 @@
 //! login lockout that strangers cannot turn against the owner, no account enumeration, token
 //! revocation that holds under races, and the document-request caps.
 
+use std::future::Future;
+
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use chrono::Duration;
@@ -39,6 +41,44 @@ fn statuses(answers: &[Resp]) -> Vec<u16> {
     answers.iter().map(|a| a.status.as_u16()).collect()
 }
 
+fn with_status(answers: &[Resp], status: StatusCode) -> usize {
+    answers.iter().filter(|r| r.status == status).count()
+}
+
+/// `n` requests made by `request` all at once, every other one through `b`.
+async fn through_both<'a, Fut>(
+    a: &'a TestApp,
+    b: &'a TestApp,
+    n: usize,
+    request: impl Fn(&'a TestApp, usize) -> Fut,
+) -> Vec<Resp>
+where
+    Fut: Future<Output = Resp>,
+{
+    join_all((0..n).map(|i| request(if i % 2 == 0 { a } else { b }, i))).await
+}
+
+/// Asserts that exactly `admitted` of `answers` are `status` and every other one is the problem
+/// `refused`; returns the refused ones.
+fn exactly_admitted<'r>(
+    answers: &'r [Resp],
+    status: StatusCode,
+    admitted: usize,
+    refused: (StatusCode, &str),
+) -> Vec<&'r Resp> {
+    assert_eq!(
+        with_status(answers, status),
+        admitted,
+        "{:?}",
+        statuses(answers)
+    );
+    let others: Vec<&Resp> = answers.iter().filter(|r| r.status != status).collect();
+    for r in &others {
+        r.expect_problem(refused.0, refused.1);
+    }
+    others
+}
+
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn a_registration_flood_from_one_address_is_cut_at_the_limit_across_two_instances(
     pool: PgPool,
@@ -46,19 +86,18 @@ async fn a_registration_flood_from_one_address_is_cut_at_the_limit_across_two_in
     let mut a = TestApp::new(pool).await;
     a.limit(LimitName::Register, 5, 3600);
     let b = a.another_instance().await;
-    let requests = (0..24).map(|i| {
-        let app = if i % 2 == 0 { &a } else { &b };
+    let answers = through_both(&a, &b, 24, |app, i| {
         let body = json!({ "email": format!("flood{i}@example.org"), "password": PASSWORD, "full_name": "Flood", "preferred_language": "en" });
         post_from(app, "198.51.100.1", "/api/v1/auth/register", None, body)
-    });
-    let answers = join_all(requests).await;
-    let accepted = answers
-        .iter()
-        .filter(|r| r.status == StatusCode::ACCEPTED)
-        .count();
-    assert_eq!(accepted, 5, "{:?}", statuses(&answers));
-    for r in answers.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
-        r.expect_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    })
+    .await;
+    let refused = exactly_admitted(
+        &answers,
+        StatusCode::ACCEPTED,
+        5,
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+    );
+    for r in refused {
         assert!((1..=3600).contains(&r.retry_after()));
     }
     // Refused before hashing: only the admitted ones reached the pool and the database.
@@ -112,19 +151,12 @@ async fn parallel_wrong_passwords_cannot_outrun_the_lockout_and_the_owner_signs_
     a.limit(LimitName::LoginAccount, 100, 3600);
     let b = a.another_instance().await;
     a.register("owner@example.org", "en").await;
-    let attempts = (0..100).map(|i| {
-        let app = if i % 2 == 0 { &a } else { &b };
+    let answers = through_both(&a, &b, 100, |app, _| {
         login_from(app, "192.0.2.66", "owner@example.org", "a wrong password")
-    });
-    let answers = join_all(attempts).await;
-    let checked = answers
-        .iter()
-        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
-        .count();
-    let locked = answers
-        .iter()
-        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    })
+    .await;
+    let checked = with_status(&answers, StatusCode::UNAUTHORIZED);
+    let locked = with_status(&answers, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         checked <= 5,
         "{checked} passwords checked: {:?}",
@@ -298,13 +330,16 @@ async fn the_reset_mail_cap_holds_under_parallel_requests(pool: PgPool) {
     let b = a.another_instance().await;
     a.register("cap@example.org", "en").await;
     let before = a.mails_to("cap@example.org").await.len();
-    let requests = (0..20).map(|i| {
-        let app = if i % 2 == 0 { &a } else { &b };
+    let answers = through_both(&a, &b, 20, |app, _| {
         app.request_password_reset("cap@example.org")
-    });
-    for r in join_all(requests).await {
-        assert_eq!(r.status, StatusCode::ACCEPTED);
-    }
+    })
+    .await;
+    assert_eq!(
+        with_status(&answers, StatusCode::ACCEPTED),
+        20,
+        "{:?}",
+        statuses(&answers)
+    );
     assert_eq!(a.mails_to("cap@example.org").await.len() - before, 3);
 }
 
@@ -503,23 +538,20 @@ async fn document_requests_need_a_verified_address_and_at_most_five_open_even_in
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "email_not_verified");
 
-    let requests = (0..12).map(|i| {
-        let app = if i % 2 == 0 { &w.app } else { &second };
+    let answers = through_both(&w.app, &second, 12, |app, _| {
         app.post(
             "/api/v1/document-requests",
             Some(&w.citizen),
             doc_request(&w),
         )
-    });
-    let answers = join_all(requests).await;
-    let created = answers
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 5, "{:?}", statuses(&answers));
-    for r in answers.iter().filter(|r| r.status != StatusCode::CREATED) {
-        r.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "document_request_limit");
-    }
+    })
+    .await;
+    exactly_admitted(
+        &answers,
+        StatusCode::CREATED,
+        5,
+        (StatusCode::UNPROCESSABLE_ENTITY, "document_request_limit"),
+    );
     assert_eq!(
         w.app.count("SELECT count(*) FROM document_requests").await,
         5

@@ -147,14 +147,7 @@ async fn a_past_appointment_cannot_be_moved_or_cancelled_by_the_citizen(pool: Pg
             .expect_problem(StatusCode::CONFLICT, "illegal_transition");
         assert_eq!(p["from"], "booked", "{p}");
     }
-    assert_eq!(
-        w.app
-            .count(&format!(
-                "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'"
-            ))
-            .await,
-        1
-    );
+    assert!(w.is_booked(&id).await);
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
@@ -597,18 +590,13 @@ async fn two_instances_racing_over_many_freed_slots_give_each_to_one_entry_and_s
 ) {
     let w = World::with_capacity(pool, 1).await;
     // Ten slots on day 2 (09:00-13:00 and 14:00-15:00 would be 10; keep the world's hours).
-    let mut held = Vec::new();
     let slots: Vec<String> = [
         "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30", "14:00", "14:30",
     ]
     .iter()
     .map(|hm| w.at(2, hm))
     .collect();
-    for (i, slot) in slots.iter().enumerate() {
-        let c = w.app.quick_citizen(&format!("holder{i}@example.org")).await;
-        let id = w.booked(&c, slot).await;
-        held.push((c, id));
-    }
+    let held = w.booked_by_new_citizens("holder", &slots).await;
     // Every other slot of the day is taken too (there are none beyond these ten).
     let mut waiting = Vec::new();
     for i in 0..14 {
@@ -625,14 +613,9 @@ async fn two_instances_racing_over_many_freed_slots_give_each_to_one_entry_and_s
     }
     w.app.clock.advance(chrono::Duration::minutes(30));
     let b = w.app.another_instance().await;
-    let (r1, r2, r3, r4) = tokio::join!(
-        w.app.run_waitlist(),
-        b.run_waitlist(),
-        w.app.run_waitlist(),
-        b.run_waitlist()
-    );
-    let fulfilled = r1.fulfilled + r2.fulfilled + r3.fulfilled + r4.fulfilled;
-    assert_eq!(fulfilled, 10, "{r1:?} {r2:?} {r3:?} {r4:?}");
+    let passes = w.app.four_passes_with(&b).await;
+    let fulfilled: usize = passes.iter().map(|p| p.fulfilled).sum();
+    assert_eq!(fulfilled, 10, "{passes:?}");
     let app = &w.app;
     assert_eq!(
         app.count("SELECT count(*) FROM waitlist_entries WHERE status = 'fulfilled'")
@@ -1043,27 +1026,23 @@ async fn two_instances_running_the_pass_at_once_ask_each_booking_to_confirm_once
     let w = World::with_capacity(pool, 3).await;
     w.patch_service(json!({ "confirmation_required": true }))
         .await;
-    let mut ids = Vec::new();
-    for (i, hm) in ["09:00", "09:30", "10:00", "10:30"].iter().enumerate() {
-        for desk in 0..3 {
-            let c = w
-                .app
-                .quick_citizen(&format!("c{i}-{desk}@example.org"))
-                .await;
-            ids.push(w.booked(&c, &w.at(4, hm)).await);
-        }
-    }
+    // Every desk of four slots taken.
+    let starts: Vec<String> = ["09:00", "09:30", "10:00", "10:30"]
+        .iter()
+        .flat_map(|hm| [w.at(4, hm), w.at(4, hm), w.at(4, hm)])
+        .collect();
+    let ids: Vec<String> = w
+        .booked_by_new_citizens("c", &starts)
+        .await
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
     // Day 1, 11:00: every window is open.
     w.app.clock.advance(chrono::Duration::days(1));
     let b = w.app.another_instance().await;
-    let (r1, r2, r3, r4) = tokio::join!(
-        w.app.run_waitlist(),
-        b.run_waitlist(),
-        w.app.run_waitlist(),
-        b.run_waitlist()
-    );
-    let requested = r1.requested + r2.requested + r3.requested + r4.requested;
-    assert_eq!(requested, 12, "{r1:?} {r2:?} {r3:?} {r4:?}");
+    let passes = w.app.four_passes_with(&b).await;
+    let requested: u64 = passes.iter().map(|p| p.requested).sum();
+    assert_eq!(requested, 12, "{passes:?}");
     for id in &ids {
         assert_eq!(w.confirmation_requests(id).await, 1, "{id}");
     }
@@ -1418,14 +1397,7 @@ async fn a_walk_in_has_no_account_to_confirm_with_and_is_neither_asked_nor_relea
     w.app.clock.advance(chrono::Duration::days(2));
     assert_eq!(w.app.run_waitlist().await.released, 0);
     assert_eq!(w.confirmation_requests(&id).await, 0);
-    assert_eq!(
-        w.app
-            .count(&format!(
-                "SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'"
-            ))
-            .await,
-        1
-    );
+    assert!(w.is_booked(&id).await);
 }
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]

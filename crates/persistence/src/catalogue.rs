@@ -77,6 +77,17 @@ impl OfficeRow {
     }
 }
 
+/// The columns [`OfficeRecord`] reads, written once for [`offices`] and the JSON read of
+/// [`crate::offer`] (the query macros take string literals only, so the list is handed on):
+/// `office_columns!(m!(args))` is `m!(args "<columns>")`.
+macro_rules! office_columns {
+    ($($m:ident)::+ !($($args:tt)*)) => {
+        $($m)::+!($($args)*
+            "id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active")
+    };
+}
+pub(crate) use office_columns;
+
 /// An office's columns as stored (also read as JSON by [`crate::offer`]).
 #[derive(Deserialize)]
 pub(crate) struct OfficeRecord {
@@ -125,17 +136,23 @@ fn the_one<T>(rows: Vec<T>) -> Result<T, StoreError> {
 /// The office `id` whatever its state, or with `None` every active office, by code.
 #[tracing::instrument(skip_all)]
 async fn offices(ex: impl PgExecutor<'_>, id: Option<Uuid>) -> Result<Vec<OfficeRow>, StoreError> {
-    sqlx::query_as!(
-        OfficeRecord,
-        "SELECT id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en, timezone, active
-         FROM offices WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code",
-        id,
-    )
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .map(OfficeRow::try_from)
-    .collect()
+    macro_rules! read {
+        ($columns:literal) => {
+            sqlx::query_as!(
+                OfficeRecord,
+                "SELECT "
+                    + $columns
+                    + " FROM offices WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code",
+                id,
+            )
+        };
+    }
+    office_columns!(read!())
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(OfficeRow::try_from)
+        .collect()
 }
 
 pub async fn office(ex: impl PgExecutor<'_>, id: Uuid) -> Result<OfficeRow, StoreError> {
@@ -262,6 +279,20 @@ impl ServiceRow {
     }
 }
 
+/// The columns [`ServiceRecord`] reads, written once for [`services`] and the JSON read of
+/// [`crate::offer`]: `service_columns!(m!(args))` is `m!(args "<columns>")`. The fee is read as
+/// text, exact; its `!` tells sqlx the cast is never null.
+macro_rules! service_columns {
+    ($($m:ident)::+ !($($args:tt)*)) => {
+        $($m)::+!($($args)*
+            r#"id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
+               fee_amount::text AS "fee_amount!", fee_currency, min_notice_hours, max_advance_days,
+               creates_document_request, active, release_cooldown_minutes, confirmation_required,
+               confirm_from_hours, confirm_until_hours, max_reschedules"#)
+    };
+}
+pub(crate) use service_columns;
+
 /// A service's columns as stored (also read as JSON by [`crate::offer`]).
 #[derive(Deserialize)]
 pub(crate) struct ServiceRecord {
@@ -272,6 +303,8 @@ pub(crate) struct ServiceRecord {
     name_en: String,
     duration_minutes: i32,
     required_documents: serde_json::Value,
+    // The JSON read keeps sqlx's not-null mark in the key.
+    #[serde(rename = "fee_amount!")]
     fee_amount: String,
     fee_currency: String,
     min_notice_hours: i32,
@@ -330,20 +363,23 @@ async fn services(
     ex: impl PgExecutor<'_>,
     id: Option<Uuid>,
 ) -> Result<Vec<ServiceRow>, StoreError> {
-    sqlx::query_as!(
-        ServiceRecord,
-        r#"SELECT id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-            fee_amount::text AS "fee_amount!", fee_currency, min_notice_hours, max_advance_days,
-            creates_document_request, active, release_cooldown_minutes, confirmation_required,
-            confirm_from_hours, confirm_until_hours, max_reschedules
-         FROM services WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code"#,
-        id,
-    )
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .map(ServiceRow::try_from)
-    .collect()
+    macro_rules! read {
+        ($columns:literal) => {
+            sqlx::query_as!(
+                ServiceRecord,
+                "SELECT "
+                    + $columns
+                    + " FROM services WHERE id = $1 OR ($1::uuid IS NULL AND active) ORDER BY code",
+                id,
+            )
+        };
+    }
+    service_columns!(read!())
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(ServiceRow::try_from)
+        .collect()
 }
 
 pub async fn service(ex: impl PgExecutor<'_>, id: Uuid) -> Result<ServiceRow, StoreError> {

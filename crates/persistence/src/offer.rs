@@ -9,8 +9,10 @@ use serde::de::DeserializeOwned;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::catalogue::{OfficeRecord, OfficeRow, ServiceRecord, ServiceRow};
-use crate::schedules::{ScheduleRecord, ScheduleRow};
+use crate::catalogue::{
+    office_columns, service_columns, OfficeRecord, OfficeRow, ServiceRecord, ServiceRow,
+};
+use crate::schedules::{schedule_columns, ScheduleRecord, ScheduleRow};
 use crate::{corrupt_because, StoreError};
 
 /// The parts of an offer as stored; each is `None` when its row does not exist.
@@ -34,32 +36,34 @@ pub(crate) async fn for_slot(
     let day = start.date_naive();
     let from = day.checked_sub_days(Days::new(1)).unwrap_or(day);
     let to = day.checked_add_days(Days::new(1)).unwrap_or(day);
-    // Each part as JSON of the same columns its own module reads, decoded by the same record.
-    let r = sqlx::query!(
-        r#"SELECT
-             (SELECT to_jsonb(o) FROM (
-                SELECT id, code, name_ar, name_ru, name_en, address_ar, address_ru, address_en,
-                       timezone, active
-                FROM offices WHERE id = $1) o) AS office,
-             (SELECT to_jsonb(s) FROM (
-                SELECT id, code, name_ar, name_ru, name_en, duration_minutes, required_documents,
-                       fee_amount::text AS fee_amount, fee_currency, min_notice_hours,
-                       max_advance_days, creates_document_request, active,
-                       release_cooldown_minutes, confirmation_required, confirm_from_hours,
-                       confirm_until_hours, max_reschedules
-                FROM services WHERE id = $2) s) AS service,
-             (SELECT to_jsonb(c) FROM (
-                SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at
-                FROM schedules WHERE office_id = $1 AND service_id = $2) c) AS schedule,
-             ARRAY(SELECT day FROM closures WHERE office_id = $1 AND day BETWEEN $3 AND $4)
-               AS "closed!""#,
-        office_id,
-        service_id,
-        from,
-        to,
-    )
-    .fetch_one(ex)
-    .await?;
+    // Each part as JSON of the columns its own module reads (from the same column macro),
+    // decoded by the same record. The macros hand their lists on one after the other, as the
+    // query macro takes string literals only.
+    macro_rules! read {
+        () => { office_columns!(read!(@office)) };
+        (@office $office:literal) => { service_columns!(read!(@service $office)) };
+        (@service $office:literal $service:literal) => {
+            schedule_columns!(read!(@schedule $office $service))
+        };
+        (@schedule $office:literal $service:literal $schedule:literal) => {
+            sqlx::query!(
+                "SELECT
+                   (SELECT to_jsonb(o) FROM (SELECT " + $office + "
+                      FROM offices WHERE id = $1) o) AS office,
+                   (SELECT to_jsonb(s) FROM (SELECT " + $service + "
+                      FROM services WHERE id = $2) s) AS service,
+                   (SELECT to_jsonb(c) FROM (SELECT " + $schedule + "
+                      FROM schedules WHERE office_id = $1 AND service_id = $2) c) AS schedule,
+                   ARRAY(SELECT day FROM closures WHERE office_id = $1 AND day BETWEEN $3 AND $4)
+                     AS \"closed!\"",
+                office_id,
+                service_id,
+                from,
+                to,
+            )
+        };
+    }
+    let r = read!().fetch_one(ex).await?;
     Ok(Offer {
         office: part::<OfficeRecord>("offices", r.office)?
             .map(OfficeRow::try_from)

@@ -43,6 +43,15 @@ impl ScheduleRow {
     }
 }
 
+/// The columns [`ScheduleRecord`] reads, written once for [`get`], [`of_office`] and the JSON
+/// read of [`crate::offer`]: `schedule_columns!(m!(args))` is `m!(args "<columns>")`.
+macro_rules! schedule_columns {
+    ($($m:ident)::+ !($($args:tt)*)) => {
+        $($m)::+!($($args)* "office_id, service_id, capacity, reserved_capacity, weekly, updated_at")
+    };
+}
+pub(crate) use schedule_columns;
+
 /// A schedule's columns as stored (also read as JSON by [`crate::offer`]).
 #[derive(Deserialize)]
 pub(crate) struct ScheduleRecord {
@@ -79,17 +88,21 @@ pub async fn get(
     office_id: Uuid,
     service_id: Uuid,
 ) -> Result<Option<ScheduleRow>, StoreError> {
-    sqlx::query_as!(
-        ScheduleRecord,
-        "SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at FROM schedules
-         WHERE office_id = $1 AND service_id = $2",
-        office_id,
-        service_id,
-    )
-    .fetch_optional(ex)
-    .await?
-    .map(ScheduleRow::try_from)
-    .transpose()
+    macro_rules! read {
+        ($columns:literal) => {
+            sqlx::query_as!(
+                ScheduleRecord,
+                "SELECT " + $columns + " FROM schedules WHERE office_id = $1 AND service_id = $2",
+                office_id,
+                service_id,
+            )
+        };
+    }
+    schedule_columns!(read!())
+        .fetch_optional(ex)
+        .await?
+        .map(ScheduleRow::try_from)
+        .transpose()
 }
 
 /// Every schedule of an office.
@@ -98,17 +111,21 @@ pub(crate) async fn of_office(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
 ) -> Result<Vec<ScheduleRow>, StoreError> {
-    sqlx::query_as!(
-        ScheduleRecord,
-        "SELECT office_id, service_id, capacity, reserved_capacity, weekly, updated_at
-         FROM schedules WHERE office_id = $1 ORDER BY service_id",
-        office_id,
-    )
-    .fetch_all(ex)
-    .await?
-    .into_iter()
-    .map(ScheduleRow::try_from)
-    .collect()
+    macro_rules! read {
+        ($columns:literal) => {
+            sqlx::query_as!(
+                ScheduleRecord,
+                "SELECT " + $columns + " FROM schedules WHERE office_id = $1 ORDER BY service_id",
+                office_id,
+            )
+        };
+    }
+    schedule_columns!(read!())
+        .fetch_all(ex)
+        .await?
+        .into_iter()
+        .map(ScheduleRow::try_from)
+        .collect()
 }
 
 #[tracing::instrument(skip_all)]

@@ -312,6 +312,21 @@ impl TestApp {
         pass
     }
 
+    /// Two passes on this instance and two on `other`, all at once, as racing server processes
+    /// run them.
+    pub async fn four_passes_with(
+        &self,
+        other: &TestApp,
+    ) -> [mawid_persistence::waitlist::Pass; 4] {
+        let (r1, r2, r3, r4) = tokio::join!(
+            self.run_waitlist(),
+            other.run_waitlist(),
+            self.run_waitlist(),
+            other.run_waitlist()
+        );
+        [r1, r2, r3, r4]
+    }
+
     /// Freezes time at 08:00 UTC (11:00 in Moscow) on the Monday after the real date, so slot
     /// arithmetic is the same on every run while issued tokens stay valid in real time.
     pub fn freeze_on_next_monday(&self) -> NaiveDate {

@@ -122,4 +122,30 @@ impl World {
         let a = self.book(token, start).await.expect(StatusCode::CREATED);
         a["id"].as_str().unwrap().to_owned()
     }
+
+    /// Each of `starts` booked by a new verified citizen, `{prefix}{i}@example.org`: their
+    /// tokens and appointment ids, in order.
+    pub async fn booked_by_new_citizens(
+        &self,
+        prefix: &str,
+        starts: &[String],
+    ) -> Vec<(String, String)> {
+        let mut held = Vec::new();
+        for (i, start) in starts.iter().enumerate() {
+            let c = self
+                .app
+                .quick_citizen(&format!("{prefix}{i}@example.org"))
+                .await;
+            let id = self.booked(&c, start).await;
+            held.push((c, id));
+        }
+        held
+    }
+
+    /// Whether the appointment `id` is stored as booked.
+    pub async fn is_booked(&self, id: &str) -> bool {
+        let sql =
+            format!("SELECT count(*) FROM appointments WHERE id = '{id}' AND status = 'booked'");
+        self.app.count(&sql).await == 1
+    }
 }
