@@ -174,9 +174,11 @@ fn main() -> anyhow::Result<()> {
         &db_url,
         &mawid_persistence::PoolSettings::default(),
     ))?;
+    // A pool starts its upkeep task on the runtime it is made in.
+    let calendar = rt.block_on(async { calendar_pool(&pool) });
     let state = AppState {
         pool: pool.clone(),
-        calendar_pool: calendar_pool(&pool),
+        calendar_pool: calendar,
         jwt: Arc::new(JwtKeys::new(&secret)?),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
