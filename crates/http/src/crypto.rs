@@ -128,10 +128,11 @@ impl Hashers {
     }
 }
 
-/// Runs argon2 on its own low-priority threads with at most one hash per core at a time, so a
-/// storm of logins queues here instead of stalling every other request. The queue is bounded
-/// (beyond it the answer is an immediate 503), and new hashes (registrations, resets, staff
-/// accounts) may hold only half of the cores, so a flood of them cannot keep sign-ins out.
+/// Runs argon2 on threads of its own, all but one at the lowest priority, with at most one hash
+/// per core at a time, so a storm of logins queues here instead of stalling every other
+/// request. The queue is bounded (beyond it the answer is an immediate 503), and new hashes
+/// (registrations, resets, staff accounts) may hold only half of the cores, so a flood of them
+/// cannot keep sign-ins out.
 pub struct Passwords {
     permits: Arc<Semaphore>,
     new_hashes: Arc<Semaphore>,
