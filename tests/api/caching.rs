@@ -268,3 +268,46 @@ async fn the_calendar_is_read_while_bookings_hold_every_connection_of_the_main_p
     assert_eq!(remaining(&r, &w.at(2, "09:00")), Some(2));
     drop(held);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_booking_drops_the_answers_of_its_own_office_and_service_only(pool: PgPool) {
+    let mut w = World::new(pool).await;
+    let other = w.app.create_service(&w.admin, "civil-registry", 30).await;
+    w.app
+        .weekday_schedule(&w.admin, &w.office, &other, 2, World::hours())
+        .await;
+    let elsewhere = w.app.quick_citizen("elsewhere@example.org").await;
+    // Listening from here on, after the schedule's notification went out.
+    w.app.cache_availability(kept_an_hour());
+    w.app.until_listening().await;
+    let day = w.day(2);
+    let other_path = format!(
+        "/api/v1/offices/{}/availability?service_id={other}&from={day}&to={day}",
+        w.office
+    );
+    let (path, nine) = (availability_of(&w, 2), w.at(2, "09:00"));
+    assert_eq!(
+        remaining(&w.app.get(&other_path, None).await, &nine),
+        Some(2)
+    );
+    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(2));
+
+    // A place of the other service goes on another process (bookings do not notify), then this
+    // one books the world's service.
+    let b = w.app.another_instance().await;
+    b.post(
+        "/api/v1/appointments",
+        Some(&elsewhere),
+        json!({ "office_id": w.office, "service_id": other, "start": nine }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    w.book(&w.citizen, &nine).await.expect(StatusCode::CREATED);
+
+    assert_eq!(remaining(&w.app.get(&path, None).await, &nine), Some(1));
+    assert_eq!(
+        remaining(&w.app.get(&other_path, None).await, &nine),
+        Some(2),
+        "the other service's answer was kept"
+    );
+}

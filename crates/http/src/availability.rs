@@ -12,8 +12,10 @@
 //!   database-wide lock from pre-commit to the end of the commit, which would serialise every
 //!   booking's commit (and its WAL flush) behind the one before.
 //!
-//! A write answered by this process drops everything at once ([`AvailabilityCache::forget_all`]),
-//! so a client that booked and then asks the same process sees its booking. A read that began
+//! A write answered by this process drops what it may have changed before the client hears back,
+//! so a client that booked and then asks the same process sees its booking: a booking, a move or
+//! a cancellation the answers of its office and service ([`PlacesChanged`]), any other write
+//! every answer, and the catalogue's writes the contexts too. A read that began
 //! before a drop never stores its answer after it (the generation). Misses of one key are
 //! computed once while the others wait (single flight), and the kept bytes are capped.
 
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
+use actix_web::HttpResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use mawid_persistence::schedules::{AvailabilityContext, CHANNEL};
 use mawid_persistence::PgPool;
@@ -114,6 +117,22 @@ pub struct AvailabilityCache {
     inner: Option<Arc<Inner>>,
 }
 
+/// Left on the answer of a write that changed only the places of one office and service (a
+/// booking, a move, a cancellation), so the process drops only those answers; the answer of any
+/// other write drops every one.
+#[derive(Debug, Clone, Copy)]
+pub struct PlacesChanged {
+    pub office: Uuid,
+    pub service: Uuid,
+}
+
+impl PlacesChanged {
+    pub fn on(self, mut answer: HttpResponse) -> HttpResponse {
+        answer.extensions_mut().insert(self);
+        answer
+    }
+}
+
 /// What a change notification names: one office and service, or every one of either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Changed {
@@ -198,10 +217,26 @@ impl AvailabilityCache {
 
     /// Drops what a notification names (another process, or this one, changed it).
     pub fn forget(&self, changed: Changed) {
+        self.forget_covered(changed, true);
+    }
+
+    /// Drops the answers of one office and service, keeping the contexts (this process booked,
+    /// moved or cancelled there).
+    pub fn forget_answers_of(&self, places: PlacesChanged) {
+        let changed = Changed {
+            office: Some(places.office),
+            service: Some(places.service),
+        };
+        self.forget_covered(changed, false);
+    }
+
+    fn forget_covered(&self, changed: Changed, contexts: bool) {
         let Some(inner) = &self.inner else { return };
         let mut st = inner.lock();
         inner.generation.fetch_add(1, Ordering::SeqCst);
-        st.contexts.retain(|&(o, s), _| !changed.covers(o, s));
+        if contexts {
+            st.contexts.retain(|&(o, s), _| !changed.covers(o, s));
+        }
         let mut freed = 0;
         st.answers.retain(|k, a| {
             let keep = !changed.covers(k.office, k.service);

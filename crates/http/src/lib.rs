@@ -21,7 +21,7 @@ use mawid_domain::Clock;
 use mawid_persistence::PgPool;
 
 pub use auth::JwtKeys;
-pub use availability::{AvailabilityCache, CacheSettings};
+pub use availability::{AvailabilityCache, CacheSettings, PlacesChanged};
 pub use crypto::Passwords;
 pub use error::ApiError;
 pub use limit::AbuseSettings;
@@ -113,6 +113,8 @@ async fn forget_after_writes(
                 || path.starts_with("/api/v1/admin/services")
             {
                 state.availability.forget_all();
+            } else if let Some(places) = res.response().extensions().get::<PlacesChanged>() {
+                state.availability.forget_answers_of(*places);
             } else {
                 state.availability.forget_answers();
             }

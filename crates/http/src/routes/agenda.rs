@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::json::{Json, OptionalJson};
-use crate::routes::appointments::AppointmentView;
+use crate::routes::appointments::{places_of, AppointmentView};
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -393,5 +393,5 @@ async fn staff_book(
     )
     .await?;
     metrics::counter!("mawid_bookings_total").increment(1);
-    Ok(HttpResponse::Created().json(AppointmentView::from(&a)))
+    Ok(places_of(&a).on(HttpResponse::Created().json(AppointmentView::from(&a))))
 }

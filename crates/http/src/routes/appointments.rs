@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Citizen;
+use crate::availability::PlacesChanged;
 use crate::error::ApiError;
 use crate::json::{Json, OptionalJson};
 use crate::AppState;
@@ -150,6 +151,14 @@ impl BookingIn {
 
 /// The `Idempotency-Key`, bound to the request as parsed, so formatting differences in the JSON
 /// do not matter but any change of meaning does.
+/// What a booking, move or cancellation of `a` changed in the public availability.
+pub(crate) fn places_of(a: &AppointmentRow) -> PlacesChanged {
+    PlacesChanged {
+        office: a.office_id,
+        service: a.service_id,
+    }
+}
+
 fn idempotency(req: &HttpRequest, body: &BookingIn) -> Result<Option<Idempotency>, ApiError> {
     let Some(raw) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
@@ -179,7 +188,7 @@ async fn book(
     Ok(match store::book(&state.pool, booking).await? {
         Booked::Created(a) => {
             metrics::counter!("mawid_bookings_total").increment(1);
-            HttpResponse::Created().json(AppointmentView::from(&*a))
+            places_of(&a).on(HttpResponse::Created().json(AppointmentView::from(&*a)))
         }
         Booked::Replayed(a) => HttpResponse::Created()
             .insert_header(("Idempotent-Replayed", "true"))
@@ -220,7 +229,7 @@ async fn cancel(
     let c = Cancellation::by_citizen(citizen.id(), reason.as_deref())?;
     let a = store::cancel(&state.pool, *id, &c, state.now()).await?;
     metrics::counter!("mawid_cancellations_total", "by" => c.by().code()).increment(1);
-    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
+    Ok(places_of(&a).on(HttpResponse::Ok().json(AppointmentView::from(&a))))
 }
 
 #[derive(Deserialize)]
@@ -239,7 +248,7 @@ async fn reschedule(
         .await?;
     let start = body.start.utc();
     let a = store::reschedule(&state.pool, *id, citizen.id(), start, state.now()).await?;
-    Ok(HttpResponse::Ok().json(AppointmentView::from(&a)))
+    Ok(places_of(&a).on(HttpResponse::Ok().json(AppointmentView::from(&a))))
 }
 
 /// Confirms attendance, for a service that asks for it, inside its window.
