@@ -17,7 +17,9 @@
 //! a cancellation the answers of its office and service ([`PlacesChanged`]), any other write
 //! every answer, and the catalogue's writes the contexts too. A read that began
 //! before a drop never stores its answer after it (the generation). Misses of one key are
-//! computed once while the others wait (single flight), and the kept bytes are capped.
+//! computed once while the others wait (single flight); a miss after a drop that the read in
+//! progress began before waits for one read queued behind it, so a key is read at most once at a
+//! time however often bookings drop it. The kept bytes are capped.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,12 +82,45 @@ pub struct Answer {
 
 type Shared = Result<Arc<Answer>, ApiError>;
 
-/// A computation in progress that later misses of the same key may wait for.
+/// A computation that later misses of the same key may wait for.
 struct Flight {
     id: u64,
-    generation: u64,
     now: DateTime<Utc>,
     done: watch::Receiver<Option<Shared>>,
+}
+
+/// The computations of one key: the one reading now, and the one queued behind it.
+#[derive(Default)]
+struct Flights {
+    /// Reading since the generation it carries.
+    running: Option<(u64, Flight)>,
+    /// Waiting for `running` to end before its read begins: a read that has not begun yet is
+    /// as new as any miss's own would be, whatever was dropped meanwhile, so every miss that
+    /// comes while `running` is too old waits for this one. One key is then read at most once at
+    /// a time, however often bookings drop it.
+    next: Option<Flight>,
+}
+
+impl Flights {
+    fn is_empty(&self) -> bool {
+        self.running.is_none() && self.next.is_none()
+    }
+}
+
+/// What a miss does: wait for a computation, lead one now, or lead the one queued behind the
+/// running one.
+enum Part {
+    Wait(watch::Receiver<Option<Shared>>),
+    Lead {
+        id: u64,
+        generation: u64,
+        sender: watch::Sender<Option<Shared>>,
+    },
+    LeadNext {
+        id: u64,
+        sender: watch::Sender<Option<Shared>>,
+        before: watch::Receiver<Option<Shared>>,
+    },
 }
 
 struct Kept<T> {
@@ -97,7 +132,7 @@ struct Kept<T> {
 struct State {
     answers: HashMap<Key, Arc<Answer>>,
     bytes: usize,
-    flights: HashMap<Key, Flight>,
+    flights: HashMap<Key, Flights>,
     contexts: HashMap<(Uuid, Uuid), Kept<Arc<AvailabilityContext>>>,
 }
 
@@ -329,8 +364,8 @@ impl AvailabilityCache {
         let max_age = inner.settings.max_age;
         let near = |then: DateTime<Utc>| (now - then).abs().to_std().is_ok_and(|d| d <= max_age);
         // A waiter whose leader went away (its request was dropped) tries again.
-        let (id, generation, sender) = loop {
-            let waiting = {
+        let (generation, sender, flight) = loop {
+            let part = {
                 let mut st = inner.lock();
                 if let Some(a) = st.answers.get(&key) {
                     if a.read_at.elapsed() < max_age && near(a.now) {
@@ -338,28 +373,55 @@ impl AvailabilityCache {
                     }
                 }
                 let generation = inner.generation.load(Ordering::SeqCst);
-                match st.flights.get(&key) {
+                let flights = st.flights.entry(key).or_default();
+                let id = inner.flight_ids.fetch_add(1, Ordering::Relaxed);
+                match (&flights.running, &flights.next) {
                     // Begun after every drop so far: its read is as new as ours would be.
-                    Some(f) if f.generation == generation && near(f.now) => f.done.clone(),
+                    (Some((g, f)), _) if *g == generation && near(f.now) => {
+                        Part::Wait(f.done.clone())
+                    }
+                    (_, Some(f)) if near(f.now) => Part::Wait(f.done.clone()),
+                    (Some((_, running)), None) if near(running.now) => {
+                        let before = running.done.clone();
+                        let (sender, done) = watch::channel(None);
+                        flights.next = Some(Flight { id, now, done });
+                        Part::LeadNext { id, sender, before }
+                    }
                     _ => {
-                        let (tx, rx) = watch::channel(None);
-                        let id = inner.flight_ids.fetch_add(1, Ordering::Relaxed);
-                        let flight = Flight {
+                        let (sender, done) = watch::channel(None);
+                        flights.running = Some((generation, Flight { id, now, done }));
+                        Part::Lead {
                             id,
                             generation,
-                            now,
-                            done: rx,
-                        };
-                        st.flights.insert(key, flight);
-                        break (id, generation, tx);
+                            sender,
+                        }
                     }
                 }
             };
-            if let Some(shared) = wait(waiting).await {
-                return shared;
+            match part {
+                Part::Wait(done) => {
+                    if let Some(shared) = wait(done).await {
+                        return shared;
+                    }
+                }
+                Part::Lead {
+                    id,
+                    generation,
+                    sender,
+                } => break (generation, sender, FlightGuard { inner, key, id }),
+                Part::LeadNext { id, sender, before } => {
+                    let flight = FlightGuard { inner, key, id };
+                    let _ = wait(before).await;
+                    let mut st = inner.lock();
+                    let generation = inner.generation.load(Ordering::SeqCst);
+                    let flights = st.flights.entry(key).or_default();
+                    if let Some(next) = flights.next.take_if(|f| f.id == id) {
+                        flights.running = Some((generation, next));
+                    }
+                    break (generation, sender, flight);
+                }
             }
         };
-        let flight = FlightGuard { inner, key, id };
         let read_at = Instant::now();
         let result = compute().await.map(|(body, tag)| {
             Arc::new(Answer {
@@ -468,7 +530,12 @@ struct FlightGuard<'a> {
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
         let mut st = self.inner.lock();
-        if st.flights.get(&self.key).is_some_and(|f| f.id == self.id) {
+        let Some(flights) = st.flights.get_mut(&self.key) else {
+            return;
+        };
+        flights.running.take_if(|(_, f)| f.id == self.id);
+        flights.next.take_if(|f| f.id == self.id);
+        if flights.is_empty() {
             st.flights.remove(&self.key);
         }
     }
@@ -573,6 +640,40 @@ mod tests {
             assert_eq!(a.unwrap().body, "[]");
         }
         assert_eq!(computed.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn misses_after_a_drop_wait_for_one_read_queued_behind_the_running_one() {
+        let cache = listening();
+        let reads = std::sync::Mutex::new(Vec::new());
+        let read = |name: &'static str| {
+            let reads = &reads;
+            move || async move {
+                reads.lock().unwrap().push(format!("{name} begins"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                reads.lock().unwrap().push(format!("{name} ends"));
+                body(name)
+            }
+        };
+        let first = cache.answer(key(), at(0), read("first"));
+        let later = async {
+            // Bookings drop the key again and again while the first read runs.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let asks = (0..16).map(|i| {
+                cache.forget_all();
+                cache.answer(key(), at(0), read(if i == 0 { "queued" } else { "extra" }))
+            });
+            futures_util::future::join_all(asks).await
+        };
+        let (first, later) = futures_util::future::join(first, later).await;
+        assert_eq!(first.unwrap().body, "first");
+        for a in later {
+            assert_eq!(a.unwrap().body, "queued");
+        }
+        assert_eq!(
+            *reads.lock().unwrap(),
+            ["first begins", "first ends", "queued begins", "queued ends"]
+        );
     }
 
     #[tokio::test]
