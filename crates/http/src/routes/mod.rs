@@ -20,13 +20,15 @@ pub mod webhooks;
 use actix_web::web;
 
 pub fn api(cfg: &mut web::ServiceConfig) {
+    // Resources are tried in this order, each pattern with parameters a regex match: the
+    // storm's routes (availability, booking) first, so they are found after the fewest.
+    schedules::routes(cfg);
+    appointments::routes(cfg);
     accounts::routes(cfg);
     staff::routes(cfg);
     document_requests::routes(cfg);
     tracking::routes(cfg);
     catalogue::routes(cfg);
-    schedules::routes(cfg);
-    appointments::routes(cfg);
     agenda::routes(cfg);
     counter::routes(cfg);
     notifications::routes(cfg);
