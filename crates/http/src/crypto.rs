@@ -67,8 +67,9 @@ fn lower_this_threads_priority() -> std::io::Result<()> {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// One thread per hashing permit. The first runs at normal priority, so sign-ins go on at one
-/// core's pace however busy the machine is; the others at the lowest, so they hash only on cores
-/// nothing else wants. Measured on 2 cores: with every hashing thread at normal priority a login
+/// core's pace however busy the machine is, but on the longest slices, so a request's thread
+/// that wakes preempts it ([`crate::slices`]); the others at the lowest, so they hash only on
+/// cores nothing else wants. Measured on 2 cores: with every hashing thread at normal priority a login
 /// storm raised the calendar's p99 about thirtyfold, with every one at `SCHED_IDLE` the other
 /// work starved the sign-ins. The threads end when the [`Passwords`] owning them is dropped,
 /// and are never joined, so they cannot hold up the process's exit.
@@ -87,7 +88,7 @@ impl Hashers {
                 .name(format!("mawid-hash-{i}"))
                 .spawn(move || {
                     let lowered = if i == 0 {
-                        Ok(())
+                        crate::slices::ask_for_long_slices()
                     } else {
                         lower_this_threads_priority()
                     };

@@ -9,6 +9,7 @@ pub mod json;
 pub mod limit;
 pub mod observe;
 pub mod routes;
+pub mod slices;
 
 use std::sync::Arc;
 

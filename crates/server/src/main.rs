@@ -194,13 +194,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
 
     let metrics_on_main = config.metrics_bind.is_none();
-    let server = HttpServer::new(move || mawid_http::app_serving(state.clone(), metrics_on_main))
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-        // The signals are ours: the background workers must stop before the HTTP workers'
-        // runtimes do, since pooled connections opened on those runtimes die with them.
-        .disable_signals()
-        .bind(&config.bind)
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    // The factory runs once in each worker's thread.
+    let server = HttpServer::new(move || {
+        if let Err(e) = mawid_http::slices::ask_for_short_slices() {
+            tracing::debug!(error = %e, "the kernel kept the worker's default slice");
+        }
+        mawid_http::app_serving(state.clone(), metrics_on_main)
+    })
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    // The signals are ours: the background workers must stop before the HTTP workers'
+    // runtimes do, since pooled connections opened on those runtimes die with them.
+    .disable_signals()
+    .bind(&config.bind)
+    .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
