@@ -11,7 +11,8 @@
 # booking breaks a rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark
 # creates and drops its own `mawid_bench` and `mawid_ceiling` databases there).
 # MAWID_BENCH_SMOKE=1: a small seed grown to 10,000 and a few seconds per figure, to show the
-# benchmark still runs (CI runs it); its figures mean nothing.
+# benchmark still runs (CI runs it); its figures mean nothing. MAWID_BENCH_PARTS=storm,logins (any
+# of availability, counter, booking, storm, logins) runs only those parts after the seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh

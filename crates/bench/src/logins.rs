@@ -98,8 +98,7 @@ pub async fn run(
         .execute(&main.pool)
         .await?;
 
-    let pool =
-        mawid_persistence::connect(db_url, &mawid_persistence::PoolSettings::default()).await?;
+    let pool = mawid_persistence::connect(db_url, &crate::pool_settings()?).await?;
     let state = AppState {
         calendar_pool: crate::calendar_pool(&pool),
         pool,

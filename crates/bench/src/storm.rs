@@ -1,11 +1,12 @@
 //! The release storm: a day of slots at one office opens at a known instant (its closure is
 //! lifted), and verified citizens, their tokens issued beforehand, poll that day's availability
-//! over many connections and book what they see until every place is taken. The server is a
+//! and book what it shows until every place is taken: each client polls on one connection and
+//! books on another, as a bot or an open calendar page does. The server is a
 //! second in-process app with its own pool and the server's rate limits (defaults and
 //! `MAWID_LIMIT_*`), as production runs; the checks that must hold (no 5xx, no overbooked slot,
 //! the caps) are read back in SQL.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use mawid_domain::account::Role;
 use mawid_domain::{Clock, SystemClock};
 use mawid_http::AppState;
 use rand::Rng;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::scale;
@@ -158,6 +160,21 @@ struct Tally {
     last_created: Option<Instant>,
 }
 
+impl Tally {
+    fn absorb(&mut self, other: Tally) {
+        self.early += other.early;
+        self.availability.extend(other.availability);
+        self.booking.extend(other.booking);
+        self.created += other.created;
+        self.slot_full += other.slot_full;
+        self.refused_422 += other.refused_422;
+        self.rate_limited += other.rate_limited;
+        self.server_errors += other.server_errors;
+        self.other += other.other;
+        self.last_created = self.last_created.max(other.last_created);
+    }
+}
+
 fn note_unexpected(t: &mut Tally, what: &str) {
     if t.other + t.server_errors < 3 {
         eprintln!("storm: {what}");
@@ -215,143 +232,50 @@ pub async fn run(
         }
     };
 
-    let clients = (0..s.storm_connections).map(|conn| {
-        let (tokens, url, released) = (tokens.clone(), url.clone(), released.clone());
-        let post = format!("{base}/appointments");
-        let (office, service) = (setup.office, setup.service);
+    // Each client is a bot or a family's browser: one connection keeps the day's calendar
+    // refreshed, the other books what it showed last, for the client's citizens one after
+    // another. The calendar's rate is then the server's, not one booking's round trip.
+    let clients = (0..s.storm_connections / 2).map(|n| {
+        let clients = s.storm_connections / 2;
+        let mine: Vec<usize> = (n..tokens.len()).step_by(clients).collect();
+        let (shown, seen) = watch::channel(Vec::new());
+        let booker = Booker {
+            post: format!("{base}/appointments"),
+            office: setup.office,
+            service: setup.service,
+            tokens: tokens.clone(),
+            mine,
+        };
+        let busy = Rc::new(Cell::new(true));
+        let give_up = started + LEAD + GIVE_UP;
+        // The clients' polls are spread evenly over each interval.
+        let every = Duration::from_secs_f64(clients as f64 / s.storm_poll_rate);
+        let pace = Pace {
+            first: started + every.mul_f64(n as f64 / clients as f64),
+            every,
+        };
+        let watching = watch_calendar(
+            url.clone(),
+            released.clone(),
+            shown,
+            busy.clone(),
+            pace,
+            give_up,
+        );
         async move {
-            let client = awc::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .finish();
-            let mut rng = rand::thread_rng();
-            let mut mine: Vec<usize> = (conn..tokens.len()).step_by(s.storm_connections).collect();
-            let mut t = Tally::default();
-            let give_up = started + LEAD + GIVE_UP;
-            while !mine.is_empty() && Instant::now() < give_up {
-                let opened = *released.borrow();
-                let t0 = Instant::now();
-                let res = match client.get(&url).send().await {
-                    Ok(mut r) => {
-                        let status = r.status();
-                        r.body()
-                            .limit(4 << 20)
-                            .await
-                            .map(|b| (status, b))
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                if opened.is_some() {
-                    t.availability.push(ms);
-                } else {
-                    t.early += 1;
-                }
-                let free: Vec<String> = match res {
-                    Ok((status, body)) if status.is_success() => {
-                        match serde_json::from_slice::<serde_json::Value>(&body) {
-                            Ok(v) => v["slots"]
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter(|slot| slot["remaining"].as_i64().unwrap_or(0) > 0)
-                                .filter_map(|slot| slot["start"].as_str().map(str::to_owned))
-                                .collect(),
-                            Err(e) => {
-                                note_unexpected(&mut t, &format!("availability body: {e}"));
-                                t.other += 1;
-                                continue;
-                            }
-                        }
-                    }
-                    Ok((status, _)) => {
-                        if status.is_server_error() {
-                            t.server_errors += 1;
-                        } else {
-                            t.other += 1;
-                        }
-                        note_unexpected(&mut t, &format!("availability {status}"));
-                        continue;
-                    }
-                    Err(e) => {
-                        note_unexpected(&mut t, &format!("availability: {e}"));
-                        t.other += 1;
-                        continue;
-                    }
-                };
-                if free.is_empty() {
-                    // Sold out, if the answer was asked for after the day opened.
-                    if opened.is_some() {
-                        break;
-                    }
-                    continue;
-                }
-                let k = rng.gen_range(0..mine.len());
-                let body = serde_json::json!({
-                    "office_id": office,
-                    "service_id": service,
-                    "start": free[rng.gen_range(0..free.len())],
-                });
-                let t0 = Instant::now();
-                let res = client
-                    .post(&post)
-                    .insert_header(("Authorization", format!("Bearer {}", tokens[mine[k]])))
-                    .send_json(&body)
-                    .await;
-                // The whole answer, as a client reads it, inside the measured time.
-                let res = match res {
-                    Ok(mut r) => {
-                        let status = r.status().as_u16();
-                        r.body()
-                            .await
-                            .map(|b| (status, b))
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                t.booking.push(t0.elapsed().as_secs_f64() * 1000.0);
-                match res {
-                    Ok((201, _)) => {
-                        t.created += 1;
-                        t.last_created = Some(Instant::now());
-                        mine.swap_remove(k);
-                    }
-                    // Only a full slot is an expected conflict here.
-                    Ok((409, b)) => match serde_json::from_slice::<serde_json::Value>(&b) {
-                        Ok(p) if p["code"] == "slot_full" => t.slot_full += 1,
-                        p => {
-                            note_unexpected(&mut t, &format!("booking 409: {p:?}"));
-                            t.other += 1;
-                        }
-                    },
-                    // A cap or a rate limit: this citizen is done for the day.
-                    Ok((422, _)) => {
-                        t.refused_422 += 1;
-                        mine.swap_remove(k);
-                    }
-                    Ok((429, _)) => {
-                        t.rate_limited += 1;
-                        mine.swap_remove(k);
-                    }
-                    Ok((status, _)) if status >= 500 => {
-                        note_unexpected(&mut t, &format!("booking {status}"));
-                        t.server_errors += 1;
-                    }
-                    Ok((status, _)) => {
-                        note_unexpected(&mut t, &format!("booking {status}"));
-                        t.other += 1;
-                    }
-                    Err(e) => {
-                        note_unexpected(&mut t, &format!("booking: {e}"));
-                        t.other += 1;
-                    }
-                }
-            }
-            t
+            let (mut watched, booked) =
+                futures_util::future::join(watching, booker.book(seen, busy, give_up)).await;
+            watched.absorb(booked);
+            watched
         }
     });
+    // The load clients share the server's cores here, not in production: their thread asks for
+    // the workers' short slices too, so that its own waits for a core are not charged to the
+    // server's answers.
+    let _ = mawid_http::slices::ask_for_short_slices();
     let (opened, tallies) =
         futures_util::future::join(opener, futures_util::future::join_all(clients)).await;
+    let _ = mawid_http::slices::ask_for_default_slices();
     opened.context("lifting the storm day's closure")?;
     let wall = started.elapsed();
     let release = released.borrow().expect("the opener ran");
@@ -412,4 +336,207 @@ pub async fn run(
     .fetch_one(pool)
     .await?;
     Ok(r)
+}
+
+fn storm_client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// What a client reads of an availability answer.
+#[derive(serde::Deserialize)]
+struct Day<'a> {
+    #[serde(borrow)]
+    slots: Vec<Slot<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Slot<'a> {
+    #[serde(borrow)]
+    start: std::borrow::Cow<'a, str>,
+    remaining: i64,
+}
+
+/// When one client polls: from `first`, once `every`.
+struct Pace {
+    first: Instant,
+    every: Duration,
+}
+
+/// Polls the day's availability on one connection at `pace` while `busy` (the client's booker
+/// has citizens left), showing each answer's free starts on `shown`; stops when the day, open,
+/// has no free place left (dropping `shown` tells the booker). A poll's latency runs from the
+/// instant it was due, so a server that falls behind is charged for the wait it caused.
+async fn watch_calendar(
+    url: String,
+    released: Rc<RefCell<Option<Instant>>>,
+    shown: watch::Sender<Vec<String>>,
+    busy: Rc<Cell<bool>>,
+    pace: Pace,
+    give_up: Instant,
+) -> Tally {
+    let client = storm_client();
+    let mut t = Tally::default();
+    let mut due = pace.first;
+    while busy.get() && Instant::now() < give_up {
+        actix_web::rt::time::sleep_until(due.into()).await;
+        let t0 = due;
+        due += pace.every;
+        let opened = released.borrow().is_some();
+        let res = match client.get(&url).send().await {
+            Ok(mut r) => {
+                let status = r.status();
+                r.body()
+                    .limit(4 << 20)
+                    .await
+                    .map(|b| (status, b))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if opened {
+            t.availability.push(ms);
+        } else {
+            t.early += 1;
+        }
+        let free: Vec<String> = match res {
+            Ok((status, body)) if status.is_success() => {
+                match serde_json::from_slice::<Day>(&body) {
+                    Ok(day) => day
+                        .slots
+                        .into_iter()
+                        .filter(|slot| slot.remaining > 0)
+                        .map(|slot| slot.start.into_owned())
+                        .collect(),
+                    Err(e) => {
+                        note_unexpected(&mut t, &format!("availability body: {e}"));
+                        t.other += 1;
+                        continue;
+                    }
+                }
+            }
+            Ok((status, _)) => {
+                if status.is_server_error() {
+                    t.server_errors += 1;
+                } else {
+                    t.other += 1;
+                }
+                note_unexpected(&mut t, &format!("availability {status}"));
+                continue;
+            }
+            Err(e) => {
+                note_unexpected(&mut t, &format!("availability: {e}"));
+                t.other += 1;
+                continue;
+            }
+        };
+        // Asked for after the day opened and nothing free: sold out.
+        let sold_out = opened && free.is_empty();
+        shown.send_replace(free);
+        if sold_out {
+            break;
+        }
+    }
+    t
+}
+
+/// Books, for one client's citizens in turn, a start its calendar showed since the last attempt.
+struct Booker {
+    post: String,
+    office: Uuid,
+    service: Uuid,
+    tokens: Arc<Vec<String>>,
+    /// Indexes into `tokens` of the citizens not yet booked or refused.
+    mine: Vec<usize>,
+}
+
+impl Booker {
+    async fn book(
+        mut self,
+        mut seen: watch::Receiver<Vec<String>>,
+        busy: Rc<Cell<bool>>,
+        give_up: Instant,
+    ) -> Tally {
+        let client = storm_client();
+        let mut rng = rand::thread_rng();
+        let mut t = Tally::default();
+        while !self.mine.is_empty() && Instant::now() < give_up {
+            // A newer answer than the one the last attempt used; none comes once the calendar
+            // stopped (sold out).
+            if seen.changed().await.is_err() {
+                break;
+            }
+            let free = seen.borrow_and_update().clone();
+            if free.is_empty() {
+                continue;
+            }
+            let k = rng.gen_range(0..self.mine.len());
+            let body = serde_json::json!({
+                "office_id": self.office,
+                "service_id": self.service,
+                "start": free[rng.gen_range(0..free.len())],
+            });
+            let t0 = Instant::now();
+            let res = client
+                .post(&self.post)
+                .insert_header((
+                    "Authorization",
+                    format!("Bearer {}", self.tokens[self.mine[k]]),
+                ))
+                .send_json(&body)
+                .await;
+            // The whole answer, as a client reads it, inside the measured time.
+            let res = match res {
+                Ok(mut r) => {
+                    let status = r.status().as_u16();
+                    r.body()
+                        .await
+                        .map(|b| (status, b))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            t.booking.push(t0.elapsed().as_secs_f64() * 1000.0);
+            match res {
+                Ok((201, _)) => {
+                    t.created += 1;
+                    t.last_created = Some(Instant::now());
+                    self.mine.swap_remove(k);
+                }
+                // Only a full slot is an expected conflict here.
+                Ok((409, b)) => match serde_json::from_slice::<serde_json::Value>(&b) {
+                    Ok(p) if p["code"] == "slot_full" => t.slot_full += 1,
+                    p => {
+                        note_unexpected(&mut t, &format!("booking 409: {p:?}"));
+                        t.other += 1;
+                    }
+                },
+                // A cap or a rate limit: this citizen is done for the day.
+                Ok((422, _)) => {
+                    t.refused_422 += 1;
+                    self.mine.swap_remove(k);
+                }
+                Ok((429, _)) => {
+                    t.rate_limited += 1;
+                    self.mine.swap_remove(k);
+                }
+                Ok((status, _)) if status >= 500 => {
+                    note_unexpected(&mut t, &format!("booking {status}"));
+                    t.server_errors += 1;
+                }
+                Ok((status, _)) => {
+                    note_unexpected(&mut t, &format!("booking {status}"));
+                    t.other += 1;
+                }
+                Err(e) => {
+                    note_unexpected(&mut t, &format!("booking: {e}"));
+                    t.other += 1;
+                }
+            }
+        }
+        busy.set(false);
+        t
+    }
 }
