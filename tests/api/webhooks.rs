@@ -362,3 +362,37 @@ async fn a_document_status_change_is_announced_and_an_unsubscribed_event_is_not(
     assert!(!got[0].body.contains("Amal") && !got[0].body.contains("looks fine"));
     assert_eq!(w.deliveries_of(&hook).await.len(), 1);
 }
+
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_walk_in_booked_by_staff_without_an_email_is_announced_though_nobody_is_mailed(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let receiver = Receiver::start().await;
+    let hook = w
+        .register_hook(&receiver.url, &["appointment.booked"])
+        .await;
+    let booked = w
+        .app
+        .post(
+            "/api/v1/admin/appointments",
+            Some(&w.officer),
+            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00"),
+                    "reason": "at the counter",
+                    "applicant": { "full_name": "Huda Saleh", "national_number": "01020304050" } }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let mailed = format!(
+        "SELECT count(*) FROM notifications WHERE payload->>'appointment_id' = '{}'",
+        booked["id"].as_str().unwrap()
+    );
+    assert_eq!(w.app.count(&mailed).await, 0);
+    let deliveries = w.deliveries_of(&hook).await;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0]["event"], "appointment.booked");
+    assert_eq!(
+        deliveries[0]["payload"]["data"]["appointment_id"],
+        booked["id"]
+    );
+}

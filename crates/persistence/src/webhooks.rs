@@ -150,8 +150,15 @@ pub async fn enqueue(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let announcement = Announcement::new(event, data, now);
-    outbox::enqueue_all(conn, Vec::new(), Some(&announcement))
+    announce(conn, &Announcement::new(event, data, now)).await
+}
+
+/// Queues an announcement already built (its event may also have mailed no one).
+pub async fn announce(
+    conn: &mut PgConnection,
+    announcement: &Announcement,
+) -> Result<(), StoreError> {
+    outbox::enqueue_all(conn, Vec::new(), Some(announcement))
         .await
         .map(|_| ())
 }

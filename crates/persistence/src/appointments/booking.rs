@@ -21,7 +21,7 @@ use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError, Wal
 use crate::catalogue::{OfficeRow, ServiceRow};
 use crate::schedules::ScheduleRow;
 use crate::webhooks::Announcement;
-use crate::{audit, offer, outbox, users, webhooks, StoreError};
+use crate::{audit, offer, users, webhooks, StoreError};
 use mawid_domain::webhook::Event;
 
 pub struct NewBooking {
@@ -213,9 +213,7 @@ pub async fn book_by_staff(pool: &PgPool, b: StaffBooking) -> Result<Appointment
             mail.send_with_reminder(&mut tx, booked, &appointment, b.now, &announcement)
                 .await?;
         }
-        None => outbox::enqueue_all(&mut *tx, Vec::new(), Some(&announcement))
-            .await
-            .map(|_| ())?,
+        None => webhooks::announce(&mut tx, &announcement).await?,
     }
     audit::record(
         &mut *tx,
