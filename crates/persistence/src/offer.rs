@@ -1,6 +1,7 @@
 //! What a booking needs to know about the slot it claims: the office, the service, their
-//! schedule and the office's closures near the slot, read in one round trip instead of four,
-//! because every booking, reschedule and staff booking starts with it.
+//! schedule and the office's closures near the slot, and for a citizen's own booking the
+//! account and its recent no-shows, read in one round trip instead of five, because every
+//! booking, reschedule and staff booking starts with it.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +14,7 @@ use crate::catalogue::{
     office_columns, service_columns, OfficeRecord, OfficeRow, ServiceRecord, ServiceRow,
 };
 use crate::schedules::{schedule_columns, ScheduleRecord, ScheduleRow};
+use crate::users::{user_columns, WithNoShows, WithNoShowsRecord};
 use crate::{corrupt_because, StoreError};
 
 /// The parts of an offer as stored; each is `None` when its row does not exist.
@@ -23,16 +25,28 @@ pub(crate) struct Offer {
     /// The office's closed local dates within a day of the slot's UTC date, which holds the
     /// slot's local date in any zone.
     pub closed: BTreeSet<NaiveDate>,
+    /// The citizen asked for and their no-shows since the date asked for, if the account exists.
+    pub citizen: Option<WithNoShows>,
 }
 
-/// The office, service, schedule and closures for a slot starting at `start`.
+/// A citizen whose account [`for_slot`] reads beside the offer: their id, and since when their
+/// no-shows count.
+pub(crate) struct CitizenSince {
+    pub id: Uuid,
+    pub since: DateTime<Utc>,
+}
+
+/// The office, service, schedule and closures for a slot starting at `start`, and the account of
+/// `citizen` with its no-shows (read after the caller's lock on the citizen, so as new as that).
 #[tracing::instrument(skip_all)]
 pub(crate) async fn for_slot(
     ex: impl PgExecutor<'_>,
     office_id: Uuid,
     service_id: Uuid,
     start: DateTime<Utc>,
+    citizen: Option<CitizenSince>,
 ) -> Result<Offer, StoreError> {
+    let (citizen_id, since) = citizen.map(|c| (c.id, c.since)).unzip();
     let day = start.date_naive();
     let from = day.checked_sub_days(Days::new(1)).unwrap_or(day);
     let to = day.checked_add_days(Days::new(1)).unwrap_or(day);
@@ -46,6 +60,9 @@ pub(crate) async fn for_slot(
             schedule_columns!(read!(@schedule $office $service))
         };
         (@schedule $office:literal $service:literal $schedule:literal) => {
+            user_columns!(read!(@user $office $service $schedule))
+        };
+        (@user $office:literal $service:literal $schedule:literal $user:literal) => {
             sqlx::query!(
                 "SELECT
                    (SELECT to_jsonb(o) FROM (SELECT " + $office + "
@@ -55,11 +72,18 @@ pub(crate) async fn for_slot(
                    (SELECT to_jsonb(c) FROM (SELECT " + $schedule + "
                       FROM schedules WHERE office_id = $1 AND service_id = $2) c) AS schedule,
                    ARRAY(SELECT day FROM closures WHERE office_id = $1 AND day BETWEEN $3 AND $4)
-                     AS \"closed!\"",
+                     AS \"closed!\",
+                   (SELECT to_jsonb(c) FROM (SELECT " + $user + ",
+                        ARRAY(SELECT a.slot_start FROM appointments a
+                              WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $6)
+                          AS no_shows
+                      FROM users u WHERE u.id = $5) c) AS citizen",
                 office_id,
                 service_id,
                 from,
                 to,
+                citizen_id,
+                since,
             )
         };
     }
@@ -75,6 +99,9 @@ pub(crate) async fn for_slot(
             .map(ScheduleRow::try_from)
             .transpose()?,
         closed: r.closed.into_iter().collect(),
+        citizen: part::<WithNoShowsRecord>("users", r.citizen)?
+            .map(WithNoShows::try_from)
+            .transpose()?,
     })
 }
 

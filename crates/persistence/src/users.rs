@@ -53,8 +53,21 @@ impl UserRow {
     }
 }
 
-/// A `users` row as the database returns it, before its text columns are decoded.
-struct Record {
+/// The columns [`Record`] reads, written once for [`with_no_shows`] and the JSON read of
+/// [`crate::offer`]: `user_columns!(m!(args))` is `m!(args "<columns>")`.
+macro_rules! user_columns {
+    ($($m:ident)::+ !($($args:tt)*)) => {
+        $($m)::+!($($args)*
+            "id, email, password_hash, full_name, preferred_language, phone, role,
+             email_verified_at, created_at, passport_number, national_number, deactivated_at")
+    };
+}
+pub(crate) use user_columns;
+
+/// A `users` row as the database returns it, before its text columns are decoded (also read as
+/// JSON by [`crate::offer`]).
+#[derive(serde::Deserialize)]
+pub(crate) struct Record {
     id: Uuid,
     email: String,
     password_hash: String,
@@ -182,6 +195,22 @@ pub async fn by_id(ex: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
 /// An account and the starts of its recent no-shows.
 pub(crate) type WithNoShows = (UserRow, Vec<DateTime<Utc>>);
 
+/// An account and its no-shows as the JSON read of [`crate::offer`] returns them.
+#[derive(serde::Deserialize)]
+pub(crate) struct WithNoShowsRecord {
+    #[serde(flatten)]
+    user: Record,
+    no_shows: Vec<DateTime<Utc>>,
+}
+
+impl TryFrom<WithNoShowsRecord> for WithNoShows {
+    type Error = StoreError;
+
+    fn try_from(r: WithNoShowsRecord) -> Result<Self, StoreError> {
+        Ok((UserRow::try_from(r.user)?, r.no_shows))
+    }
+}
+
 /// The account `id` and the starts of its no-shows after `since` (what the suspension rule
 /// counts), in one read for the booking paths.
 #[tracing::instrument(skip_all)]
@@ -190,19 +219,20 @@ pub(crate) async fn with_no_shows(
     id: Uuid,
     since: DateTime<Utc>,
 ) -> Result<Option<WithNoShows>, StoreError> {
-    let Some(r) = sqlx::query!(
-        r#"SELECT id, email, password_hash, full_name, preferred_language, phone, role,
-                  email_verified_at, created_at, passport_number, national_number, deactivated_at,
-                  ARRAY(SELECT a.slot_start FROM appointments a
-                        WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $2)
-                    AS "no_shows!"
-           FROM users u WHERE id = $1"#,
-        id,
-        since,
-    )
-    .fetch_optional(ex)
-    .await?
-    else {
+    macro_rules! read {
+        ($columns:literal) => {
+            sqlx::query!(
+                "SELECT " + $columns + ",
+                        ARRAY(SELECT a.slot_start FROM appointments a
+                              WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $2)
+                          AS \"no_shows!\"
+                 FROM users u WHERE id = $1",
+                id,
+                since,
+            )
+        };
+    }
+    let Some(r) = user_columns!(read!()).fetch_optional(ex).await? else {
         return Ok(None);
     };
     let user = UserRow::try_from(Record {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::mail::{Mail, Recipient};
 use super::{by_id, locked, withdraw_reminders, AppointmentRow, BookingError, WalkInContact};
 use crate::catalogue::{OfficeRow, ServiceRow};
+use crate::offer::CitizenSince;
 use crate::schedules::ScheduleRow;
 use crate::webhooks::Announcement;
 use crate::{audit, offer, users, webhooks, StoreError};
@@ -59,8 +60,16 @@ pub(crate) async fn book_in(
     by: Booker,
 ) -> Result<Booked, BookingError> {
     // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
-    // read and written by one request at a time.
-    let citizen = locked_citizen(&mut *tx, b.citizen_id, b.no_shows, b.now).await?;
+    // read and written by one request at a time. The account and the offer come in one read
+    // after the lock; the offer's refusals still come in their turn, after the account's.
+    lock_citizen(&mut *tx, b.citizen_id).await?;
+    let since = CitizenSince {
+        id: b.citizen_id,
+        since: b.no_shows.lookback(b.now),
+    };
+    let mut offer =
+        offer::for_slot(&mut *tx, b.office_id, b.service_id, b.start, Some(since)).await?;
+    let citizen = citizen_of(offer.citizen.take(), b.no_shows)?;
     let user = &citizen.user;
     let own_identity = user.identity();
     let holder = Holder {
@@ -76,7 +85,7 @@ pub(crate) async fn book_in(
     }
 
     citizen.not_suspended(b.now)?;
-    let ctx = context(&mut *tx, b.office_id, b.service_id, b.start).await?;
+    let ctx = context_of(offer)?;
     let end = check_slot(&ctx, b.start, b.now, by)?;
     let applicant = b.applicant.applicant(&holder)?;
     let key = format!("{}:{}", b.service_id, applicant.identity.key());
@@ -328,9 +337,16 @@ pub(crate) async fn locked_citizen(
     now: DateTime<Utc>,
 ) -> Result<LockedCitizen, StoreError> {
     lock_citizen(&mut *conn, citizen_id).await?;
-    let (user, no_shows) = users::with_no_shows(&mut *conn, citizen_id, policy.lookback(now))
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let found = users::with_no_shows(&mut *conn, citizen_id, policy.lookback(now)).await?;
+    citizen_of(found, policy)
+}
+
+/// The citizen read after their lock: an account that exists and is not deactivated.
+fn citizen_of(
+    found: Option<users::WithNoShows>,
+    policy: NoShowPolicy,
+) -> Result<LockedCitizen, StoreError> {
+    let (user, no_shows) = found.ok_or(StoreError::NotFound)?;
     if user.deactivated_at.is_some() {
         return Err(StoreError::Conflict(mawid_domain::Code::AccountDeactivated));
     }
@@ -493,7 +509,11 @@ async fn context(
     service_id: Uuid,
     start: DateTime<Utc>,
 ) -> Result<Context, BookingError> {
-    let offer = offer::for_slot(&mut *conn, office_id, service_id, start).await?;
+    context_of(offer::for_slot(&mut *conn, office_id, service_id, start, None).await?)
+}
+
+/// The parts of an offer the slot needs, each refused in turn when missing or inactive.
+fn context_of(offer: offer::Offer) -> Result<Context, BookingError> {
     Offer {
         office_active: offer.office.as_ref().map(|o| o.active),
         service_active: offer.service.as_ref().map(|s| s.active),
