@@ -1104,18 +1104,6 @@ async fn a_booking_entering_its_slot_inside_or_after_the_window_counts_as_confir
 }
 
 impl World {
-    /// Staff book `start` for a walk-in without an account described by `applicant`.
-    async fn book_walk_in(&self, start: &str, applicant: Value) -> Resp {
-        self.app
-            .post(
-                "/api/v1/admin/appointments",
-                Some(&self.officer),
-                json!({ "office_id": self.office, "service_id": self.service, "start": start,
-                        "reason": "at the counter", "applicant": applicant }),
-            )
-            .await
-    }
-
     async fn walk_in_agenda_csv(&self, days: i64) -> String {
         let path = format!(
             "/api/v1/admin/offices/{}/agenda?date={}",

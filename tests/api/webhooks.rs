@@ -373,13 +373,9 @@ async fn a_walk_in_booked_by_staff_without_an_email_is_announced_though_nobody_i
         .register_hook(&receiver.url, &["appointment.booked"])
         .await;
     let booked = w
-        .app
-        .post(
-            "/api/v1/admin/appointments",
-            Some(&w.officer),
-            json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00"),
-                    "reason": "at the counter",
-                    "applicant": { "full_name": "Huda Saleh", "national_number": "01020304050" } }),
+        .book_walk_in(
+            &w.at(2, "09:00"),
+            json!({ "full_name": "Huda Saleh", "national_number": "01020304050" }),
         )
         .await
         .expect(StatusCode::CREATED);

@@ -280,24 +280,24 @@ pub async fn run(
     let wall = started.elapsed();
     let release = released.borrow().expect("the opener ran");
 
+    let mut all = Tally::default();
+    for t in tallies {
+        all.absorb(t);
+    }
     let mut r = Report {
         wall,
         after_release: release.elapsed(),
+        early: all.early,
+        availability: all.availability,
+        booking: all.booking,
+        created: all.created,
+        slot_full: all.slot_full,
+        refused_422: all.refused_422,
+        rate_limited: all.rate_limited,
+        server_errors: all.server_errors,
+        other: all.other,
         ..Default::default()
     };
-    let mut last: Option<Instant> = None;
-    for t in tallies {
-        r.early += t.early;
-        r.availability.extend(t.availability);
-        r.booking.extend(t.booking);
-        r.created += t.created;
-        r.slot_full += t.slot_full;
-        r.refused_422 += t.refused_422;
-        r.rate_limited += t.rate_limited;
-        r.server_errors += t.server_errors;
-        r.other += t.other;
-        last = last.max(t.last_created);
-    }
 
     let pool = &state.pool;
     r.places_taken = sqlx::query_scalar(
@@ -308,7 +308,9 @@ pub async fn run(
     .fetch_one(pool)
     .await?;
     if r.places_taken == setup.places {
-        r.sold_out_after = last.map(|l| l.saturating_duration_since(release));
+        r.sold_out_after = all
+            .last_created
+            .map(|l| l.saturating_duration_since(release));
     }
     // Every slot of the whole database against its schedule's capacity.
     r.overbooked_slots = sqlx::query_scalar(

@@ -97,6 +97,18 @@ impl World {
             .await;
     }
 
+    /// Staff book `start` for a walk-in without an account described by `applicant`.
+    pub async fn book_walk_in(&self, start: &str, applicant: Value) -> Resp {
+        self.app
+            .post(
+                "/api/v1/admin/appointments",
+                Some(&self.officer),
+                json!({ "office_id": self.office, "service_id": self.service, "start": start,
+                        "reason": "at the counter", "applicant": applicant }),
+            )
+            .await
+    }
+
     pub async fn book(&self, token: &str, start: &str) -> Resp {
         self.book_for(token, &self.service, start, None).await
     }
