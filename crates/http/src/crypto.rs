@@ -94,7 +94,10 @@ impl Hashers {
                     };
                     if let Err(e) = lowered {
                         WARN_ONCE.call_once(|| {
-                            tracing::warn!(error = %e, "password hashing runs at normal priority");
+                            tracing::warn!(
+                                error = %e,
+                                "a password hashing thread keeps the default scheduling"
+                            );
                         });
                     }
                     loop {

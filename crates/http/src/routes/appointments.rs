@@ -149,8 +149,6 @@ impl BookingIn {
     }
 }
 
-/// The `Idempotency-Key`, bound to the request as parsed, so formatting differences in the JSON
-/// do not matter but any change of meaning does.
 /// What a booking, move or cancellation of `a` changed in the public availability.
 pub(crate) fn places_of(a: &AppointmentRow) -> PlacesChanged {
     PlacesChanged {
@@ -159,6 +157,8 @@ pub(crate) fn places_of(a: &AppointmentRow) -> PlacesChanged {
     }
 }
 
+/// The `Idempotency-Key`, bound to the request as parsed, so formatting differences in the JSON
+/// do not matter but any change of meaning does.
 fn idempotency(req: &HttpRequest, body: &BookingIn) -> Result<Option<Idempotency>, ApiError> {
     let Some(raw) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
