@@ -21,4 +21,5 @@ mod notification_metrics;
 mod notifications;
 mod ops;
 mod personal;
+mod pool;
 mod webhooks;

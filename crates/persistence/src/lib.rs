@@ -109,10 +109,27 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long after its last use a pooled connection is taken as alive without a ping.
+pub const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// sqlx pings a connection when it is returned and, by default, again when it is handed out: a
+/// round trip each, as costly as a small statement, and a booking acquires three times. One
+/// returned within [`TRUSTED_IDLE`] answered that ping a moment ago, so only a connection idle
+/// for longer (the server may have dropped it meanwhile) is pinged again, and replaced when
+/// the ping fails.
 pub fn pool_options(settings: &PoolSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= TRUSTED_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Session settings sent at connection start-up, so they hold for every statement of every
