@@ -776,6 +776,59 @@ async fn thirty_two_citizens_racing_through_two_instances_fill_a_slot_of_two_exa
     assert_eq!(rows, 2);
 }
 
+/// The citizen's own caps hold only through the citizen's lock: every request below names a
+/// different applicant, so no identity lock or unique index stands between them. Twelve at
+/// once through two instances, over three services, leave exactly the two future bookings a
+/// citizen may hold, one per service at most.
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn one_citizens_bookings_racing_through_two_instances_stop_at_the_citizens_caps(
+    pool: PgPool,
+) {
+    let w = World::new(pool).await;
+    let second = w.app.another_instance().await;
+    let services = [
+        w.service.clone(),
+        w.scheduled_service("legalisation").await,
+        w.scheduled_service("civil-registry").await,
+    ];
+    let requests = (0..12usize).map(|i| {
+        let body = json!({
+            "office_id": w.office,
+            "service_id": services[i % 3],
+            "start": w.at(2 + (i / 4) as i64, ["09:00", "10:00", "11:00", "12:00"][i % 4]),
+            "applicant": { "full_name": format!("Child {i}"), "relation": "child",
+                           "passport_number": format!("N70000{i:02}") },
+        });
+        let app = if i % 2 == 0 { &w.app } else { &second };
+        app.post("/api/v1/appointments", Some(&w.citizen), body)
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let mut created = Vec::new();
+    for a in &answers {
+        match a.status {
+            StatusCode::CREATED => created.push(a.body["service_id"].as_str().unwrap().to_owned()),
+            _ => {
+                let code = a.body["code"].as_str().unwrap_or_default();
+                assert!(
+                    ["citizen_limit", "service_limit"].contains(&code),
+                    "{}: {}",
+                    a.status,
+                    a.body
+                );
+            }
+        }
+    }
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_ne!(created[0], created[1], "one per service");
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM appointments WHERE status = 'booked' AND citizen_id IS NOT NULL",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, 2);
+}
+
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn no_reminder_is_queued_when_the_day_before_has_already_passed(pool: PgPool) {
     let w = World::new(pool).await;

@@ -47,22 +47,22 @@ pub enum Booked {
 /// idempotency record, all in one transaction.
 #[tracing::instrument(skip_all)]
 pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_holding_citizen(pool, b.citizen_id).await?;
     let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
     tx.commit().await?;
     Ok(booked)
 }
 
-/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry.
+/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry. The caller
+/// holds the citizen's lock ([`lock_citizen`]): it serialises one citizen's bookings, so the
+/// fair-use counts and the idempotency key below are read and written by one request at a time.
 pub(crate) async fn book_in(
     tx: &mut PgConnection,
     b: &NewBooking,
     by: Booker,
 ) -> Result<Booked, BookingError> {
-    // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
-    // read and written by one request at a time. The account and the offer come in one read
-    // after the lock; the offer's refusals still come in their turn, after the account's.
-    lock_citizen(&mut *tx, b.citizen_id).await?;
+    // The account and the offer come in one read after the lock; the offer's refusals still
+    // come in their turn, after the account's.
     let since = CitizenSince {
         id: b.citizen_id,
         since: b.no_shows.lookback(b.now),
@@ -362,6 +362,18 @@ pub(crate) async fn lock_citizen(
     citizen_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     lock(conn, LOCK_CITIZEN, &citizen_id.to_string()).await
+}
+
+/// A transaction that already holds [`lock_citizen`]'s lock: `BEGIN` and the lock go to the
+/// database as one batch, a round trip less per booking. Only a UUID is written into the text.
+async fn begin_holding_citizen(
+    pool: &PgPool,
+    citizen_id: Uuid,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({LOCK_CITIZEN}, hashtext('{citizen_id}'))"
+    ))
+    .await
 }
 
 async fn lock(conn: &mut PgConnection, class: i32, key: &str) -> Result<(), sqlx::Error> {
