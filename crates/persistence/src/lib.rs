@@ -97,11 +97,13 @@ pub struct PoolSettings {
 }
 
 impl Default for PoolSettings {
-    /// About the throughput knee measured for 2 cores; a short acquire timeout turns an
-    /// unreachable database into a quick 503 instead of a 30 s queue.
+    /// Twice the cores plus one for 2 cores, PostgreSQL's rule of thumb: bookings go as fast as
+    /// with 10 (the CPU is the limit), and the fewer busy backends leave the calendar's reads
+    /// a core in a release storm (p99 9 ms instead of 14 to 42). A short acquire timeout turns
+    /// an unreachable database into a quick 503 instead of a 30 s queue.
     fn default() -> Self {
         Self {
-            max_connections: 10,
+            max_connections: 5,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Some(Duration::from_secs(15)),
             lock_timeout: Some(Duration::from_secs(5)),

@@ -90,8 +90,8 @@ pub struct Settings {
     /// Seconds a claimed mail stays with its worker before another may take it over.
     #[arg(long, env = "MAWID_MAIL_LEASE_SECS", default_value = "300", value_parser = whole_number(1..=86400u64))]
     mail_lease_secs: u64,
-    /// Connections in this process's database pool.
-    #[arg(long, env = "MAWID_DB_MAX_CONNECTIONS", default_value = "10", value_parser = whole_number(1..=1000u32))]
+    /// Connections in this process's database pool (see PoolSettings' default).
+    #[arg(long, env = "MAWID_DB_MAX_CONNECTIONS", default_value = "5", value_parser = whole_number(1..=1000u32))]
     db_max_connections: u32,
     /// Connections of this process for the public calendar's reads, beside the main pool.
     #[arg(long, env = "MAWID_DB_CALENDAR_CONNECTIONS", default_value = "2", value_parser = whole_number(1..=100u32))]
