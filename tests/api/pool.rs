@@ -1,8 +1,12 @@
 //! The server's connection pool: a connection idle for a while is checked before it is handed
-//! out, one in steady use is not.
+//! out, one in steady use is not, and a failed statement does not spoil one for its next user.
 
+use actix_web::http::StatusCode;
 use mawid_persistence::{pool_options, PoolSettings, TRUSTED_IDLE};
+use serde_json::json;
 use sqlx::PgPool;
+
+use crate::helpers::{TestApp, World};
 
 /// A pool of one connection to `pool`'s database, built as the server builds its own.
 async fn server_pool(pool: &PgPool) -> PgPool {
@@ -55,4 +59,60 @@ async fn a_connection_used_a_moment_ago_is_handed_out_without_a_ping(pool: PgPoo
     assert!(backend_of(&server).await.is_err());
     let second = backend_of(&server).await.expect("a fresh connection");
     assert_ne!(first, second);
+}
+
+/// The booking's first round trip is `BEGIN` and the citizen's lock in one batch. When the lock
+/// gives up, the batch's transaction is left aborted: the server's one connection for requests
+/// must still serve the next one instead of refusing every statement.
+#[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
+async fn a_booking_whose_lock_timed_out_leaves_its_connection_usable(pool: PgPool) {
+    let w = World::new(pool).await;
+    // Two connections: the availability listener's, and one for the requests.
+    let one = pool_options(&PoolSettings {
+        max_connections: 2,
+        ..PoolSettings::default()
+    })
+    .connect_with(
+        w.app
+            .pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .options([("lock_timeout", "200ms")]),
+    )
+    .await
+    .unwrap();
+    let mut server = TestApp::new(one).await;
+    server.clock.set(w.app.clock.now());
+    server.same_settings_as(&w.app);
+    server.until_listening().await;
+
+    // Another session holds the citizen's lock, as a long booking of theirs would.
+    let citizen: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(World::CITIZEN)
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    let mut holder = w.app.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(1, hashtext($1))")
+        .bind(citizen.to_string())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let body = json!({ "office_id": w.office, "service_id": w.service, "start": w.at(2, "09:00") });
+    server
+        .post("/api/v1/appointments", Some(&w.citizen), body.clone())
+        .await
+        .expect_problem(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+
+    let unlocked: bool = sqlx::query_scalar("SELECT pg_advisory_unlock(1, hashtext($1))")
+        .bind(citizen.to_string())
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    assert!(unlocked);
+    server
+        .post("/api/v1/appointments", Some(&w.citizen), body)
+        .await
+        .expect(StatusCode::CREATED);
 }

@@ -47,10 +47,21 @@ pub enum Booked {
 /// idempotency record, all in one transaction.
 #[tracing::instrument(skip_all)]
 pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
-    let mut tx = begin_holding_citizen(pool, b.citizen_id).await?;
-    let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
-    tx.commit().await?;
-    Ok(booked)
+    let mut conn = pool.acquire().await?;
+    let failed = match begin_holding_citizen(&mut conn, b.citizen_id).await {
+        Ok(mut tx) => {
+            let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
+            tx.commit().await?;
+            return Ok(booked);
+        }
+        Err(e) => e,
+    };
+    // A lock that failed (lock_timeout, a cancel) leaves the batch's transaction open and
+    // aborted, and sqlx rolls back only a BEGIN that succeeded: end it here, or the connection
+    // would refuse every statement of its next user. A dead connection fails this too, and the
+    // pool drops it as it comes back.
+    let _ = sqlx::Executor::execute(&mut *conn, "ROLLBACK").await;
+    Err(failed.into())
 }
 
 /// [`book`] in the caller's transaction, for a citizen or for their waitlist entry. The caller
@@ -366,13 +377,15 @@ pub(crate) async fn lock_citizen(
 
 /// A transaction that already holds [`lock_citizen`]'s lock: `BEGIN` and the lock go to the
 /// database as one batch, a round trip less per booking. Only a UUID is written into the text.
+/// On an error the caller rolls back: the batch's transaction may be open.
 async fn begin_holding_citizen(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     citizen_id: Uuid,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    pool.begin_with(format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({LOCK_CITIZEN}, hashtext('{citizen_id}'))"
-    ))
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    sqlx::Connection::begin_with(
+        conn,
+        format!("BEGIN; SELECT pg_advisory_xact_lock({LOCK_CITIZEN}, hashtext('{citizen_id}'))"),
+    )
     .await
 }
 
