@@ -26,6 +26,18 @@ async fn backend_of(pool: &PgPool) -> Result<i32, sqlx::Error> {
         .await
 }
 
+/// Waits until `pool`'s connections are all back and idle: sqlx pings each one as it returns, so
+/// a backend terminated before that ping would be caught by it rather than by the hand-out.
+async fn until_returned(pool: &PgPool) {
+    for _ in 0..500 {
+        if pool.num_idle() as u32 == pool.size() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    panic!("the connection never came back to the pool");
+}
+
 async fn terminate(admin: &PgPool, pid: i32) {
     let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
         .bind(pid)
@@ -39,6 +51,7 @@ async fn terminate(admin: &PgPool, pid: i32) {
 async fn a_connection_idle_past_the_trusted_time_is_pinged_and_replaced_when_dead(pool: PgPool) {
     let server = server_pool(&pool).await;
     let first = backend_of(&server).await.unwrap();
+    until_returned(&server).await;
     terminate(&pool, first).await;
     tokio::time::sleep(TRUSTED_IDLE + std::time::Duration::from_millis(100)).await;
 
@@ -52,6 +65,7 @@ async fn a_connection_idle_past_the_trusted_time_is_pinged_and_replaced_when_dea
 async fn a_connection_used_a_moment_ago_is_handed_out_without_a_ping(pool: PgPool) {
     let server = server_pool(&pool).await;
     let first = backend_of(&server).await.unwrap();
+    until_returned(&server).await;
     terminate(&pool, first).await;
 
     // No ping found the connection dead, so the statement meets it: the one failure a request
@@ -61,9 +75,10 @@ async fn a_connection_used_a_moment_ago_is_handed_out_without_a_ping(pool: PgPoo
     assert_ne!(first, second);
 }
 
-/// The booking's first round trip is `BEGIN` and the citizen's lock in one batch. When the lock
-/// gives up, the batch's transaction is left aborted: the server's one connection for requests
-/// must still serve the next one instead of refusing every statement.
+/// A booking whose wait for the citizen's lock gives up (lock_timeout) ends in an aborted
+/// transaction: the server's one connection for requests must still serve the next one
+/// instead of refusing every statement. (This is why `BEGIN` and the lock are not sent as one
+/// batch: sqlx rolls back only a transaction whose `BEGIN` succeeded.)
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn a_booking_whose_lock_timed_out_leaves_its_connection_usable(pool: PgPool) {
     let w = World::new(pool).await;

@@ -1,10 +1,8 @@
 //! pgbench running the booking transaction's statements directly, as the server sends them:
-//! citizen lock (the server sends it with `BEGIN` in one batch, which pgbench's prepared mode
-//! cannot, so here it costs a round trip more), the offer with the account and its no-shows
-//! (office, service, schedule, closures and user in one read), identity lock, fair-use counts,
-//! the desk claim (free desk and insert in one statement), and the confirmation, reminder and
-//! webhook rows in one statement. Its throughput shows how much of the gap to the ceiling
-//! (`ceiling.rs`) lies in the transaction rather than in HTTP.
+//! citizen lock, the offer with the account and its no-shows (office, service, schedule,
+//! closures and user in one read), identity lock, fair-use counts, the desk claim (free desk and
+//! insert in one statement), and the confirmation, reminder and webhook rows in one statement. Its throughput shows how
+//! much of the gap to the ceiling (`ceiling.rs`) lies in the transaction rather than in HTTP.
 
 use std::process::Command;
 

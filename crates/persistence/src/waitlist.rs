@@ -385,7 +385,6 @@ async fn serve(
         // The booking to move is gone (cancelled, past): nothing left to improve.
         return Ok(None);
     }
-    booking::lock_citizen(&mut *tx, entry.citizen_id).await?;
     for start in open_slots(tx, entry, now).await? {
         if !earlier(start, held.map(|h| h.1)) {
             break;

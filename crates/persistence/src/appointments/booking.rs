@@ -47,33 +47,22 @@ pub enum Booked {
 /// idempotency record, all in one transaction.
 #[tracing::instrument(skip_all)]
 pub async fn book(pool: &PgPool, b: NewBooking) -> Result<Booked, BookingError> {
-    let mut conn = pool.acquire().await?;
-    let failed = match begin_holding_citizen(&mut conn, b.citizen_id).await {
-        Ok(mut tx) => {
-            let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
-            tx.commit().await?;
-            return Ok(booked);
-        }
-        Err(e) => e,
-    };
-    // A lock that failed (lock_timeout, a cancel) leaves the batch's transaction open and
-    // aborted, and sqlx rolls back only a BEGIN that succeeded: end it here, or the connection
-    // would refuse every statement of its next user. A dead connection fails this too, and the
-    // pool drops it as it comes back.
-    let _ = sqlx::Executor::execute(&mut *conn, "ROLLBACK").await;
-    Err(failed.into())
+    let mut tx = pool.begin().await?;
+    let booked = book_in(&mut tx, &b, Booker::Citizen).await?;
+    tx.commit().await?;
+    Ok(booked)
 }
 
-/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry. The caller
-/// holds the citizen's lock ([`lock_citizen`]): it serialises one citizen's bookings, so the
-/// fair-use counts and the idempotency key below are read and written by one request at a time.
+/// [`book`] in the caller's transaction, for a citizen or for their waitlist entry.
 pub(crate) async fn book_in(
     tx: &mut PgConnection,
     b: &NewBooking,
     by: Booker,
 ) -> Result<Booked, BookingError> {
-    // The account and the offer come in one read after the lock; the offer's refusals still
-    // come in their turn, after the account's.
+    // Serialises one citizen's bookings: the fair-use counts and the idempotency key below are
+    // read and written by one request at a time. The account and the offer come in one read
+    // after the lock; the offer's refusals still come in their turn, after the account's.
+    lock_citizen(&mut *tx, b.citizen_id).await?;
     let since = CitizenSince {
         id: b.citizen_id,
         since: b.no_shows.lookback(b.now),
@@ -373,20 +362,6 @@ pub(crate) async fn lock_citizen(
     citizen_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     lock(conn, LOCK_CITIZEN, &citizen_id.to_string()).await
-}
-
-/// A transaction that already holds [`lock_citizen`]'s lock: `BEGIN` and the lock go to the
-/// database as one batch, a round trip less per booking. Only a UUID is written into the text.
-/// On an error the caller rolls back: the batch's transaction may be open.
-async fn begin_holding_citizen(
-    conn: &mut PgConnection,
-    citizen_id: Uuid,
-) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
-    sqlx::Connection::begin_with(
-        conn,
-        format!("BEGIN; SELECT pg_advisory_xact_lock({LOCK_CITIZEN}, hashtext('{citizen_id}'))"),
-    )
-    .await
 }
 
 async fn lock(conn: &mut PgConnection, class: i32, key: &str) -> Result<(), sqlx::Error> {
