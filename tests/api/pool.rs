@@ -8,16 +8,32 @@ use sqlx::PgPool;
 
 use crate::helpers::{TestApp, World};
 
-/// A pool of one connection to `pool`'s database, built as the server builds its own.
-async fn server_pool(pool: &PgPool) -> PgPool {
+/// A pool of `connections` to `pool`'s database, built as the server builds its own, with the
+/// `session` settings added to those it sends.
+async fn server_pool(pool: &PgPool, connections: u32, session: &[(&str, &str)]) -> PgPool {
     let settings = PoolSettings {
-        max_connections: 1,
+        max_connections: connections,
         ..PoolSettings::default()
     };
     pool_options(&settings)
-        .connect_with(pool.connect_options().as_ref().clone())
+        .connect_with(
+            pool.connect_options()
+                .as_ref()
+                .clone()
+                .options(session.iter().copied()),
+        )
         .await
         .unwrap()
+}
+
+/// A one-connection server pool whose connection answered a statement and came back, after
+/// which its backend was terminated; and that backend's pid.
+async fn with_its_backend_terminated(pool: &PgPool) -> (PgPool, i32) {
+    let server = server_pool(pool, 1, &[]).await;
+    let first = backend_of(&server).await.unwrap();
+    until_returned(&server).await;
+    terminate(pool, first).await;
+    (server, first)
 }
 
 async fn backend_of(pool: &PgPool) -> Result<i32, sqlx::Error> {
@@ -49,10 +65,7 @@ async fn terminate(admin: &PgPool, pid: i32) {
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn a_connection_idle_past_the_trusted_time_is_pinged_and_replaced_when_dead(pool: PgPool) {
-    let server = server_pool(&pool).await;
-    let first = backend_of(&server).await.unwrap();
-    until_returned(&server).await;
-    terminate(&pool, first).await;
+    let (server, first) = with_its_backend_terminated(&pool).await;
     tokio::time::sleep(TRUSTED_IDLE + std::time::Duration::from_millis(100)).await;
 
     let second = backend_of(&server)
@@ -63,10 +76,7 @@ async fn a_connection_idle_past_the_trusted_time_is_pinged_and_replaced_when_dea
 
 #[sqlx::test(migrator = "crate::helpers::MIGRATOR")]
 async fn a_connection_used_a_moment_ago_is_handed_out_without_a_ping(pool: PgPool) {
-    let server = server_pool(&pool).await;
-    let first = backend_of(&server).await.unwrap();
-    until_returned(&server).await;
-    terminate(&pool, first).await;
+    let (server, first) = with_its_backend_terminated(&pool).await;
 
     // No ping found the connection dead, so the statement meets it: the one failure a request
     // can see, answered 503 like any lost connection, and the pool connects afresh after it.
@@ -83,21 +93,8 @@ async fn a_connection_used_a_moment_ago_is_handed_out_without_a_ping(pool: PgPoo
 async fn a_booking_whose_lock_timed_out_leaves_its_connection_usable(pool: PgPool) {
     let w = World::new(pool).await;
     // Two connections: the availability listener's, and one for the requests.
-    let one = pool_options(&PoolSettings {
-        max_connections: 2,
-        ..PoolSettings::default()
-    })
-    .connect_with(
-        w.app
-            .pool
-            .connect_options()
-            .as_ref()
-            .clone()
-            .options([("lock_timeout", "200ms")]),
-    )
-    .await
-    .unwrap();
-    let mut server = TestApp::new(one).await;
+    let two = server_pool(&w.app.pool, 2, &[("lock_timeout", "200ms")]).await;
+    let mut server = TestApp::new(two).await;
     server.clock.set(w.app.clock.now());
     server.same_settings_as(&w.app);
     server.until_listening().await;
