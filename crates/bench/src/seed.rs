@@ -22,6 +22,7 @@ const GROWTH_BLOCK: i64 = 10_000_000;
 /// Weekday slots per office: 09:00–13:00 and 14:00–15:00 in 15 minutes.
 const SLOTS_PER_DAY: i64 = 20;
 
+#[derive(Clone)]
 pub struct Office {
     pub id: Uuid,
     pub service_id: Uuid,
