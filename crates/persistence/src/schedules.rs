@@ -550,22 +550,38 @@ pub async fn availability_in(
     range: DateRange,
     now: DateTime<Utc>,
 ) -> Result<Availability, CatalogueError> {
+    Ok(Availability {
+        timezone: context.office.tz(),
+        slots: public_slots(pool, context, range, now, true).await?,
+    })
+}
+
+/// The slots of `context` in `range` with a public desk free at `now`: the public desks, the
+/// service's notice and advance, nothing while the office or the service is inactive. A released
+/// desk counts as taken while it cools down and, with `withhold_unsettled` (the public's
+/// calendar; not the waitlist's, which is what settles it), until the waitlist has had it.
+pub(crate) async fn public_slots(
+    ex: impl PgExecutor<'_>,
+    context: &AvailabilityContext,
+    range: DateRange,
+    now: DateTime<Utc>,
+    withhold_unsettled: bool,
+) -> Result<Vec<Slot>, StoreError> {
     let AvailabilityContext {
         office,
         service,
         schedule,
         closed,
     } = context;
-    let (lo, hi) = range.utc_window();
     let public = schedule.public_capacity();
     let taken = taken(
-        pool,
+        ex,
         office.id,
         service.id,
-        (lo, hi),
+        range.utc_window(),
         Some(public),
         now,
-        true,
+        withhold_unsettled,
     )
     .await?;
     let calendar = Calendar {
@@ -579,10 +595,7 @@ pub async fn availability_in(
         office: office.active,
         service: service.active,
     };
-    Ok(Availability {
-        timezone: office.tz(),
-        slots: calendar.offered(open, range, &taken, now),
-    })
+    Ok(calendar.offered(open, range, &taken, now))
 }
 
 /// A slot as staff see it: every desk, the reserved ones apart.

@@ -8,14 +8,15 @@ use mawid_domain::account::FullName;
 use mawid_domain::appointment::{
     Applicant, BookingFor, Holder, Identity, NoShowPolicy, Refusal, Relation,
 };
-use mawid_domain::schedule::{local_date, Calendar, DateRange, Open};
+use mawid_domain::schedule::{local_date, DateRange};
 use mawid_domain::waitlist::{check_range, earlier, Status};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::appointments::booking::{self, Booker};
 use crate::appointments::{BookingError, NewBooking};
-use crate::{catalogue, corrupt, decode_timezone, map_err, schedules, StoreError};
+use crate::schedules::{self, AvailabilityContext};
+use crate::{catalogue, corrupt, decode_timezone, map_err, StoreError};
 
 /// An entry with its office's zone, enum columns decoded.
 #[derive(Clone)]
@@ -450,31 +451,12 @@ async fn open_slots(
         return Ok(Vec::new());
     };
     let closed = schedules::closed_days(&mut *conn, office.id, range.from, range.to).await?;
-    let public = schedule.public_capacity();
-    let taken = schedules::taken(
-        &mut *conn,
-        office.id,
-        service.id,
-        range.utc_window(),
-        Some(public),
-        now,
-        false,
-    )
-    .await?;
-    let calendar = Calendar {
-        tz: office.tz(),
-        template: &schedule.weekly,
-        capacity: public,
-        closures: &closed,
-        policy: service.policy(),
+    let context = AvailabilityContext {
+        office,
+        service,
+        schedule,
+        closed,
     };
-    let open = Open {
-        office: office.active,
-        service: service.active,
-    };
-    Ok(calendar
-        .offered(open, range, &taken, now)
-        .into_iter()
-        .map(|s| s.start)
-        .collect())
+    let slots = schedules::public_slots(&mut *conn, &context, range, now, false).await?;
+    Ok(slots.into_iter().map(|s| s.start).collect())
 }
