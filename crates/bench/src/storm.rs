@@ -128,6 +128,17 @@ pub struct Report {
     pub wall: Duration,
     /// From the release to the last client's last answer.
     pub after_release: Duration,
+    /// What the clients were answered.
+    pub answers: Tally,
+    pub places_taken: i64,
+    pub overbooked_slots: i64,
+    pub most_per_citizen: i64,
+    pub most_per_citizen_service: i64,
+}
+
+/// What the storm's clients were answered, summed over them.
+#[derive(Default)]
+pub struct Tally {
     /// Availability answers asked for before the release (of a closed day).
     pub early: usize,
     /// Availability answers after the release, and their latencies.
@@ -140,23 +151,6 @@ pub struct Report {
     pub server_errors: usize,
     /// Transport failures and answers the storm does not expect.
     pub other: usize,
-    pub places_taken: i64,
-    pub overbooked_slots: i64,
-    pub most_per_citizen: i64,
-    pub most_per_citizen_service: i64,
-}
-
-#[derive(Default)]
-struct Tally {
-    early: usize,
-    availability: Vec<f64>,
-    booking: Vec<f64>,
-    created: usize,
-    slot_full: usize,
-    refused_422: usize,
-    rate_limited: usize,
-    server_errors: usize,
-    other: usize,
     last_created: Option<Instant>,
 }
 
@@ -284,18 +278,11 @@ pub async fn run(
     for t in tallies {
         all.absorb(t);
     }
+    let last_created = all.last_created;
     let mut r = Report {
         wall,
         after_release: release.elapsed(),
-        early: all.early,
-        availability: all.availability,
-        booking: all.booking,
-        created: all.created,
-        slot_full: all.slot_full,
-        refused_422: all.refused_422,
-        rate_limited: all.rate_limited,
-        server_errors: all.server_errors,
-        other: all.other,
+        answers: all,
         ..Default::default()
     };
 
@@ -308,9 +295,7 @@ pub async fn run(
     .fetch_one(pool)
     .await?;
     if r.places_taken == setup.places {
-        r.sold_out_after = all
-            .last_created
-            .map(|l| l.saturating_duration_since(release));
+        r.sold_out_after = last_created.map(|l| l.saturating_duration_since(release));
     }
     // Every slot of the whole database against its schedule's capacity.
     r.overbooked_slots = sqlx::query_scalar(
