@@ -100,10 +100,12 @@ async fn a_closure_hitting_bookings_changes_nothing_until_the_admin_says_cancel_
         "a booking on another day is untouched"
     );
 
+    // Her booking's mail and the cancellation go out in one pass, in no set order.
     let mails = w.app.mails_to("layla@example.org").await;
-    let cancel = mails.last().expect("a cancellation mail");
-    let calendar = calendar_of(cancel).expect("a calendar part");
-    assert!(calendar.contains("METHOD:CANCEL"), "{calendar}");
+    let cancel = mails
+        .iter()
+        .find(|m| calendar_of(m).is_some_and(|c| c.contains("METHOD:CANCEL")))
+        .expect("a cancellation mail with its calendar part");
     let text = text_body(cancel);
     assert!(has_arabic(&text) && text.contains("Eid al-Adha"), "{text}");
 
@@ -182,8 +184,13 @@ async fn a_schedule_change_hitting_bookings_is_refused_unchanged_then_cancels_th
     assert_eq!(a["status"], "cancelled");
     assert_eq!(a["cancel_reason"], "schedule changed");
     let mails = w.app.mails_to(World::CITIZEN).await;
-    let calendar = calendar_of(mails.last().unwrap()).expect("a calendar part");
-    assert!(calendar.contains("METHOD:CANCEL"), "{calendar}");
+    assert!(
+        mails
+            .iter()
+            .filter_map(|m| calendar_of(m))
+            .any(|c| c.contains("METHOD:CANCEL")),
+        "a cancellation mail with its calendar part"
+    );
     assert!(
         w.is_booked(&morning).await,
         "a booking still on the grid is untouched"

@@ -10,32 +10,69 @@ impl TestApp {
     pub async fn mails_to(&self, to: &str) -> Vec<String> {
         self.deliver_mail().await;
         read_mails(&self.mail_dir, to)
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
     }
 
-    /// The token in the last mail to `to`.
+    /// The token in the last mail to `to`. Mails due at one instant (the test clock stands still)
+    /// go out in one pass in no set order, so when this delivery brings `to` more than one mail,
+    /// "the last" is a coin toss: that is a mistake in the test, and it fails here every time.
     pub async fn last_token_for(&self, to: &str) -> String {
-        let mails = self.mails_to(to).await;
-        let mail = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
-        extract_token(mail).unwrap_or_else(|| panic!("no token in mail:\n{mail}"))
+        let before: Vec<_> = read_mails(&self.mail_dir, to)
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        self.deliver_mail().await;
+        let mut mails = read_mails(&self.mail_dir, to);
+        let fresh: Vec<&Mail> = mails.iter().filter(|m| !before.contains(&m.name)).collect();
+        assert!(
+            fresh.len() <= 1,
+            "{} mails to {to} went out in one pass, in no set order; deliver the earlier ones first",
+            fresh.len()
+        );
+        let mail = match fresh.first() {
+            Some(m) => m.text.clone(),
+            None => {
+                mails
+                    .pop()
+                    .unwrap_or_else(|| panic!("no mail to {to}"))
+                    .text
+            }
+        };
+        extract_token(&mail).unwrap_or_else(|| panic!("no token in mail:\n{mail}"))
     }
 }
 
-fn read_mails(dir: &Path, to: &str) -> Vec<String> {
-    let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+struct Mail {
+    name: std::ffi::OsString,
+    modified: std::time::SystemTime,
+    text: String,
+}
+
+/// The mails to `to` in the folder, in the order they were written.
+fn read_mails(dir: &Path, to: &str) -> Vec<Mail> {
+    let mut mails: Vec<Mail> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
                 .filter_map(|e| {
-                    let text = std::fs::read_to_string(e.path()).ok()?;
-                    let modified = e.metadata().ok()?.modified().ok()?;
-                    Some((modified, text))
+                    Some(Mail {
+                        text: std::fs::read_to_string(e.path()).ok()?,
+                        modified: e.metadata().ok()?.modified().ok()?,
+                        name: e.file_name(),
+                    })
                 })
-                .filter(|(_, text)| text.lines().any(|l| l.starts_with("To:") && l.contains(to)))
+                .filter(|m| {
+                    m.text
+                        .lines()
+                        .any(|l| l.starts_with("To:") && l.contains(to))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    mails.sort_by_key(|(t, _)| *t);
-    mails.into_iter().map(|(_, m)| m).collect()
+    mails.sort_by_key(|m| m.modified);
+    mails
 }
 
 /// The decoded plain-text part of a raw message.
