@@ -175,6 +175,10 @@ async fn no_shows_count_only_after_the_start_and_two_suspend_booking_for_sixty_d
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "booking_suspended");
     // 60 days from the second no-show's start (06:00 UTC on day 4).
     assert_eq!(p["until"], w.day(64).to_string(), "{p}");
+    // The waitlist reads the no-shows on a path of its own; the suspension holds there too.
+    w.join_waitlist(&w.citizen, 7, 8, None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "booking_suspended");
 
     w.app.clock.advance(chrono::Duration::days(60));
     w.book(&w.citizen, &w.at(70, "09:00"))

@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use mawid_domain::account::Password;
@@ -122,7 +121,7 @@ pub async fn run(
     let idle = sample_on_a_thread_of_its_own(&base, offices, span).await?;
 
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(s.seconds);
+    let deadline = started + span;
     let accounts = &accounts;
     let clients = (0..CLIENTS).map(|c| {
         let url = format!("{base}/auth/login");

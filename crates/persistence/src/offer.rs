@@ -74,9 +74,7 @@ pub(crate) async fn for_slot(
                    ARRAY(SELECT day FROM closures WHERE office_id = $1 AND day BETWEEN $3 AND $4)
                      AS \"closed!\",
                    (SELECT to_jsonb(c) FROM (SELECT " + $user + ",
-                        ARRAY(SELECT a.slot_start FROM appointments a
-                              WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $6)
-                          AS no_shows
+                        no_shows_since(u.id, $6) AS no_shows
                       FROM users u WHERE u.id = $5) c) AS citizen",
                 office_id,
                 service_id,

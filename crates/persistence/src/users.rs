@@ -222,10 +222,9 @@ pub(crate) async fn with_no_shows(
     macro_rules! read {
         ($columns:literal) => {
             sqlx::query!(
-                "SELECT " + $columns + ",
-                        ARRAY(SELECT a.slot_start FROM appointments a
-                              WHERE a.citizen_id = u.id AND a.status = 'no_show' AND a.slot_start > $2)
-                          AS \"no_shows!\"
+                "SELECT "
+                    + $columns
+                    + ", no_shows_since(u.id, $2) AS \"no_shows!\"
                  FROM users u WHERE id = $1",
                 id,
                 since,
