@@ -6,7 +6,8 @@ use std::path::Path;
 use super::TestApp;
 
 impl TestApp {
-    /// Every delivered message to `to`, oldest first, as raw RFC 5322 text.
+    /// Every delivered message to `to`, oldest first (those of one delivery pass in no set
+    /// order), as raw RFC 5322 text.
     pub async fn mails_to(&self, to: &str) -> Vec<String> {
         self.deliver_mail().await;
         read_mails(&self.mail_dir, to)
@@ -50,7 +51,8 @@ struct Mail {
     text: String,
 }
 
-/// The mails to `to` in the folder, in the order they were written.
+/// The mails to `to` in the folder, in the order they were written (a pass writes its mails
+/// side by side, so theirs is any).
 fn read_mails(dir: &Path, to: &str) -> Vec<Mail> {
     let mut mails: Vec<Mail> = std::fs::read_dir(dir)
         .map(|rd| {
