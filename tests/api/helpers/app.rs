@@ -1,7 +1,6 @@
 //! The app on a fresh database with a clock the test moves, requests and their answers, and the
 //! accounts and catalogue entries tests start from.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use actix_web::body::MessageBody;
@@ -108,7 +107,8 @@ pub struct TestApp {
     state: AppState,
     /// Stops this instance's availability listener when it goes.
     _listening: tokio::sync::watch::Sender<bool>,
-    pub(super) mail_dir: PathBuf,
+    /// Removed with the app, so test runs leave no mail behind.
+    pub(super) mail_dir: tempfile::TempDir,
     pub(super) mailer: Mailer,
 }
 
@@ -131,10 +131,15 @@ impl TestApp {
             no_shows: Default::default(),
             availability: AvailabilityCache::off(),
         };
-        let mail_dir =
-            std::env::temp_dir().join(format!("mawid-test-mail-{}", uuid::Uuid::new_v4()));
-        let mailer =
-            Mailer::files(&mail_dir, "Mawid <no-reply@mawid.test>".parse().unwrap()).unwrap();
+        let mail_dir = tempfile::Builder::new()
+            .prefix("mawid-test-mail-")
+            .tempdir()
+            .unwrap();
+        let mailer = Mailer::files(
+            mail_dir.path(),
+            "Mawid <no-reply@mawid.test>".parse().unwrap(),
+        )
+        .unwrap();
         let (listening, _) = tokio::sync::watch::channel(false);
         let mut app = Self {
             pool,

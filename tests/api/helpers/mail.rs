@@ -10,7 +10,7 @@ impl TestApp {
     /// order), as raw RFC 5322 text.
     pub async fn mails_to(&self, to: &str) -> Vec<String> {
         self.deliver_mail().await;
-        read_mails(&self.mail_dir, to)
+        read_mails(self.mail_dir.path(), to)
             .into_iter()
             .map(|m| m.text)
             .collect()
@@ -20,12 +20,12 @@ impl TestApp {
     /// go out in one pass in no set order, so when this delivery brings `to` more than one mail,
     /// "the last" is a coin toss: that is a mistake in the test, and it fails here every time.
     pub async fn last_token_for(&self, to: &str) -> String {
-        let before: Vec<_> = read_mails(&self.mail_dir, to)
+        let before: Vec<_> = read_mails(self.mail_dir.path(), to)
             .into_iter()
             .map(|m| m.name)
             .collect();
         self.deliver_mail().await;
-        let mut mails = read_mails(&self.mail_dir, to);
+        let mut mails = read_mails(self.mail_dir.path(), to);
         let fresh: Vec<&Mail> = mails.iter().filter(|m| !before.contains(&m.name)).collect();
         assert!(
             fresh.len() <= 1,
@@ -105,7 +105,7 @@ impl TestApp {
     /// The decoded reading copies (`.txt` beside each `.eml`) of the mails to `to`.
     pub async fn reading_copies_to(&self, to: &str) -> Vec<String> {
         self.deliver_mail().await;
-        std::fs::read_dir(&self.mail_dir)
+        std::fs::read_dir(self.mail_dir.path())
             .map(|rd| {
                 rd.filter_map(Result::ok)
                     .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
