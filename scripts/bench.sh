@@ -5,7 +5,8 @@
 # throughput for the same transaction and for the database's ceiling (crates/bench/ceiling/, the
 # minimal booking transaction in its own scratch database on the same server) with HTTP booking
 # as a share of each, argon2 logins against the machine's hashing limit and availability during
-# a login storm, a release storm, and memory and start-up; then grows the same database to
+# a login storm, a release storm against `mawid serve` run as its own process, and that
+# process's memory and start-up; then grows the same database to
 # 1,000,000 appointments with COPY, runs the size-dependent figures again and prints both sizes
 # side by side (MAWID_BENCH_SCALES=100k: the first size only). Fails when the storm, a login or a
 # booking breaks a rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark
@@ -25,10 +26,10 @@ fi
 # The smoke run only shows that the benchmark still runs, so it takes the debug build the test
 # suite has mostly built already instead of a release build of its own.
 if [ "${MAWID_BENCH_SMOKE:-}" = 1 ]; then
-  cargo build -p mawid-bench
+  cargo build -p mawid-bench -p mawid-server
   profile=debug
 else
-  cargo build --release -p mawid-bench
+  cargo build --release -p mawid-bench -p mawid-server
   profile=release
 fi
 RUST_LOG=${RUST_LOG:-error} "${CARGO_TARGET_DIR:-target}/$profile/mawid-bench"

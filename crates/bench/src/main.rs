@@ -6,7 +6,8 @@
 //! hashing limit and availability during a login storm, a release storm, and the memory and
 //! start-up of the server. Then it grows the same database to 1,000,000 appointments with COPY,
 //! runs the figures that depend on its size again and prints both sizes side by side.
-//! The server runs in this process, so memory is this process's.
+//! The release storm runs against `mawid serve` in a process of its own, whose start-up and
+//! memory are the figures; the other parts run against the app in this process.
 //! `MAWID_BENCH_SCALES` picks the sizes (default `100k,1m`; `100k` for a quick run).
 //! `MAWID_BENCH_SMOKE=1` runs all of it small and short (sizes 2k and 10k), to show it still
 //! works. Run it through `scripts/bench.sh`.
@@ -15,6 +16,7 @@ mod ceiling;
 mod counter;
 mod logins;
 mod pgbench;
+mod process;
 mod seed;
 mod storm;
 
@@ -166,7 +168,12 @@ fn stolen_since(then: Option<(u64, u64)>) -> String {
 
 /// A line of this process's `/proc/self/status` (`VmRSS`, `VmHWM`) in MiB; Linux only.
 fn memory_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    memory_mib_of("/proc/self/status", field)
+}
+
+/// A line of a process's `status` file in `/proc` in MiB.
+fn memory_mib_of(status: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(status).ok()?;
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
@@ -209,14 +216,19 @@ fn main() -> anyhow::Result<()> {
         round.seed.as_secs_f64()
     );
 
-    let secret: [u8; 32] = rand::random();
+    // Shared with the storm's server process, which reads it as text.
+    let secret: String = rand::thread_rng()
+        .sample_iter(rand::distributions::Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect();
     let pool = rt.block_on(mawid_persistence::connect(&db_url, &pool_settings()?))?;
     // A pool starts its upkeep task on the runtime it is made in.
     let calendar = rt.block_on(async { calendar_pool(&pool) });
     let state = AppState {
         pool: pool.clone(),
         calendar_pool: calendar,
-        jwt: Arc::new(JwtKeys::new(&secret)?),
+        jwt: Arc::new(JwtKeys::new(secret.as_bytes())?),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(Passwords::new(2)),
         // The benchmark measures the work, not the abuse limits.
@@ -232,7 +244,6 @@ fn main() -> anyhow::Result<()> {
     };
     let port = serve(state.clone())?;
     let base = format!("http://127.0.0.1:{port}/api/v1");
-    let idle_rss = memory_mib("VmRSS");
     let run_began = cpu_ticks();
 
     let mut broken: Vec<String> = Vec::new();
@@ -325,8 +336,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
         if runs("storm") {
-            let storm =
-                actix_web::rt::System::new().block_on(release_storm(&state, &db_url, &round))?;
+            let storm = actix_web::rt::System::new()
+                .block_on(release_storm(&state, &db_url, &secret, &round))?;
             f.storm_availability = storm.availability;
             f.storm_booking = storm.booking_p99;
             if !storm.ok {
@@ -337,16 +348,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let mib = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0} MiB"));
-        if round.index == 0 && runs("storm") {
-            println!(
-                "memory (this process: the servers run in it, with the load clients): RSS idle {}, after the storm {}, peak {}  [target <= 100 MiB]",
-                mib(idle_rss),
-                mib(memory_mib("VmRSS")),
-                mib(memory_mib("VmHWM"))
-            );
-        }
         if round.index == 0 && runs("logins") {
-            // After the memory figures: argon2's 19 MiB per hash is kept by the allocator.
+            // In this process: its memory grows by argon2's 19 MiB per hashing thread.
             let hashing = logins::hashing_limit(&rt, &state)?;
             let after_hashing = memory_mib("VmRSS");
             let l = actix_web::rt::System::new()
@@ -471,58 +474,31 @@ fn calendar_pool(pool: &sqlx::PgPool) -> sqlx::PgPool {
     mawid_persistence::side_pool(pool, &mawid_persistence::PoolSettings::default(), 2)
 }
 
-/// A second app on its own pool with the server's rate limits (defaults and `MAWID_LIMIT_*`), timed from its pool's
-/// first connection to a `200` on `/readyz`, then the storm against it (its own office, service
-/// and citizens at each size).
+/// `mawid serve` started on the benchmark's database (its rate limits and settings as this
+/// process's environment gives them), timed from the spawn to a `200` on `/readyz`, then the
+/// storm against it (its own office, service and citizens at each size) and its memory.
 async fn release_storm(
     main: &AppState,
     db_url: &str,
+    jwt_secret: &str,
     round: &Round,
 ) -> anyhow::Result<StormOutcome> {
     let s = scale();
     let setup = storm::setup(&main.pool, round.index).await?;
-    let started = Instant::now();
-    let pool = mawid_persistence::connect(db_url, &pool_settings()?).await?;
-    let state = AppState {
-        calendar_pool: calendar_pool(&pool),
-        pool,
-        abuse: mawid_http::AbuseSettings {
-            limits: limits_from_env()?,
-            trust_forwarded_for: false,
-        },
-        // A process of its own: its own cache.
-        availability: availability_cache()?,
-        ..main.clone()
-    };
-    let port = serve(state.clone())?;
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .finish();
-    let ready = loop {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                break started.elapsed();
-            }
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "/readyz never answered 200"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(2)).await;
-    };
+    let server = process::ServerProcess::start(db_url, jwt_secret).await?;
+    let port = server.port;
     println!(
-        "start-up (in process: pool connect, app start, to the first 200 on /readyz; no exec, migrations already applied): {:.1} ms",
-        ready.as_secs_f64() * 1000.0
+        "start-up (mawid serve: exec, configuration, pool, migrations checked, to the first 200 on /readyz): {:.1} ms",
+        server.ready_after.as_secs_f64() * 1000.0
     );
+    // Idle: ready, its pool and caches as the first requests left them.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = server.memory_mib("VmRSS");
 
     let storm_began = cpu_ticks();
     let r = storm::run(
         &format!("http://127.0.0.1:{port}/api/v1"),
-        &state,
+        main,
         &setup,
         &main.pool,
     )
@@ -574,6 +550,13 @@ async fn release_storm(
     println!(
         "  CPU time stolen by the hypervisor during the storm: {}",
         stolen_since(storm_began)
+    );
+    let mib = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0} MiB"));
+    println!(
+        "memory (the mawid serve process): RSS idle {}, after the storm {}, peak {}  [target <= 100 MiB]",
+        mib(idle_rss),
+        mib(server.memory_mib("VmRSS")),
+        mib(server.memory_mib("VmHWM"))
     );
     Ok(StormOutcome {
         ok: r.sold_out_after.is_some()
