@@ -33,7 +33,24 @@ impl ServerProcess {
             .tempdir()?;
         let port = free_port()?;
         let started = Instant::now();
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches only the child being started.
+            unsafe {
+                // A benchmark killed outright takes its server with it instead of leaving it
+                // serving on.
+                command.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .arg("serve")
             .env("DATABASE_URL", db_url)
             .env("MAWID_JWT_SECRET", jwt_secret)
