@@ -6,10 +6,10 @@
 # minimal booking transaction in its own scratch database on the same server) with HTTP booking
 # as a share of each, argon2 logins against the machine's hashing limit and availability during
 # a login storm, a release storm against `mawid serve` run as its own process, and that
-# process's memory and start-up; then grows the same database to
-# 1,000,000 appointments with COPY, runs the size-dependent figures again and prints both sizes
-# side by side (MAWID_BENCH_SCALES=100k: the first size only). Fails when the storm, a login or a
-# booking breaks a rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark
+# process's memory and start-up; then grows the same database to 1,000,000 appointments with
+# COPY, runs the size-dependent figures again and prints both sizes side by side
+# (MAWID_BENCH_SCALES=100k: the first size only). Fails when the storm, a login or a booking
+# breaks a rule. Uses a throwaway PostgreSQL unless DATABASE_URL is set (the benchmark
 # creates and drops its own `mawid_bench` and `mawid_ceiling` databases there).
 # MAWID_BENCH_SMOKE=1: a small seed grown to 10,000 and a few seconds per figure, to show the
 # benchmark still runs (CI runs it); its figures mean nothing. MAWID_BENCH_PARTS=storm,logins (any
