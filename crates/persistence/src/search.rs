@@ -68,8 +68,19 @@ pub async fn search(
     t: &SearchTerms,
     reader: StaffReader,
 ) -> Result<Found, StoreError> {
+    let found = Found {
+        citizens: citizens_matching(pool, t).await?,
+        appointments: appointments_matching(pool, t).await?,
+        document_requests: document_requests_matching(pool, t).await?,
+    };
+    audit(pool, t, reader, &found).await?;
+    Ok(found)
+}
+
+/// Citizens by email, phone, passport or national number, or name.
+async fn citizens_matching(pool: &PgPool, t: &SearchTerms) -> Result<Vec<CitizenHit>, sqlx::Error> {
     let phones = t.phones.clone().unwrap_or_default();
-    let citizens = sqlx::query_as!(
+    sqlx::query_as!(
         CitizenHit,
         r#"WITH starts AS MATERIALIZED (
              SELECT id FROM users
@@ -118,8 +129,17 @@ pub async fn search(
         NAME_CANDIDATES,
     )
     .fetch_all(pool)
-    .await?;
-    let appointments = sqlx::query_as!(
+    .await
+}
+
+/// Appointments by reference, passport or national number, a walk-in's email or phone, or the
+/// applicant's name.
+async fn appointments_matching(
+    pool: &PgPool,
+    t: &SearchTerms,
+) -> Result<Vec<AppointmentHit>, sqlx::Error> {
+    let phones = t.phones.clone().unwrap_or_default();
+    sqlx::query_as!(
         AppointmentHit,
         r#"WITH starts AS MATERIALIZED (
              SELECT id FROM appointments
@@ -170,10 +190,17 @@ pub async fn search(
         &phones[..],
     )
     .fetch_all(pool)
-    .await?;
-    // A request made at check-in carries its appointment's identity: one booked under a national
-    // number is found through that appointment.
-    let document_requests = sqlx::query_as!(
+    .await
+}
+
+/// Document requests by tracking number, passport, or name. A request made at check-in carries
+/// its appointment's identity: one booked under a national number is found through that
+/// appointment.
+async fn document_requests_matching(
+    pool: &PgPool,
+    t: &SearchTerms,
+) -> Result<Vec<DocumentRequestHit>, sqlx::Error> {
+    sqlx::query_as!(
         DocumentRequestHit,
         r#"WITH starts AS MATERIALIZED (
              SELECT id FROM document_requests
@@ -218,14 +245,7 @@ pub async fn search(
         NAME_CANDIDATES,
     )
     .fetch_all(pool)
-    .await?;
-    let found = Found {
-        citizens,
-        appointments,
-        document_requests,
-    };
-    audit(pool, t, reader, &found).await?;
-    Ok(found)
+    .await
 }
 
 async fn audit(
