@@ -52,12 +52,12 @@ struct Mail {
 }
 
 /// The mails to `to` in the folder, in the order they were written (a pass writes its mails
-/// side by side, so theirs is any).
-fn read_mails(dir: &Path, to: &str) -> Vec<Mail> {
+/// side by side, so theirs is any): the raw messages (`eml`) or their reading copies (`txt`).
+fn read_mails_as(dir: &Path, to: &str, extension: &str) -> Vec<Mail> {
     let mut mails: Vec<Mail> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .filter(|e| e.path().extension().is_some_and(|x| x == extension))
                 .filter_map(|e| {
                     Some(Mail {
                         text: std::fs::read_to_string(e.path()).ok()?,
@@ -75,6 +75,10 @@ fn read_mails(dir: &Path, to: &str) -> Vec<Mail> {
         .unwrap_or_default();
     mails.sort_by_key(|m| m.modified);
     mails
+}
+
+fn read_mails(dir: &Path, to: &str) -> Vec<Mail> {
+    read_mails_as(dir, to, "eml")
 }
 
 /// The decoded plain-text part of a raw message.
@@ -102,17 +106,12 @@ pub fn extract_token(mail: &str) -> Option<String> {
 }
 
 impl TestApp {
-    /// The decoded reading copies (`.txt` beside each `.eml`) of the mails to `to`.
+    /// The decoded reading copies (`.txt` beside each `.eml`) of the mails to `to`, oldest first.
     pub async fn reading_copies_to(&self, to: &str) -> Vec<String> {
         self.deliver_mail().await;
-        std::fs::read_dir(self.mail_dir.path())
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                    .filter(|t| t.lines().any(|l| l.starts_with("To:") && l.contains(to)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        read_mails_as(self.mail_dir.path(), to, "txt")
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
     }
 }
