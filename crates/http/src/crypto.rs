@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use mawid_domain::account::Password;
@@ -104,9 +104,11 @@ impl HashMemory {
         &mut self,
         argon2: &Argon2<'_>,
         password: &[u8],
-        salt: &[u8],
+        salt: Salt<'_>,
         len: usize,
     ) -> argon2::password_hash::Result<Output> {
+        let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+        let salt = salt.decode_b64(&mut salt_bytes)?;
         let blocks = self.blocks(argon2.params());
         Output::init_with(len, |out| {
             argon2
@@ -119,14 +121,12 @@ impl HashMemory {
     /// writes it.
     fn hash(&mut self, password: &[u8]) -> argon2::password_hash::Result<String> {
         let salt = SaltString::generate(&mut OsRng);
-        let mut salt_bytes = [0u8; 64];
-        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
         let argon2 = argon2();
         let len = argon2
             .params()
             .output_len()
             .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        let hash = self.output(&argon2, password, salt_bytes, len)?;
+        let hash = self.output(&argon2, password, salt.as_salt(), len)?;
         Ok(PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -155,10 +155,8 @@ impl HashMemory {
             .transpose()?
             .unwrap_or_default();
         let params = Params::try_from(&stored)?;
-        let mut salt_bytes = [0u8; 64];
-        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
         let argon2 = Argon2::new(algorithm, version, params);
-        let computed = self.output(&argon2, password, salt_bytes, expected.len())?;
+        let computed = self.output(&argon2, password, salt, expected.len())?;
         // `Output`'s equality takes the same time wherever the two differ.
         Ok(computed == expected)
     }
