@@ -44,6 +44,19 @@ struct AvailabilityQuery {
     to: Day,
 }
 
+/// An availability answer as sent, serialized straight from its fields: a 60-day answer holds
+/// about 1,200 slots, and building a `serde_json::Value` of them first, to serialize that, was
+/// an allocation per key and string of every slot on each read of the calendar.
+#[derive(Serialize)]
+struct AvailabilityView<'a, S> {
+    office_id: Uuid,
+    service_id: Uuid,
+    timezone: Tz,
+    from: &'a Day,
+    to: &'a Day,
+    slots: Vec<S>,
+}
+
 #[derive(Serialize)]
 struct SlotView {
     start: String,
@@ -87,14 +100,14 @@ async fn staff_availability(
             remaining_reserved: s.remaining_reserved,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "office_id": *id,
-        "service_id": q.service_id,
-        "timezone": tz,
-        "from": q.from,
-        "to": q.to,
-        "slots": slots,
-    })))
+    Ok(HttpResponse::Ok().json(AvailabilityView {
+        office_id: *id,
+        service_id: q.service_id,
+        timezone: tz,
+        from: &q.from,
+        to: &q.to,
+        slots,
+    }))
 }
 
 async fn availability(
@@ -121,14 +134,14 @@ async fn availability(
             let found = store::availability_in(pool, &context, range, now).await?;
             let tz = found.timezone;
             let slots: Vec<SlotView> = found.slots.iter().map(|s| SlotView::new(tz, s)).collect();
-            cache::encode(&json!({
-                "office_id": key.office,
-                "service_id": key.service,
-                "timezone": tz,
-                "from": q.from,
-                "to": q.to,
-                "slots": slots,
-            }))
+            cache::encode(&AvailabilityView {
+                office_id: key.office,
+                service_id: key.service,
+                timezone: tz,
+                from: &q.from,
+                to: &q.to,
+                slots,
+            })
         })
         .await?;
     Ok(cache::respond(
