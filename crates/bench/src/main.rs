@@ -253,9 +253,9 @@ fn main() -> anyhow::Result<()> {
             availability: answers_never_kept()?,
             ..state.clone()
         };
-        format!("http://127.0.0.1:{}/api/v1", serve(reading)?)
+        Some(format!("http://127.0.0.1:{}/api/v1", serve(reading)?))
     } else {
-        String::new()
+        None
     };
     let run_began = cpu_ticks();
 
@@ -272,7 +272,7 @@ fn main() -> anyhow::Result<()> {
                 round.appointments, round.citizens
             );
         }
-        if runs("availability") {
+        if let Some(reading_base) = &reading_base {
             let avail = actix_web::rt::System::new().block_on(availability(&base, &offices))?;
             f.availability = (percentile(&avail, 50.0), percentile(&avail, 99.0));
             println!(
@@ -282,7 +282,7 @@ fn main() -> anyhow::Result<()> {
                 f.availability.1
             );
             let read =
-                actix_web::rt::System::new().block_on(availability(&reading_base, &offices))?;
+                actix_web::rt::System::new().block_on(availability(reading_base, &offices))?;
             f.availability_read = (percentile(&read, 50.0), percentile(&read, 99.0));
             println!(
                 "availability read from the database every time (the answer not in memory, its context kept; {} sequential requests): p50 {:.2} ms, p99 {:.2} ms",
